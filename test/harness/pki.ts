@@ -1,0 +1,104 @@
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** Paths of the throwaway certificates and keys of one local control plane. */
+export interface Pki {
+  caCert: string;
+  caKey: string;
+  servingCert: string;
+  servingKey: string;
+  adminCert: string;
+  adminKey: string;
+  serviceAccountKey: string;
+  serviceAccountPub: string;
+}
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
+}
+
+/**
+ * Creates a CA, a serving certificate for the API server on loopback, an admin client certificate
+ * (group system:masters) and the service-account signing key pair, all with openssl.
+ */
+export function createPki(dir: string): Pki {
+  const p = (name: string) => join(dir, name);
+  const days = "30";
+  openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"], dir);
+  openssl(
+    [
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      "ca.key",
+      "-sha256",
+      "-days",
+      days,
+      "-subj",
+      "/CN=gpulease-local-ca",
+      "-out",
+      "ca.crt",
+    ],
+    dir,
+  );
+
+  const issue = (name: string, subject: string, extensions: string) => {
+    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
+    openssl(["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], dir);
+    writeFileSync(p(`${name}.ext`), extensions);
+    openssl(
+      [
+        "x509",
+        "-req",
+        "-in",
+        `${name}.csr`,
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        days,
+        "-sha256",
+        "-extfile",
+        `${name}.ext`,
+        "-out",
+        `${name}.crt`,
+      ],
+      dir,
+    );
+  };
+  issue(
+    "apiserver",
+    "/CN=kube-apiserver",
+    [
+      "basicConstraints=CA:FALSE",
+      "keyUsage=digitalSignature,keyEncipherment",
+      "extendedKeyUsage=serverAuth",
+      "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc",
+    ].join("\n"),
+  );
+  issue(
+    "admin",
+    "/O=system:masters/CN=gpulease-admin",
+    [
+      "basicConstraints=CA:FALSE",
+      "keyUsage=digitalSignature,keyEncipherment",
+      "extendedKeyUsage=clientAuth",
+    ].join("\n"),
+  );
+  openssl(["genrsa", "-out", "sa.key", "2048"], dir);
+  openssl(["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], dir);
+  return {
+    caCert: p("ca.crt"),
+    caKey: p("ca.key"),
+    servingCert: p("apiserver.crt"),
+    servingKey: p("apiserver.key"),
+    adminCert: p("admin.crt"),
+    adminKey: p("admin.key"),
+    serviceAccountKey: p("sa.key"),
+    serviceAccountPub: p("sa.pub"),
+  };
+}
