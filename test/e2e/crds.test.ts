@@ -148,3 +148,40 @@ describe("what kubectl shows", () => {
     expect(kubectl("get", "gpulease", "-A")).toContain(namespace);
   });
 });
+
+describe("the samples in config/samples", () => {
+  it("parse and are accepted by the API server (server-side dry run)", async () => {
+    const { readdirSync, readFileSync } = await import("node:fs");
+    const { parseAllDocuments } = await import("yaml");
+    const dir = new URL("../../config/samples/", import.meta.url);
+    const files = readdirSync(dir).filter((f) => f.endsWith(".yaml"));
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    for (const file of files) {
+      for (const doc of parseAllDocuments(readFileSync(new URL(file, dir), "utf8"))) {
+        const object = doc.toJS() as { kind: string; metadata: { name: string; namespace?: string } };
+        if (object.kind === "GpuLease") {
+          expect(parseGpuLease(object).ok, file).toBe(true);
+          await clients.custom.createNamespacedCustomObject({
+            group: API_GROUP,
+            version: API_VERSION,
+            namespace,
+            plural: PLURAL.GpuLease,
+            body: { ...object, metadata: { ...object.metadata, namespace } },
+            dryRun: "All",
+            fieldValidation: "Strict",
+          });
+        } else if (object.kind === "TenantQuota") {
+          expect(parseTenantQuota(object).ok, file).toBe(true);
+          await clients.custom.createClusterCustomObject({
+            group: API_GROUP,
+            version: API_VERSION,
+            plural: PLURAL.TenantQuota,
+            body: { ...object, metadata: { name: `sample-${object.metadata.name}-${++counter}` } },
+            dryRun: "All",
+            fieldValidation: "Strict",
+          });
+        }
+      }
+    }
+  });
+});

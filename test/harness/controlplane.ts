@@ -97,6 +97,8 @@ export class ControlPlane {
             "--service-cluster-ip-range=10.0.0.0/24",
             "--authorization-mode=RBAC",
             "--allow-privileged=true",
+            // The reconciler of the `kubernetes` Service refuses a loopback address; nothing here needs it.
+            "--endpoint-reconciler-type=none",
             "--profiling=false",
             "--v=1",
           ],

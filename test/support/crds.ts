@@ -1,15 +1,19 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { V1CustomResourceDefinition } from "@kubernetes/client-node";
-import { parse } from "yaml";
+import { loadYaml, type V1CustomResourceDefinition } from "@kubernetes/client-node";
 import { eventually, type KubeClients } from "./kube.ts";
 
 export const CRD_DIR = resolve(import.meta.dirname, "../../crds");
 
+/**
+ * Reads the CRDs as client-node models. Typed API calls serialize through the models, which drop keys
+ * they do not know by their wire names (`x-kubernetes-validations`, `default`): plain parsed YAML sent
+ * through `createCustomResourceDefinition` silently loses every CEL rule and default.
+ */
 export function readCrds(): V1CustomResourceDefinition[] {
   return readdirSync(CRD_DIR)
     .filter((f) => f.endsWith(".yaml"))
-    .map((f) => parse(readFileSync(join(CRD_DIR, f), "utf8")) as V1CustomResourceDefinition);
+    .map((f) => loadYaml<V1CustomResourceDefinition>(readFileSync(join(CRD_DIR, f), "utf8")));
 }
 
 /** Creates or replaces the project's CRDs and waits until they are Established. */
