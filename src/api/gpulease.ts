@@ -83,7 +83,10 @@ export const gpuLeaseStatusSchema = z.object({
   endedAt: z.string().optional(),
   endReason: z.enum(END_REASONS).optional(),
   boundPods: z.int().optional(),
-  usage: z.object({ gpuSeconds: z.int().optional(), closedGpuSeconds: z.int().optional() }).optional(),
+  pricing: z.object({ perGpuHour: z.string().optional(), currency: z.string().optional() }).optional(),
+  usage: z
+    .object({ gpuSeconds: z.int().optional(), closedGpuSeconds: z.int().optional(), charges: z.string().optional() })
+    .optional(),
 });
 export type GpuLeaseStatus = z.infer<typeof gpuLeaseStatusSchema>;
 

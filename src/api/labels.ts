@@ -10,3 +10,4 @@ export const SCHEDULING_GATE = "gpulease.io/lease";
 export const FINALIZER = "gpulease.io/finalizer";
 export const ANNOTATION_RECLAIM_DEADLINE = "gpulease.io/reclaim-deadline";
 export const ANNOTATION_LAST_CHECKPOINT = "gpulease.io/last-checkpoint";
+export const ANNOTATION_IDLE_SINCE = "gpulease.io/idle-since";

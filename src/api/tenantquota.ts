@@ -120,6 +120,15 @@ export const tenantQuotaStatusSchema = z.object({
       currency: z.string().optional(),
     })
     .optional(),
+  ledger: z
+    .object({
+      retiredLeases: z.int().optional(),
+      gpuSeconds: z.int().optional(),
+      reclaimedGpuSeconds: z.int().optional(),
+      chargeMicros: z.string().optional(),
+      recentUids: z.array(z.string()).optional(),
+    })
+    .optional(),
 });
 export type TenantQuotaStatus = z.infer<typeof tenantQuotaStatusSchema>;
 

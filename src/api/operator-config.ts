@@ -1,0 +1,55 @@
+import { z } from "zod";
+import { parseDuration } from "./duration.ts";
+import { LABEL_LENDABLE } from "./labels.ts";
+
+const duration = (field: string) =>
+  z.string().refine((text) => parseDuration(text) !== undefined, {
+    message: `${field} must be a duration written like 0s, 30s, 5m or 1h`,
+  });
+
+/** The operator's configuration file (YAML), every field defaulted. Flags override it. */
+export const operatorConfigSchema = z.strictObject({
+  /** Nodes whose labels include all of these may be lent. */
+  lendableNodeSelector: z.record(z.string(), z.string()).default({ [LABEL_LENDABLE]: "true" }),
+  /** A node is lent only after it has had no internal GPU pod for this long. */
+  idlePeriod: duration("idlePeriod").default("5m"),
+  /** GPUs of idle Internal nodes kept unlent for internal bursts. */
+  headroomGpus: z.int().min(0).default(0),
+  /** Extended resources counted as GPUs. */
+  resourceNames: z.array(z.string().min(1)).min(1).default(["nvidia.com/gpu"]),
+  /** Node label carrying the GPU model. */
+  gpuModelLabel: z.string().default("nvidia.com/gpu.product"),
+  /** How long before expiry a lease is warned (condition ExpiringSoon and an Event). */
+  expiryWarning: duration("expiryWarning").default("5m"),
+  /** Grace after a reclaim deadline before a PDB-blocked pod is deleted instead of evicted. */
+  evictionGrace: duration("evictionGrace").default("30s"),
+  /** Full re-reconcile of everything at this period, as a safety net. */
+  resyncPeriod: duration("resyncPeriod").default("5m"),
+  /** A watch with no event or bookmark for this long is restarted. */
+  watchdogTimeout: duration("watchdogTimeout").default("3m"),
+  retry: z
+    .strictObject({
+      baseDelay: duration("retry.baseDelay").default("1s"),
+      maxDelay: duration("retry.maxDelay").default("5m"),
+    })
+    .default({ baseDelay: "1s", maxDelay: "5m" }),
+  /** Port of /metrics, /healthz and /readyz (0 disables). */
+  metricsPort: z.int().min(0).max(65535).default(8080),
+  logLevel: z.enum(["trace", "debug", "info", "warn", "error"]).default("info"),
+  leaderElection: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      namespace: z.string().default("gpulease-system"),
+      name: z.string().default("gpulease-operator"),
+      leaseDuration: duration("leaderElection.leaseDuration").default("15s"),
+      renewDeadline: duration("leaderElection.renewDeadline").default("10s"),
+      retryPeriod: duration("leaderElection.retryPeriod").default("2s"),
+    })
+    .default({ enabled: false, namespace: "gpulease-system", name: "gpulease-operator", leaseDuration: "15s", renewDeadline: "10s", retryPeriod: "2s" }),
+});
+export type OperatorConfig = z.infer<typeof operatorConfigSchema>;
+
+/** Milliseconds of a configuration duration ("0s" is zero). */
+export function configMs(text: string): number {
+  return parseDuration(text) ?? 0;
+}

@@ -1,0 +1,103 @@
+/**
+ * The snapshot the pure core decides from: plain data distilled from the informer caches. Nothing here
+ * knows about the Kubernetes client; times are epoch milliseconds.
+ */
+import type { Allocation, GpuLeaseSpec, GpuLeaseStatus, TenantQuotaSpec, TenantQuotaStatus } from "../api/index.ts";
+
+export interface NodeView {
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** GPUs the device plugin reports, by resource name. */
+  gpus: Record<string, number>;
+  gpuModel: string | undefined;
+  ready: boolean;
+  unschedulable: boolean;
+  /** Matches the lendable selector and is not marked for reclaim. */
+  lendable: boolean;
+  /** Labelled gpulease.io/reclaim=true by the platform team. */
+  reclaimRequested: boolean;
+  /** Carries the gpulease.io/lent taint. */
+  lent: boolean;
+  /** Other NoSchedule/NoExecute taints (key=value:effect), for fit simulation. */
+  otherTaints: string[];
+  cpuMillis: number;
+  memoryBytes: number;
+}
+
+export interface PodView {
+  namespace: string;
+  name: string;
+  uid: string;
+  createdAt: number;
+  nodeName: string | undefined;
+  phase: string;
+  terminating: boolean;
+  /** GPU requests by resource name (the pod's effective request). */
+  gpus: Record<string, number>;
+  /** Value of the gpulease.io/lease label. */
+  lease: string | undefined;
+  /** Still carries the gpulease.io/lease scheduling gate. */
+  gated: boolean;
+  /** The scheduler marked it PodScheduled=False/Unschedulable. */
+  unschedulable: boolean;
+  /** The node its required affinity pins it to (matchFields metadata.name In [one node]), if any. */
+  targetNode: string | undefined;
+  annotations: Record<string, string>;
+}
+
+export interface NamespaceView {
+  name: string;
+  /** Value of the gpulease.io/tenant label. */
+  tenant: string | undefined;
+}
+
+export interface LeaseView {
+  namespace: string;
+  name: string;
+  uid: string;
+  generation: number;
+  createdAt: number;
+  deleting: boolean;
+  hasFinalizer: boolean;
+  spec: GpuLeaseSpec;
+  status: GpuLeaseStatus;
+  annotations: Record<string, string>;
+}
+
+export interface QuotaView {
+  name: string;
+  generation: number;
+  spec: TenantQuotaSpec;
+  status: TenantQuotaStatus;
+}
+
+/** An object the runtime parser refused, kept so it can be reported instead of crashing anything. */
+export interface MalformedObject {
+  kind: "GpuLease" | "TenantQuota";
+  namespace: string | undefined;
+  name: string;
+  errors: string[];
+}
+
+export interface PoolSettings {
+  idlePeriodMs: number;
+  headroomGpus: number;
+  resourceNames: string[];
+  expiryWarningMs: number;
+  meteringIntervalMs: number;
+}
+
+export interface ClusterSnapshot {
+  now: number;
+  settings: PoolSettings;
+  nodes: NodeView[];
+  pods: PodView[];
+  namespaces: NamespaceView[];
+  leases: LeaseView[];
+  quotas: QuotaView[];
+}
+
+export type { Allocation };
+
+export const leaseKey = (lease: { namespace: string; name: string }) => `${lease.namespace}/${lease.name}`;
