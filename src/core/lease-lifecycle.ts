@@ -1,0 +1,212 @@
+/**
+ * The desired status of one lease, and what must happen to its pods, given the admission decision for
+ * it (when it was Pending) and the snapshot. Pure.
+ */
+import type { EndReason, GpuLeaseStatus } from "../api/index.ts";
+import { formatDuration } from "../api/duration.ts";
+import { type NodeAccount, podHoldsGpus } from "./accounting.ts";
+import type { AdmissionDecision } from "./admission.ts";
+import { removeCondition, setCondition } from "./conditions.ts";
+import {
+  chargeMicros,
+  formatMoney,
+  leaseGpuSeconds,
+  meteringInstant,
+  parseMoneyMicros,
+  priceFor,
+} from "./metering.ts";
+import type { ClusterSnapshot, LeaseView, PodView, QuotaView } from "./model.ts";
+import { effectiveDurationMs } from "./quota-rules.ts";
+
+export interface PlannedEvent {
+  kind: "GpuLease" | "Pod" | "Node" | "TenantQuota";
+  namespace?: string;
+  name: string;
+  uid?: string;
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+}
+
+export interface LeasePlan {
+  lease: LeaseView;
+  status: GpuLeaseStatus;
+  events: PlannedEvent[];
+  /** Bound pods to evict (lease ended or being deleted). */
+  evict: { pod: PodView; reason: EndReason }[];
+  /** The lease may lose its finalizer once its usage is in the tenant's ledger. */
+  retire: boolean;
+  wakeAt: number | undefined;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function leaseEvent(lease: LeaseView, type: PlannedEvent["type"], reason: string, message: string): PlannedEvent {
+  return { kind: "GpuLease", namespace: lease.namespace, name: lease.name, uid: lease.uid, type, reason, message };
+}
+
+/** Ends the lease at `at`: closes its allocations into closedGpuSeconds and fixes its final charges. */
+export function endStatus(
+  lease: LeaseView,
+  status: GpuLeaseStatus,
+  endReason: EndReason,
+  at: number,
+  message: string,
+  now: number,
+): GpuLeaseStatus {
+  const gpuSeconds = leaseGpuSeconds(status, at);
+  const perHour = parseMoneyMicros(status.pricing?.perGpuHour);
+  let conditions = setCondition(status.conditions, { type: "Ended", status: "True", reason: endReason, message }, now, lease.generation);
+  conditions = setCondition(conditions, { type: "Ready", status: "False", reason: endReason, message }, now, lease.generation);
+  conditions = removeCondition(conditions, "ExpiringSoon");
+  return {
+    ...status,
+    phase: "Ended",
+    reason: endReason,
+    message,
+    conditions,
+    allocations: [],
+    allocatedNodes: 0,
+    endedAt: status.endedAt ?? iso(at),
+    endReason: status.endReason ?? endReason,
+    usage: { gpuSeconds, closedGpuSeconds: gpuSeconds, charges: formatMoney(chargeMicros(gpuSeconds, perHour)) },
+  };
+}
+
+function nodeProblem(account: NodeAccount | undefined, node: string): string | undefined {
+  if (!account) return `node ${node} no longer exists`;
+  if (!account.node.ready) return `node ${node} is not Ready`;
+  if (account.node.unschedulable) return `node ${node} is cordoned`;
+  if (account.capacity === 0) return `node ${node} reports no GPUs`;
+  return undefined;
+}
+
+export interface LeaseContext {
+  snapshot: ClusterSnapshot;
+  accounts: Map<string, NodeAccount>;
+  quota: QuotaView | undefined;
+  pods: PodView[];
+  decision: AdmissionDecision | undefined;
+}
+
+export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
+  const { snapshot, accounts, quota, pods, decision } = ctx;
+  const now = snapshot.now;
+  const gen = lease.generation;
+  let status: GpuLeaseStatus = { ...lease.status, observedGeneration: gen };
+  const events: PlannedEvent[] = [];
+  const evict: LeasePlan["evict"] = [];
+  let retire = false;
+  let wakeAt: number | undefined;
+  const boundPods = pods.filter(podHoldsGpus);
+
+  if (lease.deleting) {
+    if (status.phase !== "Ended") {
+      status = endStatus(lease, status, "Released", now, "the lease was deleted; its pods are being evicted", now);
+      events.push(leaseEvent(lease, "Normal", "Released", "lease deleted: evicting its pods and freeing its GPUs"));
+    }
+    for (const pod of boundPods) evict.push({ pod, reason: "Released" });
+    retire = boundPods.length === 0;
+  } else if (status.phase === "Ended") {
+    for (const pod of boundPods) evict.push({ pod, reason: status.endReason ?? "Expired" });
+  } else if (status.phase === "Active" || status.phase === "Reclaiming") {
+    const admittedAt = Date.parse(status.admittedAt ?? "");
+    const durationMs = effectiveDurationMs(quota, lease);
+    const expiresAt = durationMs === undefined || Number.isNaN(admittedAt) ? undefined : admittedAt + durationMs;
+    status.expiresAt = expiresAt === undefined ? undefined : iso(expiresAt);
+    if (expiresAt !== undefined && now >= expiresAt) {
+      status = endStatus(lease, status, "Expired", expiresAt, `the lease expired after ${formatDuration(durationMs ?? 0)}`, now);
+      events.push(leaseEvent(lease, "Normal", "Expired", `lease expired at ${iso(expiresAt)}; evicting its pods`));
+      for (const pod of boundPods) evict.push({ pod, reason: "Expired" });
+    } else {
+      if (expiresAt !== undefined) {
+        const warnAt = expiresAt - snapshot.settings.expiryWarningMs;
+        if (now >= warnAt) {
+          const message = `the lease expires at ${iso(expiresAt)}; its pods will be evicted then`;
+          if (status.conditions?.find((c) => c.type === "ExpiringSoon")?.status !== "True") {
+            events.push(leaseEvent(lease, "Warning", "ExpiringSoon", message));
+          }
+          status.conditions = setCondition(status.conditions, { type: "ExpiringSoon", status: "True", reason: "ExpiryNear", message }, now, gen);
+          wakeAt = expiresAt;
+        } else {
+          status.conditions = removeCondition(status.conditions, "ExpiringSoon");
+          wakeAt = warnAt;
+        }
+      }
+      const problems = (status.allocations ?? [])
+        .map((a) => nodeProblem(accounts.get(a.node), a.node))
+        .filter((p): p is string => p !== undefined);
+      const wasReady = status.conditions?.find((c) => c.type === "Ready")?.status;
+      if (problems.length > 0) {
+        const message = `${problems.join("; ")}: pods there cannot run until it recovers`;
+        if (wasReady !== "False") events.push(leaseEvent(lease, "Warning", "NodeUnavailable", message));
+        status.conditions = setCondition(status.conditions, { type: "Ready", status: "False", reason: "NodeUnavailable", message }, now, gen);
+      } else {
+        status.conditions = setCondition(
+          status.conditions,
+          { type: "Ready", status: "True", reason: "Placed", message: `GPUs allocated on ${status.allocations?.length ?? 0} node(s)` },
+          now,
+          gen,
+        );
+      }
+      const at = meteringInstant(now, snapshot.settings.meteringIntervalMs);
+      const gpuSeconds = leaseGpuSeconds(status, Math.max(at, admittedAt));
+      const perHour = parseMoneyMicros(status.pricing?.perGpuHour);
+      status.usage = {
+        gpuSeconds,
+        closedGpuSeconds: status.usage?.closedGpuSeconds ?? 0,
+        charges: formatMoney(chargeMicros(gpuSeconds, perHour)),
+      };
+      if (snapshot.settings.meteringIntervalMs > 0) {
+        const nextMeter = at + snapshot.settings.meteringIntervalMs;
+        wakeAt = wakeAt === undefined ? nextMeter : Math.min(wakeAt, nextMeter);
+      }
+    }
+  } else if (decision?.kind === "admit") {
+    const { placement, quota: admittedQuota } = decision;
+    const durationMs = effectiveDurationMs(admittedQuota, lease);
+    const nodes = placement.allocations.map((a) => `${a.node} (${a.gpus})`).join(", ");
+    const message = `admitted: ${lease.spec.gpus} GPUs on ${nodes}`;
+    let conditions = setCondition(status.conditions, { type: "Admitted", status: "True", reason: "Admitted", message }, now, gen);
+    conditions = setCondition(conditions, { type: "Ready", status: "True", reason: "Placed", message: `GPUs allocated on ${placement.allocations.length} node(s)` }, now, gen);
+    status = {
+      ...status,
+      phase: "Active",
+      reason: "Admitted",
+      message,
+      conditions,
+      allocations: placement.allocations.map((a) => ({ node: a.node, gpus: a.gpus, since: iso(now) })),
+      allocatedNodes: placement.allocations.length,
+      admittedAt: iso(now),
+      expiresAt: durationMs === undefined ? undefined : iso(now + durationMs),
+      pricing: {
+        perGpuHour: priceFor(lease.spec.class, admittedQuota.spec.pricing),
+        currency: admittedQuota.spec.pricing.currency,
+      },
+      usage: { gpuSeconds: 0, closedGpuSeconds: 0, charges: "0.00" },
+    };
+    events.push(leaseEvent(lease, "Normal", "Admitted", message));
+    if (durationMs !== undefined) wakeAt = now + Math.max(0, durationMs - snapshot.settings.expiryWarningMs);
+  } else if (decision?.kind === "reject") {
+    const { reason, message } = decision.refusal;
+    status = endStatus(lease, { ...status, conditions: setCondition(status.conditions, { type: "Admitted", status: "False", reason, message }, now, gen) }, "Rejected", now, message, now);
+    status.reason = reason;
+    events.push(leaseEvent(lease, "Warning", "Rejected", message));
+  } else if (decision?.kind === "wait") {
+    const { reason, message } = decision.refusal;
+    if (status.reason !== reason || status.phase !== "Pending") {
+      events.push(leaseEvent(lease, reason === "InsufficientCapacity" || reason === "QuotaExceeded" ? "Normal" : "Warning", reason, message));
+    }
+    status = {
+      ...status,
+      phase: "Pending",
+      reason,
+      message,
+      conditions: setCondition(status.conditions, { type: "Admitted", status: "False", reason, message }, now, gen),
+    };
+  }
+  status.boundPods = boundPods.length;
+  return { lease, status, events, evict, retire, wakeAt };
+}

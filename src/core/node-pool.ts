@@ -1,0 +1,65 @@
+/**
+ * The pool of lendable nodes: which nodes to lend (taint), which to give back (untaint), and the
+ * idle-since mark that starts a node's idle period. Pure.
+ */
+import { ANNOTATION_IDLE_SINCE, LABEL_NODE_STATE } from "../api/labels.ts";
+import type { NodeAccount, NodeState } from "./accounting.ts";
+import type { PlannedEvent } from "./lease-lifecycle.ts";
+
+export interface NodeChange {
+  node: string;
+  /** true: add the lent taint; false: remove it; undefined: leave it. */
+  lent: boolean | undefined;
+  /** A time to record, null to remove the mark, undefined to leave it. */
+  idleSince: string | null | undefined;
+  /** gpulease.io/state label value, so `kubectl get nodes -L gpulease.io/state` shows the pool. */
+  stateLabel: NodeState | undefined;
+}
+
+export function planNodePool(
+  accounts: Map<string, NodeAccount>,
+  lend: Set<string>,
+  now: number,
+): { changes: NodeChange[]; events: PlannedEvent[] } {
+  const changes: NodeChange[] = [];
+  const events: PlannedEvent[] = [];
+  for (const account of accounts.values()) {
+    const { node } = account;
+    const inPool = node.lendable || node.lent;
+    if (!inPool || account.capacity === 0) {
+      if (node.labels[LABEL_NODE_STATE] !== undefined || node.lent) {
+        // Left the pool (label removed) with nothing on it: clean up what the operator put there.
+        const empty = account.leaseHeld.size === 0 && account.strayTenantUsed === 0;
+        if (!node.lent || empty) {
+          changes.push({ node: node.name, lent: node.lent ? false : undefined, idleSince: null, stateLabel: undefined });
+        }
+      }
+      continue;
+    }
+    let lent: boolean | undefined;
+    let idleSince: string | null | undefined;
+    let state: NodeState = account.state;
+    if (lend.has(node.name)) {
+      lent = true;
+      idleSince = null;
+      state = "Lent";
+      events.push({ kind: "Node", name: node.name, type: "Normal", reason: "NodeLent", message: `lent to tenants: ${account.capacity} GPUs` });
+    } else if (node.lent && account.leaseHeld.size === 0 && account.strayTenantUsed === 0) {
+      lent = false;
+      state = account.state === "Unavailable" ? "Unavailable" : "Internal";
+      events.push({ kind: "Node", name: node.name, type: "Normal", reason: "NodeReturned", message: "no lease holds GPUs here any more: back to internal use" });
+    }
+    const internalAfter = lent === false || (!node.lent && lent !== true);
+    if (internalAfter) {
+      const marked = node.annotations[ANNOTATION_IDLE_SINCE] !== undefined;
+      if (account.internalBusy && marked) idleSince = null;
+      if (!account.internalBusy && !marked) idleSince = new Date(now).toISOString();
+    }
+    const label = node.labels[LABEL_NODE_STATE];
+    const stateLabel = label === state ? undefined : state;
+    if (lent !== undefined || idleSince !== undefined || stateLabel !== undefined) {
+      changes.push({ node: node.name, lent, idleSince, stateLabel });
+    }
+  }
+  return { changes: changes.sort((a, b) => (a.node < b.node ? -1 : 1)), events };
+}

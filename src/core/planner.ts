@@ -1,0 +1,179 @@
+/**
+ * The whole decision for one instant: a snapshot in, a plan out. Everything the operator does is in
+ * the plan; the controller only carries it out (in the order below) and replans when anything changes.
+ * Pure and deterministic: the same snapshot always gives the same plan.
+ */
+import type { GpuLeaseStatus, TenantQuotaStatus } from "../api/index.ts";
+import { accountNodes, type NodeAccount, tenantNamespaces } from "./accounting.ts";
+import { type AdmissionDecision, admit } from "./admission.ts";
+import { type Binding, planBindings } from "./binding.ts";
+import { sameJson } from "./equality.ts";
+import { type LeasePlan, type PlannedEvent, planLease } from "./lease-lifecycle.ts";
+import { type ClusterSnapshot, leaseKey, type LeaseView, type PodView, type QuotaView } from "./model.ts";
+import { type NodeChange, planNodePool } from "./node-pool.ts";
+import { type RetiringLease, planQuotaStatus } from "./quota-status.ts";
+import { type DesiredResourceQuota, planResourceQuotas } from "./resource-quotas.ts";
+
+export interface ClusterPlan {
+  /** Nodes to lend: tainted before any lease is placed on them. */
+  lendNodes: NodeChange[];
+  leaseStatuses: { lease: LeaseView; status: GpuLeaseStatus }[];
+  addFinalizers: LeaseView[];
+  resourceQuotas: DesiredResourceQuota[];
+  bindings: (Binding & { lease: LeaseView })[];
+  evictions: { lease: LeaseView; pod: PodView; reason: string }[];
+  /** Other node changes: returns (untaint), idle marks, state labels. */
+  nodeChanges: NodeChange[];
+  quotaStatuses: { quota: QuotaView; status: TenantQuotaStatus }[];
+  /** Deleted leases whose usage is in their tenant's ledger: their finalizer can go. */
+  removeFinalizers: LeaseView[];
+  events: PlannedEvent[];
+  /** The earliest future instant at which the plan changes with no event (expiry, idle period…). */
+  wakeAt: number | undefined;
+  /** Node accounting after this plan's admissions, for metrics and the status command. */
+  accounts: Map<string, NodeAccount>;
+  decisions: AdmissionDecision[];
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
+export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
+  const accounts = accountNodes(snapshot);
+  const admission = admit(snapshot, accounts);
+  const decisionFor = new Map(admission.decisions.map((d) => [leaseKey(d.lease), d]));
+  const owners = tenantNamespaces(snapshot);
+  const quotas = new Map(snapshot.quotas.map((q) => [q.name, q]));
+
+  const podsByLease = new Map<string, PodView[]>();
+  for (const pod of snapshot.pods) {
+    if (pod.lease === undefined || !owners.has(pod.namespace)) continue;
+    const key = `${pod.namespace}/${pod.lease}`;
+    const list = podsByLease.get(key) ?? [];
+    list.push(pod);
+    podsByLease.set(key, list);
+  }
+
+  const events: PlannedEvent[] = [];
+  let wakeAt = admission.wakeAt;
+  const leasePlans: LeasePlan[] = [];
+  for (const lease of snapshot.leases) {
+    const tenant = owners.get(lease.namespace);
+    const plan = planLease(lease, {
+      snapshot,
+      accounts,
+      quota: tenant === undefined ? undefined : quotas.get(tenant),
+      pods: podsByLease.get(leaseKey(lease)) ?? [],
+      decision: decisionFor.get(leaseKey(lease)),
+    });
+    leasePlans.push(plan);
+    events.push(...plan.events);
+    wakeAt = earliest(wakeAt, plan.wakeAt);
+  }
+
+  const leaseStatuses = leasePlans
+    .filter((p) => !sameJson(p.status, p.lease.status))
+    .map((p) => ({ lease: p.lease, status: p.status }));
+  const addFinalizers = snapshot.leases.filter((l) => !l.deleting && !l.hasFinalizer);
+
+  // Pods: bind gated pods of Active leases; say why the others wait.
+  const bindings: ClusterPlan["bindings"] = [];
+  for (const plan of leasePlans) {
+    const pods = podsByLease.get(leaseKey(plan.lease)) ?? [];
+    if (plan.status.phase !== "Active") {
+      for (const pod of pods) {
+        if (!pod.gated || pod.terminating) continue;
+        events.push({
+          kind: "Pod",
+          namespace: pod.namespace,
+          name: pod.name,
+          uid: pod.uid,
+          type: "Normal",
+          reason: "WaitingForLease",
+          message: `lease ${plan.lease.name} is ${plan.status.phase ?? "Pending"}${plan.status.reason ? ` (${plan.status.reason})` : ""}: the pod stays gated until the lease is Active`,
+        });
+      }
+      continue;
+    }
+    const usable = new Set(
+      (plan.status.allocations ?? [])
+        .map((a) => a.node)
+        .filter((node) => {
+          const account = accounts.get(node);
+          return account !== undefined && account.state === "Lent";
+        }),
+    );
+    // Nodes lent by this very plan are not tainted yet in the snapshot, but will be before binding.
+    for (const node of admission.lend) if ((plan.status.allocations ?? []).some((a) => a.node === node)) usable.add(node);
+    const { bindings: planned, unbindable } = planBindings({ ...plan.lease, status: plan.status }, pods, usable);
+    for (const b of planned) {
+      bindings.push({ ...b, lease: plan.lease });
+    }
+    for (const u of unbindable) {
+      events.push({ kind: "Pod", namespace: u.pod.namespace, name: u.pod.name, uid: u.pod.uid, type: "Warning", reason: u.reason, message: u.message });
+    }
+  }
+  // Gated pods naming a lease that does not exist.
+  const leaseKeys = new Set(snapshot.leases.map(leaseKey));
+  for (const [key, pods] of podsByLease) {
+    if (leaseKeys.has(key)) continue;
+    for (const pod of pods) {
+      if (!pod.gated || pod.terminating) continue;
+      events.push({ kind: "Pod", namespace: pod.namespace, name: pod.name, uid: pod.uid, type: "Warning", reason: "LeaseNotFound", message: `no GpuLease named ${pod.lease} in namespace ${pod.namespace}: the pod stays gated` });
+    }
+  }
+
+  const evictions = leasePlans.flatMap((p) => p.evict.map((e) => ({ lease: p.lease, pod: e.pod, reason: e.reason })));
+
+  // Deleted leases: fold their usage into the tenant's ledger, then (next pass) drop the finalizer.
+  const retiringByTenant = new Map<string, RetiringLease[]>();
+  const removeFinalizers: LeaseView[] = [];
+  for (const plan of leasePlans) {
+    if (!plan.retire || !plan.lease.hasFinalizer) continue;
+    const tenant = owners.get(plan.lease.namespace);
+    const quota = tenant === undefined ? undefined : quotas.get(tenant);
+    if (!quota || quota.status.ledger?.recentUids?.includes(plan.lease.uid) || plan.lease.status.phase === undefined) {
+      removeFinalizers.push(plan.lease);
+      continue;
+    }
+    const list = retiringByTenant.get(quota.name) ?? [];
+    list.push({ lease: plan.lease, status: plan.status });
+    retiringByTenant.set(quota.name, list);
+  }
+
+  const quotaStatuses: ClusterPlan["quotaStatuses"] = [];
+  for (const quota of snapshot.quotas) {
+    const leases = leasePlans
+      .filter((p) => owners.get(p.lease.namespace) === quota.name)
+      .map((p) => ({ lease: p.lease, status: p.status }));
+    const status = planQuotaStatus(snapshot, quota, leases, retiringByTenant.get(quota.name) ?? []);
+    if (!sameJson(status, quota.status)) quotaStatuses.push({ quota, status });
+  }
+
+  const pool = planNodePool(accounts, new Set(admission.lend), snapshot.now);
+  events.push(...pool.events);
+  const lendNodes = pool.changes.filter((c) => c.lent === true);
+  const nodeChanges = pool.changes.filter((c) => c.lent !== true);
+
+  return {
+    lendNodes,
+    leaseStatuses,
+    addFinalizers,
+    resourceQuotas: planResourceQuotas({
+      ...snapshot,
+      leases: leasePlans.map((p) => ({ ...p.lease, status: p.status })),
+    }),
+    bindings,
+    evictions,
+    nodeChanges,
+    quotaStatuses,
+    removeFinalizers,
+    events,
+    wakeAt,
+    accounts,
+    decisions: admission.decisions,
+  };
+}
