@@ -85,7 +85,11 @@ export const gpuLeaseStatusSchema = z.object({
   boundPods: z.int().optional(),
   pricing: z.object({ perGpuHour: z.string().optional(), currency: z.string().optional() }).optional(),
   usage: z
-    .object({ gpuSeconds: z.int().optional(), closedGpuSeconds: z.int().optional(), charges: z.string().optional() })
+    .object({
+      gpuSeconds: z.int().optional(),
+      closedGpuSeconds: z.int().optional(),
+      charges: z.string().optional(),
+    })
     .optional(),
 });
 export type GpuLeaseStatus = z.infer<typeof gpuLeaseStatusSchema>;

@@ -45,7 +45,14 @@ export const operatorConfigSchema = z.strictObject({
       renewDeadline: duration("leaderElection.renewDeadline").default("10s"),
       retryPeriod: duration("leaderElection.retryPeriod").default("2s"),
     })
-    .default({ enabled: false, namespace: "gpulease-system", name: "gpulease-operator", leaseDuration: "15s", renewDeadline: "10s", retryPeriod: "2s" }),
+    .default({
+      enabled: false,
+      namespace: "gpulease-system",
+      name: "gpulease-operator",
+      leaseDuration: "15s",
+      renewDeadline: "10s",
+      retryPeriod: "2s",
+    }),
 });
 export type OperatorConfig = z.infer<typeof operatorConfigSchema>;
 

@@ -2,7 +2,7 @@
  * Who holds which GPUs on every node, from the snapshot alone. A GPU counts as held while any pod
  * bound to the node still holds it (terminating pods included) or while a lease allocation promises it.
  */
-import { type ClusterSnapshot, leaseKey, type LeaseView, type NodeView, type PodView } from "./model.ts";
+import { type ClusterSnapshot, type LeaseView, leaseKey, type NodeView, type PodView } from "./model.ts";
 
 export type NodeState = "Internal" | "Lent" | "Returning" | "Unavailable";
 

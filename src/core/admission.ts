@@ -9,7 +9,7 @@
 import { ANNOTATION_IDLE_SINCE } from "../api/labels.ts";
 import type { NodeAccount } from "./accounting.ts";
 import { tenantNamespaces } from "./accounting.ts";
-import { type ClusterSnapshot, leaseKey, type LeaseView, type QuotaView } from "./model.ts";
+import { type ClusterSnapshot, type LeaseView, leaseKey, type QuotaView } from "./model.ts";
 import { type Placement, type PlacementCandidate, placeLease } from "./placement.ts";
 import {
   neverAdmissible,
@@ -40,7 +40,8 @@ export function isPending(lease: LeaseView): boolean {
 /** When an Internal node may be lent (undefined: not idle, or not lendable at all). */
 export function lendableAt(account: NodeAccount, snapshot: ClusterSnapshot): number | undefined {
   const { node } = account;
-  if (account.state !== "Internal" || !node.lendable || node.reclaimRequested || account.internalBusy) return undefined;
+  if (account.state !== "Internal" || !node.lendable || node.reclaimRequested || account.internalBusy)
+    return undefined;
   if (snapshot.settings.idlePeriodMs === 0) return snapshot.now;
   const since = Date.parse(node.annotations[ANNOTATION_IDLE_SINCE] ?? "");
   return Number.isNaN(since) ? undefined : since + snapshot.settings.idlePeriodMs;
@@ -113,7 +114,10 @@ export function admit(snapshot: ClusterSnapshot, accounts: Map<string, NodeAccou
 
   let idleInternalGpus = 0;
   for (const account of accounts.values()) {
-    if (lendableAt(account, snapshot) !== undefined || (account.state === "Internal" && account.node.lendable && !account.internalBusy)) {
+    if (
+      lendableAt(account, snapshot) !== undefined ||
+      (account.state === "Internal" && account.node.lendable && !account.internalBusy)
+    ) {
       idleInternalGpus += account.capacity;
     }
   }
@@ -155,7 +159,8 @@ export function admit(snapshot: ClusterSnapshot, accounts: Map<string, NodeAccou
       if (!node.lendable && account.state !== "Lent") continue;
       if (account.capacity >= block && account.state !== "Unavailable") matching++;
       if (account.state === "Lent") {
-        if (account.free > 0) candidates.push({ name: node.name, free: account.free, capacity: account.capacity, lent: true });
+        if (account.free > 0)
+          candidates.push({ name: node.name, free: account.free, capacity: account.capacity, lent: true });
         continue;
       }
       const at = lendableAt(account, snapshot);
@@ -164,7 +169,8 @@ export function admit(snapshot: ClusterSnapshot, accounts: Map<string, NodeAccou
         wakeAt = wakeAt === undefined ? at : Math.min(wakeAt, at);
         continue;
       }
-      if (account.free > 0) candidates.push({ name: node.name, free: account.free, capacity: account.capacity, lent: false });
+      if (account.free > 0)
+        candidates.push({ name: node.name, free: account.free, capacity: account.capacity, lent: false });
     }
     if (matching === 0) {
       decisions.push({
@@ -208,9 +214,7 @@ export function admit(snapshot: ClusterSnapshot, accounts: Map<string, NodeAccou
       idleInternalGpus -= account.capacity;
       lend.push(node);
     }
-    const limitUsage = usageOf(next.quota, [
-      { ...lease, status: { ...lease.status, phase: "Active" } },
-    ]);
+    const limitUsage = usageOf(next.quota, [{ ...lease, status: { ...lease.status, phase: "Active" } }]);
     for (const [key, value] of limitUsage.byLimit) {
       const entry = tenantUsage.byLimit.get(key) ?? { gpus: 0, reservedGpus: 0 };
       entry.gpus += value.gpus;

@@ -47,7 +47,8 @@ export function planBindings(
     for (const [node, left] of room) {
       if (!usableNodes.has(node) || left < gpus) continue;
       // GPU pods take the tightest fit; GPU-less helpers go where most room is left.
-      const better = !best || (gpus > 0 ? left < best.left : left > best.left) || (left === best.left && node < best.node);
+      const better =
+        !best || (gpus > 0 ? left < best.left : left > best.left) || (left === best.left && node < best.node);
       if (better) best = { node, left };
     }
     if (!best) {

@@ -2,8 +2,9 @@
  * The desired status of one lease, and what must happen to its pods, given the admission decision for
  * it (when it was Pending) and the snapshot. Pure.
  */
-import type { EndReason, GpuLeaseStatus } from "../api/index.ts";
+
 import { formatDuration } from "../api/duration.ts";
+import type { EndReason, GpuLeaseStatus } from "../api/index.ts";
 import { type NodeAccount, podHoldsGpus } from "./accounting.ts";
 import type { AdmissionDecision } from "./admission.ts";
 import { removeCondition, setCondition } from "./conditions.ts";
@@ -43,8 +44,21 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-function leaseEvent(lease: LeaseView, type: PlannedEvent["type"], reason: string, message: string): PlannedEvent {
-  return { kind: "GpuLease", namespace: lease.namespace, name: lease.name, uid: lease.uid, type, reason, message };
+function leaseEvent(
+  lease: LeaseView,
+  type: PlannedEvent["type"],
+  reason: string,
+  message: string,
+): PlannedEvent {
+  return {
+    kind: "GpuLease",
+    namespace: lease.namespace,
+    name: lease.name,
+    uid: lease.uid,
+    type,
+    reason,
+    message,
+  };
 }
 
 /** Ends the lease at `at`: closes its allocations into closedGpuSeconds and fixes its final charges. */
@@ -58,8 +72,18 @@ export function endStatus(
 ): GpuLeaseStatus {
   const gpuSeconds = leaseGpuSeconds(status, at);
   const perHour = parseMoneyMicros(status.pricing?.perGpuHour);
-  let conditions = setCondition(status.conditions, { type: "Ended", status: "True", reason: endReason, message }, now, lease.generation);
-  conditions = setCondition(conditions, { type: "Ready", status: "False", reason: endReason, message }, now, lease.generation);
+  let conditions = setCondition(
+    status.conditions,
+    { type: "Ended", status: "True", reason: endReason, message },
+    now,
+    lease.generation,
+  );
+  conditions = setCondition(
+    conditions,
+    { type: "Ready", status: "False", reason: endReason, message },
+    now,
+    lease.generation,
+  );
   conditions = removeCondition(conditions, "ExpiringSoon");
   return {
     ...status,
@@ -71,7 +95,11 @@ export function endStatus(
     allocatedNodes: 0,
     endedAt: status.endedAt ?? iso(at),
     endReason: status.endReason ?? endReason,
-    usage: { gpuSeconds, closedGpuSeconds: gpuSeconds, charges: formatMoney(chargeMicros(gpuSeconds, perHour)) },
+    usage: {
+      gpuSeconds,
+      closedGpuSeconds: gpuSeconds,
+      charges: formatMoney(chargeMicros(gpuSeconds, perHour)),
+    },
   };
 }
 
@@ -104,8 +132,17 @@ export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
 
   if (lease.deleting) {
     if (status.phase !== "Ended") {
-      status = endStatus(lease, status, "Released", now, "the lease was deleted; its pods are being evicted", now);
-      events.push(leaseEvent(lease, "Normal", "Released", "lease deleted: evicting its pods and freeing its GPUs"));
+      status = endStatus(
+        lease,
+        status,
+        "Released",
+        now,
+        "the lease was deleted; its pods are being evicted",
+        now,
+      );
+      events.push(
+        leaseEvent(lease, "Normal", "Released", "lease deleted: evicting its pods and freeing its GPUs"),
+      );
     }
     for (const pod of boundPods) evict.push({ pod, reason: "Released" });
     retire = boundPods.length === 0;
@@ -114,11 +151,21 @@ export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
   } else if (status.phase === "Active" || status.phase === "Reclaiming") {
     const admittedAt = Date.parse(status.admittedAt ?? "");
     const durationMs = effectiveDurationMs(quota, lease);
-    const expiresAt = durationMs === undefined || Number.isNaN(admittedAt) ? undefined : admittedAt + durationMs;
+    const expiresAt =
+      durationMs === undefined || Number.isNaN(admittedAt) ? undefined : admittedAt + durationMs;
     status.expiresAt = expiresAt === undefined ? undefined : iso(expiresAt);
     if (expiresAt !== undefined && now >= expiresAt) {
-      status = endStatus(lease, status, "Expired", expiresAt, `the lease expired after ${formatDuration(durationMs ?? 0)}`, now);
-      events.push(leaseEvent(lease, "Normal", "Expired", `lease expired at ${iso(expiresAt)}; evicting its pods`));
+      status = endStatus(
+        lease,
+        status,
+        "Expired",
+        expiresAt,
+        `the lease expired after ${formatDuration(durationMs ?? 0)}`,
+        now,
+      );
+      events.push(
+        leaseEvent(lease, "Normal", "Expired", `lease expired at ${iso(expiresAt)}; evicting its pods`),
+      );
       for (const pod of boundPods) evict.push({ pod, reason: "Expired" });
     } else {
       if (expiresAt !== undefined) {
@@ -128,7 +175,12 @@ export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
           if (status.conditions?.find((c) => c.type === "ExpiringSoon")?.status !== "True") {
             events.push(leaseEvent(lease, "Warning", "ExpiringSoon", message));
           }
-          status.conditions = setCondition(status.conditions, { type: "ExpiringSoon", status: "True", reason: "ExpiryNear", message }, now, gen);
+          status.conditions = setCondition(
+            status.conditions,
+            { type: "ExpiringSoon", status: "True", reason: "ExpiryNear", message },
+            now,
+            gen,
+          );
           wakeAt = expiresAt;
         } else {
           status.conditions = removeCondition(status.conditions, "ExpiringSoon");
@@ -142,11 +194,21 @@ export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
       if (problems.length > 0) {
         const message = `${problems.join("; ")}: pods there cannot run until it recovers`;
         if (wasReady !== "False") events.push(leaseEvent(lease, "Warning", "NodeUnavailable", message));
-        status.conditions = setCondition(status.conditions, { type: "Ready", status: "False", reason: "NodeUnavailable", message }, now, gen);
+        status.conditions = setCondition(
+          status.conditions,
+          { type: "Ready", status: "False", reason: "NodeUnavailable", message },
+          now,
+          gen,
+        );
       } else {
         status.conditions = setCondition(
           status.conditions,
-          { type: "Ready", status: "True", reason: "Placed", message: `GPUs allocated on ${status.allocations?.length ?? 0} node(s)` },
+          {
+            type: "Ready",
+            status: "True",
+            reason: "Placed",
+            message: `GPUs allocated on ${status.allocations?.length ?? 0} node(s)`,
+          },
           now,
           gen,
         );
@@ -169,8 +231,23 @@ export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
     const durationMs = effectiveDurationMs(admittedQuota, lease);
     const nodes = placement.allocations.map((a) => `${a.node} (${a.gpus})`).join(", ");
     const message = `admitted: ${lease.spec.gpus} GPUs on ${nodes}`;
-    let conditions = setCondition(status.conditions, { type: "Admitted", status: "True", reason: "Admitted", message }, now, gen);
-    conditions = setCondition(conditions, { type: "Ready", status: "True", reason: "Placed", message: `GPUs allocated on ${placement.allocations.length} node(s)` }, now, gen);
+    let conditions = setCondition(
+      status.conditions,
+      { type: "Admitted", status: "True", reason: "Admitted", message },
+      now,
+      gen,
+    );
+    conditions = setCondition(
+      conditions,
+      {
+        type: "Ready",
+        status: "True",
+        reason: "Placed",
+        message: `GPUs allocated on ${placement.allocations.length} node(s)`,
+      },
+      now,
+      gen,
+    );
     status = {
       ...status,
       phase: "Active",
@@ -191,20 +268,47 @@ export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
     if (durationMs !== undefined) wakeAt = now + Math.max(0, durationMs - snapshot.settings.expiryWarningMs);
   } else if (decision?.kind === "reject") {
     const { reason, message } = decision.refusal;
-    status = endStatus(lease, { ...status, conditions: setCondition(status.conditions, { type: "Admitted", status: "False", reason, message }, now, gen) }, "Rejected", now, message, now);
+    status = endStatus(
+      lease,
+      {
+        ...status,
+        conditions: setCondition(
+          status.conditions,
+          { type: "Admitted", status: "False", reason, message },
+          now,
+          gen,
+        ),
+      },
+      "Rejected",
+      now,
+      message,
+      now,
+    );
     status.reason = reason;
     events.push(leaseEvent(lease, "Warning", "Rejected", message));
   } else if (decision?.kind === "wait") {
     const { reason, message } = decision.refusal;
     if (status.reason !== reason || status.phase !== "Pending") {
-      events.push(leaseEvent(lease, reason === "InsufficientCapacity" || reason === "QuotaExceeded" ? "Normal" : "Warning", reason, message));
+      events.push(
+        leaseEvent(
+          lease,
+          reason === "InsufficientCapacity" || reason === "QuotaExceeded" ? "Normal" : "Warning",
+          reason,
+          message,
+        ),
+      );
     }
     status = {
       ...status,
       phase: "Pending",
       reason,
       message,
-      conditions: setCondition(status.conditions, { type: "Admitted", status: "False", reason, message }, now, gen),
+      conditions: setCondition(
+        status.conditions,
+        { type: "Admitted", status: "False", reason, message },
+        now,
+        gen,
+      ),
     };
   }
   status.boundPods = boundPods.length;

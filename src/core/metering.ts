@@ -55,6 +55,9 @@ export function meteringInstant(now: number, intervalMs: number): number {
   return intervalMs <= 0 ? now : Math.floor(now / intervalMs) * intervalMs;
 }
 
-export function priceFor(cls: LeaseClass, pricing: { interruptiblePerGpuHour: string; reservedPerGpuHour: string }) {
+export function priceFor(
+  cls: LeaseClass,
+  pricing: { interruptiblePerGpuHour: string; reservedPerGpuHour: string },
+) {
   return cls === "Reserved" ? pricing.reservedPerGpuHour : pricing.interruptiblePerGpuHour;
 }

@@ -2,7 +2,13 @@
  * The snapshot the pure core decides from: plain data distilled from the informer caches. Nothing here
  * knows about the Kubernetes client; times are epoch milliseconds.
  */
-import type { Allocation, GpuLeaseSpec, GpuLeaseStatus, TenantQuotaSpec, TenantQuotaStatus } from "../api/index.ts";
+import type {
+  Allocation,
+  GpuLeaseSpec,
+  GpuLeaseStatus,
+  TenantQuotaSpec,
+  TenantQuotaStatus,
+} from "../api/index.ts";
 
 export interface NodeView {
   name: string;

@@ -31,7 +31,12 @@ export function planNodePool(
         // Left the pool (label removed) with nothing on it: clean up what the operator put there.
         const empty = account.leaseHeld.size === 0 && account.strayTenantUsed === 0;
         if (!node.lent || empty) {
-          changes.push({ node: node.name, lent: node.lent ? false : undefined, idleSince: null, stateLabel: undefined });
+          changes.push({
+            node: node.name,
+            lent: node.lent ? false : undefined,
+            idleSince: null,
+            stateLabel: undefined,
+          });
         }
       }
       continue;
@@ -43,11 +48,23 @@ export function planNodePool(
       lent = true;
       idleSince = null;
       state = "Lent";
-      events.push({ kind: "Node", name: node.name, type: "Normal", reason: "NodeLent", message: `lent to tenants: ${account.capacity} GPUs` });
+      events.push({
+        kind: "Node",
+        name: node.name,
+        type: "Normal",
+        reason: "NodeLent",
+        message: `lent to tenants: ${account.capacity} GPUs`,
+      });
     } else if (node.lent && account.leaseHeld.size === 0 && account.strayTenantUsed === 0) {
       lent = false;
       state = account.state === "Unavailable" ? "Unavailable" : "Internal";
-      events.push({ kind: "Node", name: node.name, type: "Normal", reason: "NodeReturned", message: "no lease holds GPUs here any more: back to internal use" });
+      events.push({
+        kind: "Node",
+        name: node.name,
+        type: "Normal",
+        reason: "NodeReturned",
+        message: "no lease holds GPUs here any more: back to internal use",
+      });
     }
     const internalAfter = lent === false || (!node.lent && lent !== true);
     if (internalAfter) {

@@ -68,7 +68,10 @@ function fill(
   return remaining;
 }
 
-export function placeLease(request: PlacementRequest, candidates: PlacementCandidate[]): Placement | undefined {
+export function placeLease(
+  request: PlacementRequest,
+  candidates: PlacementCandidate[],
+): Placement | undefined {
   const { gpus, block } = request;
   if (block <= 0 || gpus % block !== 0) return undefined;
   const sorted = [...candidates].sort(byName);
@@ -100,7 +103,9 @@ export function placeLease(request: PlacementRequest, candidates: PlacementCandi
   }
   if (remaining > 0) return undefined;
   return {
-    allocations: [...allocations].map(([node, g]) => ({ node, gpus: g })).sort((a, b) => (a.node < b.node ? -1 : 1)),
+    allocations: [...allocations]
+      .map(([node, g]) => ({ node, gpus: g }))
+      .sort((a, b) => (a.node < b.node ? -1 : 1)),
     newlyLent: newlyLent.sort(),
   };
 }

@@ -9,9 +9,9 @@ import { type AdmissionDecision, admit } from "./admission.ts";
 import { type Binding, planBindings } from "./binding.ts";
 import { sameJson } from "./equality.ts";
 import { type LeasePlan, type PlannedEvent, planLease } from "./lease-lifecycle.ts";
-import { type ClusterSnapshot, leaseKey, type LeaseView, type PodView, type QuotaView } from "./model.ts";
+import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import { type NodeChange, planNodePool } from "./node-pool.ts";
-import { type RetiringLease, planQuotaStatus } from "./quota-status.ts";
+import { planQuotaStatus, type RetiringLease } from "./quota-status.ts";
 import { type DesiredResourceQuota, planResourceQuotas } from "./resource-quotas.ts";
 
 export interface ClusterPlan {
@@ -107,13 +107,26 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
         }),
     );
     // Nodes lent by this very plan are not tainted yet in the snapshot, but will be before binding.
-    for (const node of admission.lend) if ((plan.status.allocations ?? []).some((a) => a.node === node)) usable.add(node);
-    const { bindings: planned, unbindable } = planBindings({ ...plan.lease, status: plan.status }, pods, usable);
+    for (const node of admission.lend)
+      if ((plan.status.allocations ?? []).some((a) => a.node === node)) usable.add(node);
+    const { bindings: planned, unbindable } = planBindings(
+      { ...plan.lease, status: plan.status },
+      pods,
+      usable,
+    );
     for (const b of planned) {
       bindings.push({ ...b, lease: plan.lease });
     }
     for (const u of unbindable) {
-      events.push({ kind: "Pod", namespace: u.pod.namespace, name: u.pod.name, uid: u.pod.uid, type: "Warning", reason: u.reason, message: u.message });
+      events.push({
+        kind: "Pod",
+        namespace: u.pod.namespace,
+        name: u.pod.name,
+        uid: u.pod.uid,
+        type: "Warning",
+        reason: u.reason,
+        message: u.message,
+      });
     }
   }
   // Gated pods naming a lease that does not exist.
@@ -122,11 +135,21 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     if (leaseKeys.has(key)) continue;
     for (const pod of pods) {
       if (!pod.gated || pod.terminating) continue;
-      events.push({ kind: "Pod", namespace: pod.namespace, name: pod.name, uid: pod.uid, type: "Warning", reason: "LeaseNotFound", message: `no GpuLease named ${pod.lease} in namespace ${pod.namespace}: the pod stays gated` });
+      events.push({
+        kind: "Pod",
+        namespace: pod.namespace,
+        name: pod.name,
+        uid: pod.uid,
+        type: "Warning",
+        reason: "LeaseNotFound",
+        message: `no GpuLease named ${pod.lease} in namespace ${pod.namespace}: the pod stays gated`,
+      });
     }
   }
 
-  const evictions = leasePlans.flatMap((p) => p.evict.map((e) => ({ lease: p.lease, pod: e.pod, reason: e.reason })));
+  const evictions = leasePlans.flatMap((p) =>
+    p.evict.map((e) => ({ lease: p.lease, pod: e.pod, reason: e.reason })),
+  );
 
   // Deleted leases: fold their usage into the tenant's ledger, then (next pass) drop the finalizer.
   const retiringByTenant = new Map<string, RetiringLease[]>();
@@ -135,7 +158,11 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     if (!plan.retire || !plan.lease.hasFinalizer) continue;
     const tenant = owners.get(plan.lease.namespace);
     const quota = tenant === undefined ? undefined : quotas.get(tenant);
-    if (!quota || quota.status.ledger?.recentUids?.includes(plan.lease.uid) || plan.lease.status.phase === undefined) {
+    if (
+      !quota ||
+      quota.status.ledger?.recentUids?.includes(plan.lease.uid) ||
+      plan.lease.status.phase === undefined
+    ) {
       removeFinalizers.push(plan.lease);
       continue;
     }

@@ -1,8 +1,8 @@
 /** How a lease is matched to its tenant's quota, and what that quota allows. Pure. */
 import { parseDuration } from "../api/duration.ts";
 import type { QuotaLimit } from "../api/index.ts";
-import type { ClusterSnapshot, LeaseView, QuotaView } from "./model.ts";
 import { holdsAllocation } from "./accounting.ts";
+import type { ClusterSnapshot, LeaseView, QuotaView } from "./model.ts";
 
 /** The limit a lease counts against: the one for its model, else the one for any model. */
 export function matchLimit(quota: QuotaView, lease: LeaseView): QuotaLimit | undefined {
@@ -83,7 +83,8 @@ export function neverAdmissible(quota: QuotaView, lease: LeaseView): Refusal | u
       } Reserved GPUs`,
     };
   }
-  const max = quota.spec.maxLeaseDuration === undefined ? undefined : parseDuration(quota.spec.maxLeaseDuration);
+  const max =
+    quota.spec.maxLeaseDuration === undefined ? undefined : parseDuration(quota.spec.maxLeaseDuration);
   const asked = lease.spec.duration === undefined ? undefined : parseDuration(lease.spec.duration);
   if (max !== undefined && asked !== undefined && asked > max) {
     return {
@@ -97,7 +98,10 @@ export function neverAdmissible(quota: QuotaView, lease: LeaseView): Refusal | u
 /** Why the lease must wait for quota now, or undefined when the quota has room. */
 export function quotaBlocks(quota: QuotaView, lease: LeaseView, usage: TenantUsage): Refusal | undefined {
   if (quota.spec.suspend) {
-    return { reason: "TenantSuspended", message: `tenant ${quota.name} is suspended: no new lease is admitted` };
+    return {
+      reason: "TenantSuspended",
+      message: `tenant ${quota.name} is suspended: no new lease is admitted`,
+    };
   }
   const limit = matchLimit(quota, lease);
   if (!limit) return undefined;
@@ -120,7 +124,8 @@ export function quotaBlocks(quota: QuotaView, lease: LeaseView, usage: TenantUsa
 /** The lease's effective duration: its own, capped by (or defaulted to) the tenant's maximum. */
 export function effectiveDurationMs(quota: QuotaView | undefined, lease: LeaseView): number | undefined {
   const own = lease.spec.duration === undefined ? undefined : parseDuration(lease.spec.duration);
-  const max = quota?.spec.maxLeaseDuration === undefined ? undefined : parseDuration(quota.spec.maxLeaseDuration);
+  const max =
+    quota?.spec.maxLeaseDuration === undefined ? undefined : parseDuration(quota.spec.maxLeaseDuration);
   if (own === undefined) return max;
   if (max === undefined) return own;
   return Math.min(own, max);

@@ -84,7 +84,12 @@ export function planQuotaStatus(
           reason: "NoNamespaces",
           message: `no namespace is labelled gpulease.io/tenant=${quota.name}, so the tenant cannot create leases`,
         }
-      : { type: "Ready", status: "True", reason: "Active", message: `${namespaces.length} namespace(s) belong to the tenant` },
+      : {
+          type: "Ready",
+          status: "True",
+          reason: "Active",
+          message: `${namespaces.length} namespace(s) belong to the tenant`,
+        },
     snapshot.now,
     quota.generation,
   );

@@ -16,7 +16,10 @@ export function planResourceQuotas(snapshot: ClusterSnapshot): DesiredResourceQu
   const desired = new Map<string, Record<string, number>>();
   for (const ns of snapshot.namespaces) {
     if (ns.tenant === undefined) continue;
-    desired.set(ns.name, Object.fromEntries(snapshot.settings.resourceNames.map((r) => [`requests.${r}`, 0])));
+    desired.set(
+      ns.name,
+      Object.fromEntries(snapshot.settings.resourceNames.map((r) => [`requests.${r}`, 0])),
+    );
   }
   for (const lease of snapshot.leases) {
     const hard = desired.get(lease.namespace);

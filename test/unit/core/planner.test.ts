@@ -1,0 +1,445 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { accountNodes } from "../../../src/core/accounting.ts";
+import type { LeaseView } from "../../../src/core/model.ts";
+import { planCluster } from "../../../src/core/planner.ts";
+import { H100, lease, node, pod, quota, snapshot, T0, tenantNs } from "../../support/snapshot-builder.ts";
+
+const acme = [quota("acme", { limits: [{ maxGpus: 32, maxReservedGpus: 8 }] })];
+const acmeNs = [tenantNs("acme-prod", "acme")];
+
+function statusOf(plan: ReturnType<typeof planCluster>, name: string) {
+  return plan.leaseStatuses.find((s) => s.lease.name === name)?.status;
+}
+
+/** Applies a plan's lease statuses and taints to the snapshot, as the API server would after the writes. */
+function applied(snap: ReturnType<typeof snapshot>, plan: ReturnType<typeof planCluster>) {
+  const lent = new Set(plan.lendNodes.map((c) => c.node));
+  return {
+    ...snap,
+    nodes: snap.nodes.map((n) => (lent.has(n.name) ? { ...n, lent: true } : n)),
+    leases: snap.leases.map((l) => {
+      const s = plan.leaseStatuses.find((x) => x.lease.uid === l.uid);
+      return s ? { ...l, status: s.status } : l;
+    }),
+  };
+}
+
+describe("admission", () => {
+  it("admits a lease, places it, lends its nodes and raises the namespace's ResourceQuota", () => {
+    const snap = snapshot({
+      nodes: [node("n1"), node("n2")],
+      namespaces: acmeNs,
+      quotas: acme,
+      leases: [lease("acme-prod", "train", { gpus: 12, duration: "2h" })],
+    });
+    const plan = planCluster(snap);
+    const status = statusOf(plan, "train");
+    expect(status?.phase).toBe("Active");
+    expect(status?.allocations?.map((a) => a.gpus).reduce((a, b) => a + b)).toBe(12);
+    expect(status?.expiresAt).toBe(new Date(T0 + 2 * 3600_000).toISOString());
+    expect(plan.lendNodes.map((c) => c.node)).toEqual(["n1", "n2"]);
+    expect(plan.resourceQuotas).toEqual([
+      { namespace: "acme-prod", hard: { "requests.nvidia.com/gpu": "12" } },
+    ]);
+    expect(plan.events.map((e) => e.reason)).toContain("Admitted");
+  });
+
+  it("keeps a lease Pending with QuotaExceeded when the tenant is at its limit", () => {
+    const snap = snapshot({
+      nodes: [node("n1"), node("n2"), node("n3"), node("n4"), node("n5")],
+      namespaces: acmeNs,
+      quotas: acme,
+      leases: [
+        lease("acme-prod", "big", { gpus: 24 }, { createdAt: T0 - 10 }),
+        lease("acme-prod", "more", { gpus: 16 }),
+      ],
+    });
+    const plan = planCluster(snap);
+    expect(statusOf(plan, "big")?.phase).toBe("Active");
+    expect(statusOf(plan, "more")).toMatchObject({ phase: "Pending", reason: "QuotaExceeded" });
+  });
+
+  it("rejects what can never fit, with a reason a tenant understands", () => {
+    const snap = snapshot({
+      nodes: [node("n1")],
+      namespaces: acmeNs,
+      quotas: [quota("acme", { limits: [{ maxGpus: 8 }], maxLeaseDuration: "4h" })],
+      leases: [
+        lease("acme-prod", "huge", { gpus: 9 }),
+        lease("acme-prod", "long", { gpus: 1, duration: "5h" }),
+        lease("acme-prod", "reserved", { gpus: 1, class: "Reserved", duration: "1h" }),
+      ],
+    });
+    const plan = planCluster(snap);
+    expect(statusOf(plan, "huge")).toMatchObject({
+      phase: "Ended",
+      endReason: "Rejected",
+      reason: "ExceedsQuota",
+    });
+    expect(statusOf(plan, "long")).toMatchObject({
+      phase: "Ended",
+      endReason: "Rejected",
+      reason: "ExceedsMaxLeaseDuration",
+    });
+    expect(statusOf(plan, "reserved")).toMatchObject({ phase: "Ended", reason: "ExceedsReservedQuota" });
+  });
+
+  it("waits with NoMatchingNodes for a model no node has, and InsufficientCapacity on fragments", () => {
+    const snap = snapshot({
+      nodes: [node("n1", { lent: true }), node("n2", { lent: true })],
+      pods: [
+        pod("acme-prod", "p1", {
+          nodeName: "n1",
+          phase: "Running",
+          gpus: { "nvidia.com/gpu": 3 },
+          lease: "held",
+        }),
+        pod("acme-prod", "p2", {
+          nodeName: "n2",
+          phase: "Running",
+          gpus: { "nvidia.com/gpu": 3 },
+          lease: "held",
+        }),
+      ],
+      namespaces: acmeNs,
+      quotas: [quota("acme", { limits: [{ maxGpus: 64 }, { gpuModel: "NVIDIA-A100", maxGpus: 8 }] })],
+      leases: [
+        lease("acme-prod", "a100", { gpus: 1, gpuModel: "NVIDIA-A100" }),
+        lease("acme-prod", "whole", { gpus: 8, gpusPerNode: 8 }),
+      ],
+    });
+    const plan = planCluster(snap);
+    expect(statusOf(plan, "a100")).toMatchObject({ phase: "Pending", reason: "NoMatchingNodes" });
+    expect(statusOf(plan, "whole")).toMatchObject({ phase: "Pending", reason: "InsufficientCapacity" });
+  });
+
+  it("serves tenants fairly: the one using less of its quota goes first", () => {
+    const snap = snapshot({
+      nodes: [node("n1"), node("n2")],
+      namespaces: [tenantNs("a-ns", "a"), tenantNs("b-ns", "b")],
+      quotas: [quota("a", { limits: [{ maxGpus: 16 }] }), quota("b", { limits: [{ maxGpus: 16 }] })],
+      leases: [
+        lease("a-ns", "a1", { gpus: 4 }, { createdAt: T0 - 4 }),
+        lease("a-ns", "a2", { gpus: 4 }, { createdAt: T0 - 3 }),
+        lease("a-ns", "a3", { gpus: 4 }, { createdAt: T0 - 2 }),
+        lease("b-ns", "b1", { gpus: 4 }, { createdAt: T0 - 1 }),
+        lease("b-ns", "b2", { gpus: 4 }, { createdAt: T0 }),
+      ],
+    });
+    const plan = planCluster(snap);
+    const active = plan.leaseStatuses.filter((s) => s.status.phase === "Active").map((s) => s.lease.name);
+    // 16 GPUs: two leases each, although tenant a asked first.
+    expect(active.sort()).toEqual(["a1", "a2", "b1", "b2"]);
+  });
+
+  it("serves a higher-priority tenant first", () => {
+    const snap = snapshot({
+      nodes: [node("n1")],
+      namespaces: [tenantNs("a-ns", "a"), tenantNs("b-ns", "b")],
+      quotas: [quota("a", { priority: 1 }), quota("b", { priority: 50 })],
+      leases: [lease("a-ns", "a1", { gpus: 8 }, { createdAt: T0 - 100 }), lease("b-ns", "b1", { gpus: 8 })],
+    });
+    const plan = planCluster(snap);
+    expect(statusOf(plan, "b1")?.phase).toBe("Active");
+    expect(statusOf(plan, "a1")?.reason).toBe("InsufficientCapacity");
+  });
+
+  it("does not lend a node busy with internal GPU pods, nor one still inside its idle period", () => {
+    const busy = node("busy");
+    const fresh = node("fresh", {
+      annotations: { "gpulease.io/idle-since": new Date(T0 - 60_000).toISOString() },
+    });
+    const snap = snapshot({
+      settings: {
+        idlePeriodMs: 5 * 60_000,
+        headroomGpus: 0,
+        resourceNames: ["nvidia.com/gpu"],
+        expiryWarningMs: 0,
+        meteringIntervalMs: 0,
+      },
+      nodes: [busy, fresh],
+      pods: [pod("training", "trainer", { nodeName: "busy", phase: "Running" })],
+      namespaces: acmeNs,
+      quotas: acme,
+      leases: [lease("acme-prod", "l", { gpus: 1 })],
+    });
+    const plan = planCluster(snap);
+    expect(statusOf(plan, "l")?.phase).toBe("Pending");
+    expect(plan.wakeAt).toBe(T0 + 4 * 60_000);
+    const later = planCluster({ ...snap, now: T0 + 4 * 60_000 });
+    expect(statusOf(later, "l")?.allocations).toEqual([
+      { node: "fresh", gpus: 1, since: new Date(T0 + 240_000).toISOString() },
+    ]);
+  });
+
+  it("reports a lease in a namespace no tenant owns instead of failing", () => {
+    const snap = snapshot({ nodes: [node("n1")], leases: [lease("stray", "l", { gpus: 1 })] });
+    expect(statusOf(planCluster(snap), "l")).toMatchObject({
+      phase: "Pending",
+      reason: "NotATenantNamespace",
+    });
+  });
+});
+
+describe("lifecycle", () => {
+  const active = (name: string, spec: Record<string, unknown>, admittedAt = T0) =>
+    lease("acme-prod", name, spec, {
+      status: {
+        phase: "Active",
+        admittedAt: new Date(admittedAt).toISOString(),
+        allocations: [{ node: "n1", gpus: spec.gpus as number, since: new Date(admittedAt).toISOString() }],
+        pricing: { perGpuHour: "1.20", currency: "USD" },
+      },
+    });
+
+  it("warns before expiry, then ends the lease as Expired and evicts its pods", () => {
+    const l = active("l", { gpus: 2, duration: "1h" });
+    const pods = [
+      pod("acme-prod", "p", { nodeName: "n1", phase: "Running", gpus: { "nvidia.com/gpu": 2 }, lease: "l" }),
+    ];
+    const base = snapshot({
+      nodes: [node("n1", { lent: true })],
+      namespaces: acmeNs,
+      quotas: acme,
+      leases: [l],
+      pods,
+    });
+    const warned = planCluster({ ...base, now: T0 + 56 * 60_000 });
+    expect(statusOf(warned, "l")?.conditions?.find((c) => c.type === "ExpiringSoon")?.status).toBe("True");
+    expect(warned.wakeAt).toBe(T0 + 3600_000);
+    const expired = planCluster({ ...base, now: T0 + 3600_000 + 500 });
+    expect(statusOf(expired, "l")).toMatchObject({
+      phase: "Ended",
+      endReason: "Expired",
+      endedAt: new Date(T0 + 3600_000).toISOString(),
+      usage: { gpuSeconds: 7200, charges: "2.40" },
+    });
+    expect(expired.evictions.map((e) => e.pod.name)).toEqual(["p"]);
+  });
+
+  it("releases a deleted lease: pods evicted first, usage folded into the ledger, then the finalizer goes", () => {
+    const l = { ...active("l", { gpus: 4 }), deleting: true };
+    const running = pod("acme-prod", "p", {
+      nodeName: "n1",
+      phase: "Running",
+      gpus: { "nvidia.com/gpu": 4 },
+      lease: "l",
+    });
+    const base = snapshot({
+      now: T0 + 1800_000,
+      nodes: [node("n1", { lent: true })],
+      namespaces: acmeNs,
+      quotas: acme,
+      leases: [l],
+      pods: [running],
+    });
+    const first = planCluster(base);
+    expect(statusOf(first, "l")).toMatchObject({
+      phase: "Ended",
+      endReason: "Released",
+      usage: { gpuSeconds: 7200 },
+    });
+    expect(first.evictions.length).toBe(1);
+    expect(first.removeFinalizers).toEqual([]);
+    // Pods gone: the ledger takes the usage; the finalizer stays until the ledger is written.
+    const ended = { ...l, status: statusOf(first, "l") ?? {} };
+    const second = planCluster({ ...base, leases: [ended], pods: [] });
+    const quotaStatus = second.quotaStatuses[0]?.status;
+    expect(quotaStatus?.ledger).toMatchObject({ retiredLeases: 1, gpuSeconds: 7200, recentUids: [l.uid] });
+    expect(second.removeFinalizers).toEqual([]);
+    const third = planCluster({
+      ...base,
+      leases: [ended],
+      pods: [],
+      quotas: [{ ...acme[0], status: quotaStatus ?? {} } as (typeof acme)[0]],
+    });
+    expect(third.removeFinalizers.map((x) => x.name)).toEqual(["l"]);
+    expect(third.quotaStatuses).toEqual([]); // nothing counted twice
+  });
+
+  it("binds gated pods to the lease's nodes with room, and keeps a pod that asks too much gated", () => {
+    const l = lease(
+      "acme-prod",
+      "l",
+      { gpus: 4 },
+      {
+        status: {
+          phase: "Active",
+          admittedAt: new Date(T0).toISOString(),
+          allocations: [
+            { node: "n1", gpus: 2 },
+            { node: "n2", gpus: 2 },
+          ],
+        },
+      },
+    );
+    const pods = [
+      pod("acme-prod", "a", { gated: true, lease: "l", gpus: { "nvidia.com/gpu": 2 }, createdAt: T0 }),
+      pod("acme-prod", "b", { gated: true, lease: "l", gpus: { "nvidia.com/gpu": 2 }, createdAt: T0 + 1 }),
+      pod("acme-prod", "c", { gated: true, lease: "l", gpus: { "nvidia.com/gpu": 1 }, createdAt: T0 + 2 }),
+    ];
+    const plan = planCluster(
+      snapshot({
+        nodes: [node("n1", { lent: true }), node("n2", { lent: true })],
+        namespaces: acmeNs,
+        quotas: acme,
+        leases: [l],
+        pods,
+      }),
+    );
+    expect(plan.bindings.map((b) => [b.pod.name, b.node])).toEqual([
+      ["a", "n1"],
+      ["b", "n2"],
+    ]);
+    expect(plan.events.find((e) => e.name === "c")?.reason).toBe("ExceedsLease");
+  });
+
+  it("says so when a lease's node is not Ready", () => {
+    const l = active("l", { gpus: 2 });
+    const plan = planCluster(
+      snapshot({
+        nodes: [node("n1", { lent: true, ready: false })],
+        namespaces: acmeNs,
+        quotas: acme,
+        leases: [l],
+      }),
+    );
+    expect(statusOf(plan, "l")?.conditions?.find((c) => c.type === "Ready")).toMatchObject({
+      status: "False",
+      reason: "NodeUnavailable",
+    });
+  });
+
+  it("returns a lent node with nothing on it to internal use", () => {
+    const plan = planCluster(
+      snapshot({ nodes: [node("n1", { lent: true })], namespaces: acmeNs, quotas: acme }),
+    );
+    expect(plan.nodeChanges).toContainEqual(expect.objectContaining({ node: "n1", lent: false }));
+  });
+
+  it("keeps a node lent while a tenant pod still holds GPUs there (terminating)", () => {
+    const p = pod("acme-prod", "p", { nodeName: "n1", phase: "Running", terminating: true, lease: "gone" });
+    const plan = planCluster(
+      snapshot({ nodes: [node("n1", { lent: true })], namespaces: acmeNs, quotas: acme, pods: [p] }),
+    );
+    expect(plan.nodeChanges.find((c) => c.node === "n1")?.lent).toBeUndefined();
+  });
+});
+
+describe("invariants (property tests)", () => {
+  const arbitraryCluster = fc.record({
+    nodes: fc.array(
+      fc.record({
+        gpus: fc.constantFrom(4, 8),
+        model: fc.constantFrom(H100, "A100"),
+        lent: fc.boolean(),
+        internal: fc.integer({ min: 0, max: 8 }),
+      }),
+      { minLength: 1, maxLength: 8 },
+    ),
+    leases: fc.array(
+      fc.record({
+        tenant: fc.constantFrom("a", "b", "c"),
+        gpus: fc.integer({ min: 1, max: 16 }),
+        perNode: fc.constantFrom(undefined, 1, 2, 4),
+        model: fc.constantFrom(undefined, H100, "A100"),
+        reserved: fc.boolean(),
+        priority: fc.integer({ min: -2, max: 2 }),
+      }),
+      { maxLength: 14 },
+    ),
+    maxGpus: fc.integer({ min: 0, max: 40 }),
+  });
+
+  function build(
+    c: fc.Arbitrary<unknown> extends never ? never : ReturnType<typeof arbitraryCluster.generate>["value"],
+  ) {
+    const nodes = c.nodes.map((n, i) =>
+      node(`n${i}`, { gpus: { "nvidia.com/gpu": n.gpus }, gpuModel: n.model, lent: n.lent }),
+    );
+    const pods = c.nodes.map((n, i) =>
+      pod("internal", `busy-${i}`, {
+        nodeName: `n${i}`,
+        phase: "Running",
+        gpus: { "nvidia.com/gpu": Math.min(n.internal, n.gpus) },
+      }),
+    );
+    const leases: LeaseView[] = c.leases.map((l, i) =>
+      lease(
+        `${l.tenant}-ns`,
+        `l${i}`,
+        {
+          gpus: l.perNode ? Math.max(l.perNode, l.gpus - (l.gpus % l.perNode)) : l.gpus,
+          ...(l.perNode ? { gpusPerNode: l.perNode } : {}),
+          ...(l.model ? { gpuModel: l.model } : {}),
+          ...(l.reserved ? { class: "Reserved", duration: "1h" } : {}),
+          priority: l.priority,
+        },
+        { createdAt: T0 + i },
+      ),
+    );
+    return snapshot({
+      nodes,
+      pods,
+      leases,
+      namespaces: ["a", "b", "c"].map((t) => tenantNs(`${t}-ns`, t)),
+      quotas: ["a", "b", "c"].map((t) =>
+        quota(t, {
+          limits: [
+            { maxGpus: c.maxGpus, maxReservedGpus: Math.floor(c.maxGpus / 2) },
+            { gpuModel: H100, maxGpus: c.maxGpus },
+          ],
+        }),
+      ),
+    });
+  }
+
+  it("never promises a GPU twice, never exceeds a quota, and plans the same way twice", () => {
+    fc.assert(
+      fc.property(arbitraryCluster, (c) => {
+        const snap = build(c);
+        const plan = planCluster(snap);
+        const after = applied(snap, plan);
+        // No node over-allocated: held GPUs never exceed capacity where they did not already.
+        for (const account of accountNodes(after).values()) {
+          const before = accountNodes(snap).get(account.node.name);
+          if ((before?.free ?? 0) >= 0) expect(account.free).toBeGreaterThanOrEqual(0);
+        }
+        // No quota exceeded.
+        for (const q of after.quotas) {
+          const held = after.leases.filter(
+            (l) => l.namespace === `${q.name}-ns` && l.status.phase === "Active",
+          );
+          for (const limit of q.spec.limits) {
+            const counted = held.filter(
+              (l) =>
+                (l.spec.gpuModel === H100 && limit.gpuModel === H100) ||
+                (limit.gpuModel === undefined && l.spec.gpuModel !== H100),
+            );
+            expect(counted.reduce((s, l) => s + l.spec.gpus, 0)).toBeLessThanOrEqual(limit.maxGpus);
+            const reserved = counted
+              .filter((l) => l.spec.class === "Reserved")
+              .reduce((s, l) => s + l.spec.gpus, 0);
+            expect(reserved).toBeLessThanOrEqual(limit.maxReservedGpus ?? 0);
+          }
+        }
+        // Allocations match the lease and its block size.
+        for (const l of after.leases.filter((x) => x.status.phase === "Active")) {
+          const allocations = l.status.allocations ?? [];
+          expect(allocations.reduce((s, a) => s + a.gpus, 0)).toBe(l.spec.gpus);
+          for (const a of allocations) expect(a.gpus % (l.spec.gpusPerNode ?? 1)).toBe(0);
+        }
+        // Deterministic, and a second pass over the result admits nothing new twice.
+        expect(planCluster(snap).leaseStatuses).toEqual(plan.leaseStatuses);
+        const again = planCluster(after);
+        for (const s of again.leaseStatuses) {
+          const before = after.leases.find((l) => l.uid === s.lease.uid);
+          if (before?.status.phase === "Active")
+            expect(s.status.allocations).toEqual(before.status.allocations);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
