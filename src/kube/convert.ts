@@ -1,0 +1,169 @@
+/**
+ * Raw API objects → the plain views the core decides from. Lenient by design: a field that is missing
+ * or odd becomes a safe default; leases and quotas go through the zod parser, and a refused one is
+ * reported as malformed instead of being dropped silently or crashing anything.
+ */
+import {
+  FINALIZER,
+  LABEL_LEASE,
+  LABEL_RECLAIM,
+  LABEL_TENANT,
+  parseGpuLease,
+  parseTenantQuota,
+  SCHEDULING_GATE,
+  TAINT_LENT,
+} from "../api/index.ts";
+import type { LeaseView, MalformedObject, NamespaceView, NodeView, PodView, QuotaView } from "../core/model.ts";
+import { parseQuantity } from "./quantity.ts";
+import type { KubeObject } from "./rest.ts";
+
+type Json = Record<string, unknown>;
+
+const obj = (value: unknown): Json => (value && typeof value === "object" ? (value as Json) : {});
+const arr = (value: unknown): Json[] => (Array.isArray(value) ? (value as Json[]) : []);
+const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
+const strings = (value: unknown): Record<string, string> => {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(obj(value))) if (typeof v === "string") out[k] = v;
+  return out;
+};
+const time = (value: unknown): number => {
+  const parsed = Date.parse(str(value) ?? "");
+  return Number.isNaN(parsed) ? 0 : parsed;
+};
+
+export interface ConvertSettings {
+  lendableSelector: Record<string, string>;
+  resourceNames: string[];
+  gpuModelLabel: string;
+}
+
+export function toNodeView(raw: KubeObject, settings: ConvertSettings): NodeView {
+  const metadata = obj(raw.metadata);
+  const spec = obj(raw.spec);
+  const status = obj(raw.status);
+  const labels = strings(metadata.labels);
+  const allocatable = obj(status.allocatable);
+  const gpus: Record<string, number> = {};
+  for (const name of settings.resourceNames) gpus[name] = Math.floor(parseQuantity(str(allocatable[name]) ?? "0"));
+  const taints = arr(spec.taints);
+  const selectorMatches = Object.entries(settings.lendableSelector).every(([k, v]) => labels[k] === v);
+  const reclaimRequested = labels[LABEL_RECLAIM] === "true";
+  return {
+    name: str(metadata.name) ?? "",
+    labels,
+    annotations: strings(metadata.annotations),
+    gpus,
+    gpuModel: labels[settings.gpuModelLabel],
+    ready: arr(status.conditions).some((c) => c.type === "Ready" && c.status === "True"),
+    unschedulable: spec.unschedulable === true,
+    lendable: selectorMatches && !reclaimRequested,
+    reclaimRequested,
+    lent: taints.some((t) => t.key === TAINT_LENT),
+    otherTaints: taints
+      .filter((t) => t.key !== TAINT_LENT && (t.effect === "NoSchedule" || t.effect === "NoExecute"))
+      .map((t) => `${str(t.key)}=${str(t.value) ?? ""}:${str(t.effect)}`),
+    cpuMillis: Math.round(parseQuantity(str(allocatable.cpu)) * 1000),
+    memoryBytes: parseQuantity(str(allocatable.memory)),
+  };
+}
+
+/** The pod's effective request of each resource: max(sum of containers, largest init container). */
+export function podRequests(spec: Json, resourceNames: string[]): Record<string, number> {
+  const requestOf = (container: Json, name: string) => {
+    const resources = obj(container.resources);
+    const value = obj(resources.requests)[name] ?? obj(resources.limits)[name];
+    return parseQuantity(str(value) ?? (typeof value === "number" ? value : undefined));
+  };
+  const out: Record<string, number> = {};
+  for (const name of resourceNames) {
+    const sum = arr(spec.containers).reduce((s, c) => s + requestOf(c, name), 0);
+    const init = arr(spec.initContainers).reduce((m, c) => Math.max(m, requestOf(c, name)), 0);
+    const total = Math.max(sum, init);
+    if (total > 0) out[name] = total;
+  }
+  return out;
+}
+
+/** The single node a pod's required affinity pins it to with matchFields metadata.name, if any. */
+export function pinnedNode(spec: Json): string | undefined {
+  const required = obj(obj(obj(spec.affinity).nodeAffinity).requiredDuringSchedulingIgnoredDuringExecution);
+  const terms = arr(required.nodeSelectorTerms);
+  if (terms.length === 0) return undefined;
+  let node: string | undefined;
+  for (const term of terms) {
+    const field = arr(term.matchFields).find((f) => f.key === "metadata.name" && f.operator === "In");
+    const values = Array.isArray(field?.values) ? (field.values as unknown[]) : [];
+    if (values.length !== 1 || typeof values[0] !== "string") return undefined;
+    if (node !== undefined && node !== values[0]) return undefined;
+    node = values[0];
+  }
+  return node;
+}
+
+export function toPodView(raw: KubeObject, resourceNames: string[]): PodView {
+  const metadata = obj(raw.metadata);
+  const spec = obj(raw.spec);
+  const status = obj(raw.status);
+  const labels = strings(metadata.labels);
+  return {
+    namespace: str(metadata.namespace) ?? "",
+    name: str(metadata.name) ?? "",
+    uid: str(metadata.uid) ?? "",
+    createdAt: time(metadata.creationTimestamp),
+    nodeName: str(spec.nodeName) || undefined,
+    phase: str(status.phase) ?? "Pending",
+    terminating: metadata.deletionTimestamp !== undefined && metadata.deletionTimestamp !== null,
+    gpus: podRequests(spec, resourceNames),
+    lease: labels[LABEL_LEASE],
+    gated: arr(spec.schedulingGates).some((g) => g.name === SCHEDULING_GATE),
+    unschedulable: arr(status.conditions).some(
+      (c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable",
+    ),
+    targetNode: pinnedNode(spec),
+    annotations: strings(metadata.annotations),
+  };
+}
+
+export function toNamespaceView(raw: KubeObject): NamespaceView {
+  const metadata = obj(raw.metadata);
+  return { name: str(metadata.name) ?? "", tenant: strings(metadata.labels)[LABEL_TENANT] };
+}
+
+export function toLeaseView(raw: KubeObject): LeaseView | MalformedObject {
+  const metadata = obj(raw.metadata);
+  const parsed = parseGpuLease(raw);
+  if (!parsed.ok) {
+    return { kind: "GpuLease", namespace: str(metadata.namespace), name: str(metadata.name) ?? "", errors: parsed.errors };
+  }
+  const lease = parsed.value;
+  const annotations = strings(metadata.annotations);
+  return {
+    namespace: str(metadata.namespace) ?? "",
+    name: lease.metadata.name,
+    uid: str(metadata.uid) ?? "",
+    generation: typeof metadata.generation === "number" ? metadata.generation : 0,
+    createdAt: time(metadata.creationTimestamp),
+    deleting: metadata.deletionTimestamp !== undefined && metadata.deletionTimestamp !== null,
+    hasFinalizer: (lease.metadata.finalizers ?? []).includes(FINALIZER),
+    spec: lease.spec,
+    status: lease.status ?? {},
+    annotations,
+  };
+}
+
+export function toQuotaView(raw: KubeObject): QuotaView | MalformedObject {
+  const metadata = obj(raw.metadata);
+  const parsed = parseTenantQuota(raw);
+  if (!parsed.ok) return { kind: "TenantQuota", namespace: undefined, name: str(metadata.name) ?? "", errors: parsed.errors };
+  return {
+    name: parsed.value.metadata.name,
+    generation: typeof metadata.generation === "number" ? metadata.generation : 0,
+    spec: parsed.value.spec,
+    status: parsed.value.status ?? {},
+  };
+}
+
+export function isMalformed(view: object): view is MalformedObject {
+  return "errors" in view;
+}

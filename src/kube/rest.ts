@@ -1,0 +1,224 @@
+/**
+ * A small JSON client over the API server: raw objects in and out (no model serialization), the patch
+ * content types spelled out, and non-2xx answers turned into typed errors. Authentication and TLS
+ * come from client-node's KubeConfig, the same way its Watch does it.
+ */
+import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
+import { fetch } from "undici";
+import { type ApiStatus, apiError } from "./errors.ts";
+
+export type PatchType = "merge" | "json" | "strategic" | "apply";
+
+const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
+  merge: "application/merge-patch+json",
+  json: "application/json-patch+json",
+  strategic: "application/strategic-merge-patch+json",
+  apply: "application/apply-patch+yaml",
+};
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+}
+
+export type KubeObject = Record<string, unknown> & {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string; [k: string]: unknown };
+};
+
+export interface KubeList {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items: KubeObject[];
+}
+
+/** Counts requests by verb, for write-amplification figures and metrics. */
+export type RequestObserver = (method: string, path: string, statusCode: number, ms: number) => void;
+
+export class KubeRest {
+  private observer: RequestObserver | undefined;
+
+  constructor(
+    readonly config: KubeConfig,
+    readonly fieldManager = "gpulease-operator",
+  ) {}
+
+  observe(observer: RequestObserver): void {
+    this.observer = observer;
+  }
+
+  get server(): string {
+    const cluster = this.config.getCurrentCluster();
+    if (!cluster) throw new Error("the kubeconfig has no current cluster");
+    return cluster.server;
+  }
+
+  async request<T>(method: HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
+    const url = new URL(this.server + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    const ctx = new RequestContext(url.toString(), method);
+    await this.config.applySecurityAuthentication(ctx);
+    const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: "application/json" };
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers["Content-Type"] = options.contentType ?? "application/json";
+    }
+    const started = performance.now();
+    const response = await fetch(url, {
+      method,
+      headers,
+      body,
+      dispatcher: ctx.getDispatcher(),
+      signal: options.signal ?? AbortSignal.timeout(30_000),
+    });
+    const text = await response.text();
+    this.observer?.(method, path, response.status, performance.now() - started);
+    if (response.status >= 200 && response.status < 300) {
+      return (text ? JSON.parse(text) : {}) as T;
+    }
+    let status: ApiStatus = { message: text.slice(0, 500) };
+    try {
+      status = JSON.parse(text) as ApiStatus;
+    } catch {
+      // not a Status object
+    }
+    throw apiError(response.status, status, method, path);
+  }
+
+  get<T = KubeObject>(path: string, query?: RequestOptions["query"]): Promise<T> {
+    return this.request<T>(HttpMethod.GET, path, { query });
+  }
+
+  list(path: string, query?: RequestOptions["query"]): Promise<KubeList> {
+    return this.request<KubeList>(HttpMethod.GET, path, { query });
+  }
+
+  create<T = KubeObject>(path: string, body: unknown): Promise<T> {
+    return this.request<T>(HttpMethod.POST, path, { body, query: { fieldManager: this.fieldManager } });
+  }
+
+  replace<T = KubeObject>(path: string, body: unknown): Promise<T> {
+    return this.request<T>(HttpMethod.PUT, path, { body, query: { fieldManager: this.fieldManager } });
+  }
+
+  patch<T = KubeObject>(path: string, type: PatchType, body: unknown, force = false): Promise<T> {
+    return this.request<T>(HttpMethod.PATCH, path, {
+      body,
+      contentType: PATCH_CONTENT_TYPES[type],
+      query: { fieldManager: this.fieldManager, ...(type === "apply" && force ? { force: true } : {}) },
+    });
+  }
+
+  delete<T = KubeObject>(path: string, body?: unknown): Promise<T> {
+    return this.request<T>(HttpMethod.DELETE, path, { body });
+  }
+}
+
+export const paths = {
+  nodes: () => "/api/v1/nodes",
+  node: (name: string) => `/api/v1/nodes/${name}`,
+  pods: () => "/api/v1/pods",
+  pod: (ns: string, name: string) => `/api/v1/namespaces/${ns}/pods/${name}`,
+  eviction: (ns: string, name: string) => `/api/v1/namespaces/${ns}/pods/${name}/eviction`,
+  namespaces: () => "/api/v1/namespaces",
+  resourceQuotas: () => "/api/v1/resourcequotas",
+  resourceQuota: (ns: string, name: string) => `/api/v1/namespaces/${ns}/resourcequotas/${name}`,
+  namespacedResourceQuotas: (ns: string) => `/api/v1/namespaces/${ns}/resourcequotas`,
+  events: (ns: string) => `/api/v1/namespaces/${ns}/events`,
+  gpuLeases: () => "/apis/gpulease.io/v1alpha1/gpuleases",
+  gpuLease: (ns: string, name: string) => `/apis/gpulease.io/v1alpha1/namespaces/${ns}/gpuleases/${name}`,
+  tenantQuotas: () => "/apis/gpulease.io/v1alpha1/tenantquotas",
+  tenantQuota: (name: string) => `/apis/gpulease.io/v1alpha1/tenantquotas/${name}`,
+  coordinationLease: (ns: string, name: string) => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`,
+  coordinationLeases: (ns: string) => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`,
+};
+
+export interface WatchEvent {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  object: KubeObject;
+}
+
+export class WatchSilentError extends Error {
+  constructor(readonly silentMs: number) {
+    super(`watch delivered nothing for ${silentMs} ms`);
+    this.name = "WatchSilentError";
+  }
+}
+
+/**
+ * Streams a watch until the server ends it (resolves), it fails (rejects with a typed error), it stays
+ * silent longer than `silenceMs` (rejects with WatchSilentError), or `signal` aborts it (resolves).
+ */
+export async function streamWatch(
+  rest: KubeRest,
+  path: string,
+  query: RequestOptions["query"],
+  silenceMs: number,
+  onEvent: (event: WatchEvent) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const url = new URL(rest.server + path);
+  url.searchParams.set("watch", "true");
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value !== undefined) url.searchParams.set(key, String(value));
+  }
+  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+  await rest.config.applySecurityAuthentication(ctx);
+  const local = new AbortController();
+  const onAbort = () => local.abort();
+  signal.addEventListener("abort", onAbort);
+  let silent = false;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      silent = true;
+      local.abort();
+    }, silenceMs);
+    timer.unref();
+  };
+  try {
+    arm();
+    const response = await fetch(url, {
+      headers: { ...ctx.getHeaders(), Accept: "application/json" },
+      dispatcher: ctx.getDispatcher(),
+      signal: local.signal,
+    });
+    if (response.status !== 200) {
+      const text = await response.text();
+      let status: ApiStatus = { message: text.slice(0, 500) };
+      try {
+        status = JSON.parse(text) as ApiStatus;
+      } catch {
+        // not a Status object
+      }
+      throw apiError(response.status, status, "WATCH", path);
+    }
+    if (!response.body) return;
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for await (const chunk of response.body) {
+      arm();
+      buffered += decoder.decode(chunk, { stream: true });
+      let newline = buffered.indexOf("\n");
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (line) onEvent(JSON.parse(line) as WatchEvent);
+        newline = buffered.indexOf("\n");
+      }
+    }
+  } catch (error) {
+    if (silent) throw new WatchSilentError(silenceMs);
+    if (signal.aborted) return;
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", onAbort);
+  }
+}
