@@ -13,7 +13,14 @@ import {
   SCHEDULING_GATE,
   TAINT_LENT,
 } from "../api/index.ts";
-import type { LeaseView, MalformedObject, NamespaceView, NodeView, PodView, QuotaView } from "../core/model.ts";
+import type {
+  LeaseView,
+  MalformedObject,
+  NamespaceView,
+  NodeView,
+  PodView,
+  QuotaView,
+} from "../core/model.ts";
 import { parseQuantity } from "./quantity.ts";
 import type { KubeObject } from "./rest.ts";
 
@@ -45,7 +52,8 @@ export function toNodeView(raw: KubeObject, settings: ConvertSettings): NodeView
   const labels = strings(metadata.labels);
   const allocatable = obj(status.allocatable);
   const gpus: Record<string, number> = {};
-  for (const name of settings.resourceNames) gpus[name] = Math.floor(parseQuantity(str(allocatable[name]) ?? "0"));
+  for (const name of settings.resourceNames)
+    gpus[name] = Math.floor(parseQuantity(str(allocatable[name]) ?? "0"));
   const taints = arr(spec.taints);
   const selectorMatches = Object.entries(settings.lendableSelector).every(([k, v]) => labels[k] === v);
   const reclaimRequested = labels[LABEL_RECLAIM] === "true";
@@ -134,7 +142,12 @@ export function toLeaseView(raw: KubeObject): LeaseView | MalformedObject {
   const metadata = obj(raw.metadata);
   const parsed = parseGpuLease(raw);
   if (!parsed.ok) {
-    return { kind: "GpuLease", namespace: str(metadata.namespace), name: str(metadata.name) ?? "", errors: parsed.errors };
+    return {
+      kind: "GpuLease",
+      namespace: str(metadata.namespace),
+      name: str(metadata.name) ?? "",
+      errors: parsed.errors,
+    };
   }
   const lease = parsed.value;
   const annotations = strings(metadata.annotations);
@@ -155,7 +168,13 @@ export function toLeaseView(raw: KubeObject): LeaseView | MalformedObject {
 export function toQuotaView(raw: KubeObject): QuotaView | MalformedObject {
   const metadata = obj(raw.metadata);
   const parsed = parseTenantQuota(raw);
-  if (!parsed.ok) return { kind: "TenantQuota", namespace: undefined, name: str(metadata.name) ?? "", errors: parsed.errors };
+  if (!parsed.ok)
+    return {
+      kind: "TenantQuota",
+      namespace: undefined,
+      name: str(metadata.name) ?? "",
+      errors: parsed.errors,
+    };
   return {
     name: parsed.value.metadata.name,
     generation: typeof metadata.generation === "number" ? metadata.generation : 0,

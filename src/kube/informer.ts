@@ -131,7 +131,11 @@ export class Informer {
           continue;
         }
         this.restarts.error++;
-        this.options.log?.("warn", "watch failed: restarting", { informer: this.name, error: String(error), backoffMs });
+        this.options.log?.("warn", "watch failed: restarting", {
+          informer: this.name,
+          error: String(error),
+          backoffMs,
+        });
         await new Promise((r) => setTimeout(r, backoffMs));
         backoffMs = Math.min(backoffMs * 2, 30_000);
       }
@@ -163,7 +167,8 @@ export class Informer {
       const old = this.store.get(key);
       this.store.set(key, object);
       if (!old) this.emit("add", object, undefined);
-      else if (old.metadata?.resourceVersion !== object.metadata?.resourceVersion) this.emit("update", object, old);
+      else if (old.metadata?.resourceVersion !== object.metadata?.resourceVersion)
+        this.emit("update", object, old);
     }
     this.resourceVersion = resourceVersion;
     this.lastActivity = Date.now();

@@ -26,7 +26,13 @@ export interface RequestOptions {
 export type KubeObject = Record<string, unknown> & {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string; [k: string]: unknown };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    uid?: string;
+    [k: string]: unknown;
+  };
 };
 
 export interface KubeList {
@@ -134,7 +140,8 @@ export const paths = {
   gpuLease: (ns: string, name: string) => `/apis/gpulease.io/v1alpha1/namespaces/${ns}/gpuleases/${name}`,
   tenantQuotas: () => "/apis/gpulease.io/v1alpha1/tenantquotas",
   tenantQuota: (name: string) => `/apis/gpulease.io/v1alpha1/tenantquotas/${name}`,
-  coordinationLease: (ns: string, name: string) => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`,
+  coordinationLease: (ns: string, name: string) =>
+    `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`,
   coordinationLeases: (ns: string) => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`,
 };
 

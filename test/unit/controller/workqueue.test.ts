@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { WorkQueue } from "../../../src/controller/workqueue.ts";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function recorder(work: (key: string) => Promise<void> = async () => {}) {
   const seen: string[] = [];

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { parseDuration } from "./duration.ts";
-import { LABEL_LENDABLE } from "./labels.ts";
+import { parseDuration } from "../api/duration.ts";
+import { LABEL_LENDABLE } from "../api/labels.ts";
 
 const duration = (field: string) =>
   z.string().refine((text) => parseDuration(text) !== undefined, {
@@ -23,6 +23,8 @@ export const operatorConfigSchema = z.strictObject({
   expiryWarning: duration("expiryWarning").default("5m"),
   /** Grace after a reclaim deadline before a PDB-blocked pod is deleted instead of evicted. */
   evictionGrace: duration("evictionGrace").default("30s"),
+  /** Lease and tenant usage in status is refreshed at this period (ended leases carry exact figures). */
+  meteringInterval: duration("meteringInterval").default("1m"),
   /** Full re-reconcile of everything at this period, as a safety net. */
   resyncPeriod: duration("resyncPeriod").default("5m"),
   /** A watch with no event or bookmark for this long is restarted. */

@@ -1,0 +1,341 @@
+/**
+ * Carries out a ClusterPlan against the API server, phase by phase, in the order that keeps every
+ * promise safe: nodes are tainted before leases are placed on them, lease statuses are written before
+ * their pods are bound, ledgers before finalizers go. Every write is idempotent and carries the
+ * resourceVersion it was computed from, so a stale plan fails with a conflict instead of overwriting.
+ */
+import {
+  ANNOTATION_IDLE_SINCE,
+  FINALIZER,
+  LABEL_NODE_STATE,
+  SCHEDULING_GATE,
+  TAINT_LENT,
+} from "../api/index.ts";
+import type { PodView } from "../core/model.ts";
+import type { NodeChange } from "../core/node-pool.ts";
+import type { ClusterPlan } from "../core/planner.ts";
+import { RESOURCE_QUOTA_NAME } from "../core/resource-quotas.ts";
+import { ConflictError, NotFoundError, TooManyRequestsError } from "../kube/errors.ts";
+import type { EventRecorder } from "../kube/events.ts";
+import type { Informer } from "../kube/informer.ts";
+import { type KubeObject, type KubeRest, paths } from "../kube/rest.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
+
+export interface Caches {
+  nodes: Informer;
+  pods: Informer;
+  leases: Informer;
+  quotas: Informer;
+  resourceQuotas: Informer;
+}
+
+export interface ExecutionResult {
+  writes: number;
+  conflicts: number;
+  failures: unknown[];
+  /** Evictions refused with 429 (a PodDisruptionBudget or rate limiting). */
+  blockedEvictions: number;
+}
+
+type Json = Record<string, unknown>;
+
+async function runLimited<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await task(item);
+    }
+  });
+  await Promise.all(workers);
+}
+
+export class PlanExecutor {
+  /** Pods evicted recently, so a replan before the watch shows them terminating does not evict twice. */
+  private readonly evicted = new Map<string, number>();
+
+  constructor(
+    private readonly rest: KubeRest,
+    private readonly caches: Caches,
+    private readonly events: EventRecorder,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    private readonly concurrency = 16,
+  ) {}
+
+  async execute(plan: ClusterPlan): Promise<ExecutionResult> {
+    const result: ExecutionResult = { writes: 0, conflicts: 0, failures: [], blockedEvictions: 0 };
+    const guard = async (what: string, write: () => Promise<void>) => {
+      try {
+        await write();
+        result.writes++;
+      } catch (error) {
+        if (error instanceof ConflictError) {
+          result.conflicts++;
+          this.log.debug({ what }, "conflict: will replan");
+        } else if (error instanceof NotFoundError) {
+          this.log.debug({ what }, "object gone: will replan");
+        } else {
+          result.failures.push(error);
+          this.log.warn({ what, err: String(error) }, "write failed");
+        }
+      }
+    };
+
+    await runLimited(plan.lendNodes, this.concurrency, (c) =>
+      guard(`lend node ${c.node}`, () => this.changeNode(c)),
+    );
+    // A lease placed on a node whose taint failed must not be written: it would be promised GPUs that
+    // internal pods can still take.
+    const untainted = new Set(plan.lendNodes.filter((c) => !this.isLent(c.node)).map((c) => c.node));
+    const statuses = plan.leaseStatuses.filter(
+      (s) =>
+        !(s.status.allocations ?? []).some((a) => untainted.has(a.node) && s.lease.status.phase !== "Active"),
+    );
+    const written = new Set<string>();
+    await runLimited(statuses, this.concurrency, (s) =>
+      guard(`status of lease ${s.lease.namespace}/${s.lease.name}`, async () => {
+        await this.writeLeaseStatus(s.lease.namespace, s.lease.name, s.status);
+        written.add(`${s.lease.namespace}/${s.lease.name}`);
+        if (
+          s.status.phase === "Active" &&
+          s.lease.status.phase !== "Active" &&
+          s.lease.status.phase !== "Reclaiming"
+        ) {
+          this.metrics.admissionWait.observe(Math.max(0, (Date.now() - s.lease.createdAt) / 1000));
+        }
+      }),
+    );
+    await runLimited(plan.addFinalizers, this.concurrency, (l) =>
+      guard(`finalizer on ${l.namespace}/${l.name}`, () => this.addFinalizer(l.namespace, l.name)),
+    );
+    await runLimited(plan.resourceQuotas, this.concurrency, (q) =>
+      guard(`ResourceQuota in ${q.namespace}`, () => this.ensureResourceQuota(q.namespace, q.hard)),
+    );
+    const failedStatus = new Set(
+      statuses.map((s) => `${s.lease.namespace}/${s.lease.name}`).filter((key) => !written.has(key)),
+    );
+    const bindings = plan.bindings.filter((b) => !failedStatus.has(`${b.lease.namespace}/${b.lease.name}`));
+    await runLimited(bindings, this.concurrency, (b) =>
+      guard(`bind pod ${b.pod.namespace}/${b.pod.name}`, async () => {
+        await this.bindPod(b.pod, b.node);
+        await this.events.record({
+          kind: "Pod",
+          namespace: b.pod.namespace,
+          name: b.pod.name,
+          uid: b.pod.uid,
+          type: "Normal",
+          reason: "BoundToLease",
+          message: `bound to node ${b.node} of lease ${b.lease.name}`,
+        });
+      }),
+    );
+    await runLimited(plan.evictions, this.concurrency, (e) =>
+      guard(`evict pod ${e.pod.namespace}/${e.pod.name}`, async () => {
+        const outcome = await this.evict(e.pod);
+        this.metrics.evictions.inc({ reason: e.reason, outcome });
+        if (outcome === "blocked") result.blockedEvictions++;
+      }),
+    );
+    await runLimited(plan.nodeChanges, this.concurrency, (c) =>
+      guard(`node ${c.node}`, () => this.changeNode(c)),
+    );
+    const ledgersWritten = new Set<string>();
+    await runLimited(plan.quotaStatuses, this.concurrency, (q) =>
+      guard(`status of TenantQuota ${q.quota.name}`, async () => {
+        await this.writeQuotaStatus(q.quota.name, q.status);
+        ledgersWritten.add(q.quota.name);
+      }),
+    );
+    await runLimited(plan.removeFinalizers, this.concurrency, (l) =>
+      guard(`remove finalizer of ${l.namespace}/${l.name}`, () => this.removeFinalizer(l.namespace, l.name)),
+    );
+    await runLimited(plan.events, this.concurrency, async (event) => {
+      if (await this.events.record(event)) result.writes++;
+    });
+    return result;
+  }
+
+  private isLent(node: string): boolean {
+    const raw = this.caches.nodes.get(node);
+    const taints = ((raw?.spec as Json | undefined)?.taints ?? []) as Json[];
+    return taints.some((t) => t.key === TAINT_LENT);
+  }
+
+  async changeNode(change: NodeChange): Promise<void> {
+    const raw = this.caches.nodes.get(change.node);
+    if (!raw) throw new NotFoundError(404, {}, "PATCH", paths.node(change.node));
+    const metadata: Json = { resourceVersion: raw.metadata?.resourceVersion };
+    const patch: Json = { metadata };
+    if (change.lent !== undefined) {
+      const taints = (((raw.spec as Json | undefined)?.taints ?? []) as Json[]).filter(
+        (t) => t.key !== TAINT_LENT,
+      );
+      if (change.lent) taints.push({ key: TAINT_LENT, value: "true", effect: "NoSchedule" });
+      patch.spec = { taints };
+    }
+    if (change.idleSince !== undefined) metadata.annotations = { [ANNOTATION_IDLE_SINCE]: change.idleSince };
+    if (change.stateLabel !== undefined) metadata.labels = { [LABEL_NODE_STATE]: change.stateLabel };
+    const updated = await this.rest.patch(paths.node(change.node), "merge", patch);
+    this.caches.nodes.upsert(updated);
+  }
+
+  async writeLeaseStatus(namespace: string, name: string, status: Json | object): Promise<void> {
+    const raw = this.caches.leases.get(`${namespace}/${name}`);
+    if (!raw) throw new NotFoundError(404, {}, "PUT", paths.gpuLease(namespace, name));
+    const updated = await this.rest.replace(`${paths.gpuLease(namespace, name)}/status`, { ...raw, status });
+    this.caches.leases.upsert(updated);
+  }
+
+  async writeQuotaStatus(name: string, status: object): Promise<void> {
+    const raw = this.caches.quotas.get(name);
+    if (!raw) throw new NotFoundError(404, {}, "PUT", paths.tenantQuota(name));
+    const updated = await this.rest.replace(`${paths.tenantQuota(name)}/status`, { ...raw, status });
+    this.caches.quotas.upsert(updated);
+  }
+
+  private async finalizers(
+    namespace: string,
+    name: string,
+    edit: (list: string[]) => string[],
+  ): Promise<void> {
+    const raw = this.caches.leases.get(`${namespace}/${name}`);
+    if (!raw) throw new NotFoundError(404, {}, "PATCH", paths.gpuLease(namespace, name));
+    const current = (raw.metadata?.finalizers as string[] | undefined) ?? [];
+    const next = edit(current);
+    if (next.length === current.length && next.every((f, i) => f === current[i])) return;
+    const updated = await this.rest.patch(paths.gpuLease(namespace, name), "json", [
+      { op: "test", path: "/metadata/resourceVersion", value: raw.metadata?.resourceVersion },
+      { op: "add", path: "/metadata/finalizers", value: next },
+    ]);
+    this.caches.leases.upsert(updated);
+  }
+
+  addFinalizer(namespace: string, name: string): Promise<void> {
+    return this.finalizers(namespace, name, (list) =>
+      list.includes(FINALIZER) ? list : [...list, FINALIZER],
+    );
+  }
+
+  removeFinalizer(namespace: string, name: string): Promise<void> {
+    return this.finalizers(namespace, name, (list) => list.filter((f) => f !== FINALIZER));
+  }
+
+  async ensureResourceQuota(namespace: string, hard: Record<string, string>): Promise<void> {
+    const key = `${namespace}/${RESOURCE_QUOTA_NAME}`;
+    const raw = this.caches.resourceQuotas.get(key);
+    if (!raw) {
+      try {
+        const created = await this.rest.create(paths.namespacedResourceQuotas(namespace), {
+          apiVersion: "v1",
+          kind: "ResourceQuota",
+          metadata: {
+            name: RESOURCE_QUOTA_NAME,
+            namespace,
+            labels: { "app.kubernetes.io/managed-by": "gpulease" },
+          },
+          spec: { hard },
+        });
+        this.caches.resourceQuotas.upsert(created);
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error; // already exists: the watch will show it
+      }
+      return;
+    }
+    const current = ((raw.spec as Json | undefined)?.hard ?? {}) as Record<string, string>;
+    const same = Object.entries(hard).every(([k, v]) => current[k] === v);
+    if (same) return;
+    const updated = await this.rest.patch(paths.resourceQuota(namespace, RESOURCE_QUOTA_NAME), "merge", {
+      metadata: { resourceVersion: raw.metadata?.resourceVersion },
+      spec: { hard },
+    });
+    this.caches.resourceQuotas.upsert(updated);
+  }
+
+  /**
+   * Pins a gated pod to one node of its lease and removes the gate, in one update: on a gated pod the
+   * API server allows narrowing its required node affinity and adding tolerations.
+   */
+  async bindPod(pod: PodView, node: string): Promise<void> {
+    const raw = this.caches.pods.get(`${pod.namespace}/${pod.name}`);
+    if (!raw) throw new NotFoundError(404, {}, "PATCH", paths.pod(pod.namespace, pod.name));
+    const spec = (raw.spec ?? {}) as Json;
+    const pin = { key: "metadata.name", operator: "In", values: [node] };
+    const affinity = structuredClone((spec.affinity ?? {}) as Json);
+    const nodeAffinity = (affinity.nodeAffinity ?? {}) as Json;
+    const required = (nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution ?? undefined) as
+      | Json
+      | undefined;
+    const terms = ((required?.nodeSelectorTerms ?? []) as Json[]).map((term) => ({
+      ...term,
+      matchFields: [...((term.matchFields ?? []) as Json[]).filter((f) => f.key !== "metadata.name"), pin],
+    }));
+    nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution = {
+      nodeSelectorTerms: terms.length > 0 ? terms : [{ matchFields: [pin] }],
+    };
+    affinity.nodeAffinity = nodeAffinity;
+    const gates = ((spec.schedulingGates ?? []) as Json[]).filter((g) => g.name !== SCHEDULING_GATE);
+    const tolerations = (spec.tolerations ?? []) as Json[];
+    const ops: Json[] = [
+      { op: "test", path: "/metadata/resourceVersion", value: raw.metadata?.resourceVersion },
+      { op: "add", path: "/spec/affinity", value: affinity },
+      gates.length > 0
+        ? { op: "replace", path: "/spec/schedulingGates", value: gates }
+        : { op: "remove", path: "/spec/schedulingGates" },
+    ];
+    if (!tolerations.some((t) => t.key === TAINT_LENT)) {
+      // Clusters without the mutating policy (Kubernetes < 1.36): tolerations may be added to a pod.
+      ops.push({
+        op: "add",
+        path: "/spec/tolerations",
+        value: [...tolerations, { key: TAINT_LENT, operator: "Exists", effect: "NoSchedule" }],
+      });
+    }
+    const updated = await this.rest.patch(paths.pod(pod.namespace, pod.name), "json", ops);
+    this.caches.pods.upsert(updated);
+  }
+
+  /** Evicts through the Eviction API so PodDisruptionBudgets are honoured. */
+  async evict(pod: PodView): Promise<"evicted" | "blocked" | "gone" | "skipped"> {
+    const now = Date.now();
+    const last = this.evicted.get(pod.uid);
+    if (last !== undefined && now - last < 5_000) return "skipped";
+    try {
+      await this.rest.create(paths.eviction(pod.namespace, pod.name), {
+        apiVersion: "policy/v1",
+        kind: "Eviction",
+        metadata: { name: pod.name, namespace: pod.namespace },
+      });
+      this.evicted.set(pod.uid, now);
+      if (this.evicted.size > 50_000) this.evicted.clear();
+      return "evicted";
+    } catch (error) {
+      if (error instanceof NotFoundError) return "gone";
+      if (error instanceof TooManyRequestsError) return "blocked";
+      throw error;
+    }
+  }
+
+  /** Deletes a pod outright (when an eviction is blocked past its grace). */
+  async deletePod(pod: PodView): Promise<void> {
+    try {
+      await this.rest.delete(paths.pod(pod.namespace, pod.name), { apiVersion: "v1", kind: "DeleteOptions" });
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+  }
+
+  /** For malformed objects: a status the tenant can read, written without a parsed spec. */
+  async reportMalformedLease(namespace: string, name: string, errors: string[]): Promise<void> {
+    const raw = this.caches.leases.get(`${namespace}/${name}`) as KubeObject | undefined;
+    if (!raw) return;
+    const message = `the operator cannot read this lease: ${errors.join("; ")}`;
+    const status = (raw.status ?? {}) as Json;
+    if (status.reason === "Malformed" && status.message === message) return;
+    const updated = await this.rest.patch(`${paths.gpuLease(namespace, name)}/status`, "merge", {
+      status: { phase: "Pending", reason: "Malformed", message },
+    });
+    this.caches.leases.upsert(updated);
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * The operator: informer caches feed one work queue; its "plan" key runs the pure planner over a
+ * snapshot of the caches and hands the plan to the executor. Level-triggered: every pass reads the
+ * whole current state, so a crash or a missed event at any point is repaired by the next pass.
+ */
+import { randomUUID } from "node:crypto";
+import { configMs, type OperatorConfig } from "../config/operator-config.ts";
+import type { MalformedObject } from "../core/model.ts";
+import { type ClusterPlan, planCluster } from "../core/planner.ts";
+import { EventRecorder } from "../kube/events.ts";
+import { Informer } from "../kube/informer.ts";
+import { type KubeRest, paths } from "../kube/rest.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { PlanExecutor } from "./executor.ts";
+import { SnapshotBuilder } from "./snapshot.ts";
+import { WorkQueue } from "./workqueue.ts";
+
+const CONTROLLER = "gpulease";
+const PLAN = "plan";
+
+export interface OperatorStats {
+  passes: number;
+  writes: number;
+  conflicts: number;
+  lastPlan: ClusterPlan | undefined;
+}
+
+export class Operator {
+  readonly informers: {
+    nodes: Informer;
+    pods: Informer;
+    namespaces: Informer;
+    leases: Informer;
+    quotas: Informer;
+    resourceQuotas: Informer;
+  };
+  readonly queue: WorkQueue<string>;
+  readonly stats: OperatorStats = { passes: 0, writes: 0, conflicts: 0, lastPlan: undefined };
+  private readonly executor: PlanExecutor;
+  private readonly snapshots: SnapshotBuilder;
+  private readonly reportedMalformed = new Map<string, string>();
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private started = false;
+
+  constructor(
+    private readonly rest: KubeRest,
+    private readonly config: OperatorConfig,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {
+    const watchdogMs = configMs(config.watchdogTimeout);
+    const informerLog = (
+      level: "debug" | "info" | "warn",
+      message: string,
+      fields?: Record<string, unknown>,
+    ) => log[level](fields ?? {}, message);
+    const make = (name: string, path: string, labelSelector?: string) =>
+      new Informer(name, rest, path, { watchdogMs, log: informerLog, labelSelector });
+    this.informers = {
+      nodes: make("nodes", paths.nodes()),
+      pods: make("pods", paths.pods()),
+      namespaces: make("namespaces", paths.namespaces()),
+      leases: make("gpuleases", paths.gpuLeases()),
+      quotas: make("tenantquotas", paths.tenantQuotas()),
+      resourceQuotas: make("resourcequotas", paths.resourceQuotas(), "app.kubernetes.io/managed-by=gpulease"),
+    };
+    for (const informer of Object.values(this.informers)) {
+      // Informer callbacks only enqueue: the plan reads the caches when it runs.
+      informer.onChange(() => this.queue.add(PLAN));
+    }
+    this.queue = new WorkQueue<string>({
+      workers: 1,
+      baseDelayMs: configMs(config.retry.baseDelay),
+      maxDelayMs: configMs(config.retry.maxDelay),
+      process: (key) => this.reconcile(key),
+      hooks: {
+        onAdd: () => metrics.workqueueAdds.inc({ name: CONTROLLER, controller: CONTROLLER }),
+        onDepth: (depth) => metrics.workqueueDepth.set({ name: CONTROLLER, controller: CONTROLLER }, depth),
+        onQueueLatency: (s) =>
+          metrics.workqueueQueueDuration.observe({ name: CONTROLLER, controller: CONTROLLER }, s),
+        onWorkDuration: (s) =>
+          metrics.workqueueWorkDuration.observe({ name: CONTROLLER, controller: CONTROLLER }, s),
+        onRetry: () => metrics.workqueueRetries.inc({ name: CONTROLLER, controller: CONTROLLER }),
+      },
+    });
+    this.executor = new PlanExecutor(rest, this.informers, new EventRecorder(rest), log, metrics);
+    this.snapshots = new SnapshotBuilder(
+      this.informers,
+      {
+        lendableSelector: config.lendableNodeSelector,
+        resourceNames: config.resourceNames,
+        gpuModelLabel: config.gpuModelLabel,
+      },
+      {
+        idlePeriodMs: configMs(config.idlePeriod),
+        headroomGpus: config.headroomGpus,
+        resourceNames: config.resourceNames,
+        expiryWarningMs: configMs(config.expiryWarning),
+        meteringIntervalMs: configMs(config.meteringInterval),
+      },
+    );
+  }
+
+  /** Starts the caches (not the work). */
+  startCaches(): void {
+    for (const informer of Object.values(this.informers)) informer.start();
+  }
+
+  async waitForCaches(): Promise<void> {
+    await Promise.all(Object.values(this.informers).map((i) => i.waitForSync()));
+  }
+
+  get cachesSynced(): boolean {
+    return Object.values(this.informers).every((i) => i.synced);
+  }
+
+  /** Starts working (as the leader). */
+  async start(): Promise<void> {
+    this.startCaches();
+    await this.waitForCaches();
+    this.started = true;
+    this.queue.start();
+    this.queue.add(PLAN);
+    const resyncMs = configMs(this.config.resyncPeriod);
+    if (resyncMs > 0) {
+      this.resyncTimer = setInterval(() => this.queue.add(PLAN), resyncMs);
+      this.resyncTimer.unref();
+    }
+    this.log.info(
+      { caches: Object.fromEntries(Object.entries(this.informers).map(([k, i]) => [k, i.store.size])) },
+      "operator started",
+    );
+  }
+
+  /** Stops taking work, lets in-flight writes finish, stops the caches. */
+  async stop(): Promise<void> {
+    clearInterval(this.resyncTimer);
+    await this.queue.shutdown();
+    for (const informer of Object.values(this.informers)) informer.stop();
+    this.started = false;
+  }
+
+  get working(): boolean {
+    return this.started;
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    const reconcileId = randomUUID();
+    const log = this.log.child({ controller: CONTROLLER, reconcileID: reconcileId });
+    const started = performance.now();
+    this.metrics.activeWorkers.set({ controller: CONTROLLER }, 1);
+    try {
+      const now = Date.now();
+      const { snapshot, malformed } = this.snapshots.build(now);
+      const plan = planCluster(snapshot);
+      this.stats.lastPlan = plan;
+      this.updateGauges(plan, snapshot.leases, snapshot.namespaces);
+      const outcome = await this.executor.execute(plan);
+      await this.reportMalformed(malformed);
+      this.stats.passes++;
+      this.stats.writes += outcome.writes;
+      this.stats.conflicts += outcome.conflicts;
+      if (outcome.writes > 0 || outcome.conflicts > 0) {
+        log.debug(
+          {
+            writes: outcome.writes,
+            conflicts: outcome.conflicts,
+            ms: Math.round(performance.now() - started),
+          },
+          "plan executed",
+        );
+      }
+      if (outcome.failures.length > 0) {
+        this.metrics.reconcileTotal.inc({ controller: CONTROLLER, result: "error" });
+        this.metrics.reconcileErrors.inc({ controller: CONTROLLER });
+        this.queue.addRateLimited(key);
+      } else if (outcome.conflicts > 0) {
+        // A conflict means the cache is behind a write; the watch event re-adds the key. Retry soon anyway.
+        this.metrics.reconcileTotal.inc({ controller: CONTROLLER, result: "requeue" });
+        this.queue.addRateLimited(key);
+      } else {
+        this.metrics.reconcileTotal.inc({ controller: CONTROLLER, result: "success" });
+        this.queue.forget(key);
+      }
+      if (plan.wakeAt !== undefined) this.queue.addAfter(PLAN, Math.max(1, plan.wakeAt - Date.now() + 5));
+    } catch (error) {
+      this.metrics.reconcileTotal.inc({ controller: CONTROLLER, result: "error" });
+      this.metrics.reconcileErrors.inc({ controller: CONTROLLER });
+      log.error({ err: error instanceof Error ? error.stack : String(error) }, "plan failed");
+      this.queue.addRateLimited(key);
+    } finally {
+      this.metrics.activeWorkers.set({ controller: CONTROLLER }, 0);
+      this.metrics.reconcileTime.observe({ controller: CONTROLLER }, (performance.now() - started) / 1000);
+    }
+  }
+
+  /** A lease or quota the parser refuses is reported on its status and in an Event, once per problem. */
+  private async reportMalformed(malformed: MalformedObject[]): Promise<void> {
+    for (const object of malformed) {
+      const key = `${object.kind}/${object.namespace ?? ""}/${object.name}`;
+      const message = object.errors.join("; ");
+      if (this.reportedMalformed.get(key) === message) continue;
+      this.reportedMalformed.set(key, message);
+      this.log.warn(
+        { kind: object.kind, namespace: object.namespace, name: object.name, errors: object.errors },
+        "malformed object ignored",
+      );
+      try {
+        if (object.kind === "GpuLease" && object.namespace) {
+          await this.executor.reportMalformedLease(object.namespace, object.name, object.errors);
+        }
+        await new EventRecorder(this.rest).record({
+          kind: object.kind,
+          ...(object.namespace ? { namespace: object.namespace } : {}),
+          name: object.name,
+          type: "Warning",
+          reason: "Malformed",
+          message: `the operator cannot read this object and ignores it: ${message}`,
+        });
+      } catch (error) {
+        this.log.warn({ err: String(error) }, "could not report a malformed object");
+      }
+    }
+  }
+
+  private updateGauges(
+    plan: ClusterPlan,
+    leases: { namespace: string; status: { phase?: string } }[],
+    namespaces: { name: string; tenant?: string }[],
+  ): void {
+    this.metrics.nodeGpus.reset();
+    for (const account of plan.accounts.values()) {
+      if (!account.node.lendable && !account.node.lent) continue;
+      this.metrics.nodeGpus.inc(
+        { state: account.state, model: account.node.gpuModel ?? "unknown" },
+        account.capacity,
+      );
+    }
+    const owners = new Map(namespaces.map((n) => [n.name, n.tenant ?? ""]));
+    this.metrics.leases.reset();
+    for (const lease of leases) {
+      this.metrics.leases.inc({
+        phase: lease.status.phase ?? "Pending",
+        tenant: owners.get(lease.namespace) ?? "",
+      });
+    }
+  }
+}

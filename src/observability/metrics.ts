@@ -1,0 +1,127 @@
+/**
+ * Prometheus metrics on the operator's own registry. The machinery uses controller-runtime's names and
+ * labels so existing controller dashboards work; the domain metrics start with gpulease_.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+const NAME = "gpulease";
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly reconcileTotal = new Counter({
+    name: "controller_runtime_reconcile_total",
+    help: "Total number of reconciliations per controller",
+    labelNames: ["controller", "result"],
+    registers: [this.registry],
+  });
+  readonly reconcileErrors = new Counter({
+    name: "controller_runtime_reconcile_errors_total",
+    help: "Total number of reconciliation errors per controller",
+    labelNames: ["controller"],
+    registers: [this.registry],
+  });
+  readonly reconcileTime = new Histogram({
+    name: "controller_runtime_reconcile_time_seconds",
+    help: "Length of time per reconciliation per controller",
+    labelNames: ["controller"],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly activeWorkers = new Gauge({
+    name: "controller_runtime_active_workers",
+    help: "Number of currently used workers per controller",
+    labelNames: ["controller"],
+    registers: [this.registry],
+  });
+  readonly workqueueDepth = new Gauge({
+    name: "workqueue_depth",
+    help: "Current depth of workqueue",
+    labelNames: ["name", "controller"],
+    registers: [this.registry],
+  });
+  readonly workqueueAdds = new Counter({
+    name: "workqueue_adds_total",
+    help: "Total number of adds handled by workqueue",
+    labelNames: ["name", "controller"],
+    registers: [this.registry],
+  });
+  readonly workqueueRetries = new Counter({
+    name: "workqueue_retries_total",
+    help: "Total number of retries handled by workqueue",
+    labelNames: ["name", "controller"],
+    registers: [this.registry],
+  });
+  readonly workqueueQueueDuration = new Histogram({
+    name: "workqueue_queue_duration_seconds",
+    help: "How long in seconds an item stays in workqueue before being requested",
+    labelNames: ["name", "controller"],
+    buckets: [0.0001, 0.001, 0.01, 0.1, 1, 10, 100],
+    registers: [this.registry],
+  });
+  readonly workqueueWorkDuration = new Histogram({
+    name: "workqueue_work_duration_seconds",
+    help: "How long in seconds processing an item from workqueue takes",
+    labelNames: ["name", "controller"],
+    buckets: [0.0001, 0.001, 0.01, 0.1, 1, 10, 100],
+    registers: [this.registry],
+  });
+  readonly apiRequests = new Counter({
+    name: "rest_client_requests_total",
+    help: "Number of HTTP requests, partitioned by status code and method",
+    labelNames: ["code", "method"],
+    registers: [this.registry],
+  });
+
+  readonly nodeGpus = new Gauge({
+    name: `${NAME}_pool_gpus`,
+    help: "GPUs of lendable nodes by node state and GPU model",
+    labelNames: ["state", "model"],
+    registers: [this.registry],
+  });
+  readonly leases = new Gauge({
+    name: `${NAME}_leases`,
+    help: "Leases by phase and tenant",
+    labelNames: ["phase", "tenant"],
+    registers: [this.registry],
+  });
+  readonly admissionWait = new Histogram({
+    name: `${NAME}_admission_wait_seconds`,
+    help: "Time from lease creation to admission",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+    registers: [this.registry],
+  });
+  readonly evictions = new Counter({
+    name: `${NAME}_evictions_total`,
+    help: "Pod evictions by reason and outcome",
+    labelNames: ["reason", "outcome"],
+    registers: [this.registry],
+  });
+  readonly tenantGpuSeconds = new Gauge({
+    name: `${NAME}_tenant_gpu_seconds`,
+    help: "Cumulative GPU-seconds used per tenant (ledger plus live leases)",
+    labelNames: ["tenant"],
+    registers: [this.registry],
+  });
+  readonly tenantCharges = new Gauge({
+    name: `${NAME}_tenant_charges`,
+    help: "Cumulative charges per tenant in its currency",
+    labelNames: ["tenant", "currency"],
+    registers: [this.registry],
+  });
+  readonly informerRestarts = new Counter({
+    name: `${NAME}_informer_restarts_total`,
+    help: "Watch restarts by informer and cause",
+    labelNames: ["informer", "cause"],
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: `${NAME}_leader`,
+    help: "1 when this replica holds the leader lease",
+    registers: [this.registry],
+  });
+
+  constructor(defaultMetrics = true) {
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+}
