@@ -36,3 +36,35 @@ export async function installCrds(clients: KubeClients): Promise<void> {
     });
   }
 }
+
+/** Installs the admission policies of config/policies (with kubectl: plain manifests, no models). */
+export async function installPolicies(kubeconfig: string): Promise<void> {
+  const { execFileSync } = await import("node:child_process");
+  const dir = resolve(import.meta.dirname, "../../config/policies");
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")) {
+    execFileSync("kubectl", ["--kubeconfig", kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", join(dir, file)], { stdio: "pipe" });
+  }
+  // The API server loads policies asynchronously: probe with dry-run pods until both act.
+  const clients = (await import("./kube.ts")).kubeClients(kubeconfig);
+  const namespace = "gpulease-policy-probe";
+  await clients.core
+    .createNamespace({ body: { metadata: { name: namespace, labels: { "gpulease.io/tenant": "policy-probe" } } } })
+    .catch(() => undefined);
+  await eventually("ServiceAccount in the probe namespace", async () =>
+    (await clients.core.readNamespacedServiceAccount({ name: "default", namespace })) ? true : undefined,
+  );
+  const gpuPod = (labels: Record<string, string>) => ({
+    metadata: { name: "probe", labels },
+    spec: { containers: [{ name: "c", image: "x", resources: { limits: { "nvidia.com/gpu": "1" } } }] },
+  });
+  await eventually("the admission policies to act", async () => {
+    const gated = await clients.core.createNamespacedPod({ namespace, body: gpuPod({ "gpulease.io/lease": "x" }), dryRun: "All" });
+    if (!gated.spec?.schedulingGates?.some((g) => g.name === "gpulease.io/lease")) return undefined;
+    try {
+      await clients.core.createNamespacedPod({ namespace, body: gpuPod({}), dryRun: "All" });
+      return undefined;
+    } catch {
+      return true;
+    }
+  }, 60_000, 250);
+}

@@ -1,7 +1,7 @@
 import type {} from "vitest";
 import type { TestProject } from "vitest/node";
 import { ControlPlane } from "../harness/controlplane.ts";
-import { installCrds } from "./crds.ts";
+import { installCrds, installPolicies } from "./crds.ts";
 import { kubeClients } from "./kube.ts";
 
 declare module "vitest" {
@@ -28,6 +28,7 @@ export async function setup(project: TestProject): Promise<void> {
     kubeconfig = plane.kubeconfigPath;
   }
   await installCrds(kubeClients(kubeconfig));
+  await installPolicies(kubeconfig);
   project.provide("kubeconfig", kubeconfig);
 }
 

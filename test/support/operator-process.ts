@@ -1,0 +1,85 @@
+/** Runs the operator as a real process (as in production), for end-to-end tests. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { stringify } from "yaml";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+
+export interface OperatorProcessOptions {
+  kubeconfig: string;
+  /** Merged into the operator's YAML configuration. */
+  config?: Record<string, unknown>;
+  args?: string[];
+}
+
+export class OperatorProcess {
+  private child: ChildProcess | undefined;
+  private exited: Promise<number | null> = Promise.resolve(null);
+  readonly logFile: string;
+  private readonly configFile: string;
+
+  constructor(private readonly options: OperatorProcessOptions) {
+    const dir = mkdtempSync(join(tmpdir(), "gpulease-op-"));
+    this.logFile = join(dir, "operator.log");
+    this.configFile = join(dir, "config.yaml");
+    writeFileSync(
+      this.configFile,
+      stringify({ idlePeriod: "0s", metricsPort: 0, expiryWarning: "2s", meteringInterval: "0s", logLevel: "debug", ...options.config }),
+    );
+  }
+
+  /** Starts the operator and resolves when its caches are synced and it works. */
+  async start(timeoutMs = 30_000): Promise<void> {
+    const log = createWriteStream(this.logFile, { flags: "a" });
+    this.child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(ROOT, "src/main.ts"), "--kubeconfig", this.options.kubeconfig, "--config", this.configFile, ...(this.options.args ?? [])],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const child = this.child;
+    this.exited = new Promise((done) => child.on("exit", (code) => done(code)));
+    let output = "";
+    const started = new Promise<void>((resolveStarted, reject) => {
+      const timer = setTimeout(() => reject(new Error(`operator did not start in ${timeoutMs} ms:\n${output.slice(-2000)}`)), timeoutMs);
+      const onData = (chunk: Buffer) => {
+        log.write(chunk);
+        output += chunk.toString();
+        if (output.includes('"msg":"operator started"')) {
+          clearTimeout(timer);
+          resolveStarted();
+        }
+      };
+      child.stdout?.on("data", onData);
+      child.stderr?.on("data", onData);
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`operator exited with ${code} before starting:\n${output.slice(-2000)}`));
+      });
+    });
+    await started;
+  }
+
+  /** SIGTERM and wait: resolves with the exit code. */
+  async stop(): Promise<number | null> {
+    if (!this.child || this.child.exitCode !== null) return this.child?.exitCode ?? null;
+    this.child.kill("SIGTERM");
+    return this.exited;
+  }
+
+  /** SIGKILL: the operator gets no chance to finish anything. */
+  async kill(): Promise<void> {
+    if (!this.child || this.child.exitCode !== null) return;
+    this.child.kill("SIGKILL");
+    await this.exited;
+  }
+
+  logs(): string {
+    try {
+      return readFileSync(this.logFile, "utf8");
+    } catch {
+      return "";
+    }
+  }
+}
