@@ -53,18 +53,18 @@ export async function installPolicies(kubeconfig: string): Promise<void> {
   await eventually("ServiceAccount in the probe namespace", async () =>
     (await clients.core.readNamespacedServiceAccount({ name: "default", namespace })) ? true : undefined,
   );
-  const gpuPod = (labels: Record<string, string>) => ({
+  const pod = (labels: Record<string, string>, gpus: boolean) => ({
     metadata: { name: "probe", labels },
-    spec: { containers: [{ name: "c", image: "x", resources: { limits: { "nvidia.com/gpu": "1" } } }] },
+    spec: { containers: [{ name: "c", image: "x", ...(gpus ? { resources: { limits: { "nvidia.com/gpu": "1" } } } : {}) }] },
   });
   await eventually("the admission policies to act", async () => {
-    const gated = await clients.core.createNamespacedPod({ namespace, body: gpuPod({ "gpulease.io/lease": "x" }), dryRun: "All" });
+    const gated = await clients.core.createNamespacedPod({ namespace, body: pod({ "gpulease.io/lease": "x" }, false), dryRun: "All" });
     if (!gated.spec?.schedulingGates?.some((g) => g.name === "gpulease.io/lease")) return undefined;
     try {
-      await clients.core.createNamespacedPod({ namespace, body: gpuPod({}), dryRun: "All" });
+      await clients.core.createNamespacedPod({ namespace, body: pod({}, true), dryRun: "All" });
       return undefined;
-    } catch {
-      return true;
+    } catch (error) {
+      return String((error as { body?: unknown }).body).includes("no gpulease.io/lease label") ? true : undefined;
     }
   }, 60_000, 250);
 }
