@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { kubeClients, type KubeClients } from "../support/kube.ts";
+import {
+  addPool,
+  createLease,
+  createTenant,
+  eventsFor,
+  getQuota,
+  leaseWhere,
+  phaseIs,
+  uniqueId,
+} from "../support/gpulease.ts";
+import { type KubeClients, kubeClients } from "../support/kube.ts";
 import { OperatorProcess } from "../support/operator-process.ts";
-import { addPool, createLease, createTenant, eventsFor, getQuota, leaseWhere, phaseIs, uniqueId } from "../support/gpulease.ts";
 
 let clients: KubeClients;
 let operator: OperatorProcess;
@@ -9,7 +18,10 @@ const pool = uniqueId("pool-adm");
 
 beforeAll(async () => {
   clients = kubeClients(inject("kubeconfig"));
-  operator = new OperatorProcess({ kubeconfig: inject("kubeconfig"), config: { lendableNodeSelector: { "gpulease.io/pool": pool } } });
+  operator = new OperatorProcess({
+    kubeconfig: inject("kubeconfig"),
+    config: { lendableNodeSelector: { "gpulease.io/pool": pool } },
+  });
   await operator.start();
 });
 
@@ -25,12 +37,18 @@ describe("admission and placement", () => {
     const [ns] = namespaces as [string];
     await createLease(clients, ns, "train", { gpus: 16, gpusPerNode: 8, gpuModel: model, duration: "2h" });
     const lease = await leaseWhere(clients, ns, "train", "Active", phaseIs("Active", "Admitted"));
-    expect(lease.status?.allocations?.map((a) => [a.node, a.gpus]).sort()).toEqual(nodes.map((n) => [n, 8]).sort());
-    expect(Date.parse(lease.status?.expiresAt ?? "") - Date.parse(lease.status?.admittedAt ?? "")).toBe(2 * 3600_000);
+    expect(lease.status?.allocations?.map((a) => [a.node, a.gpus]).sort()).toEqual(
+      nodes.map((n) => [n, 8]).sort(),
+    );
+    expect(Date.parse(lease.status?.expiresAt ?? "") - Date.parse(lease.status?.admittedAt ?? "")).toBe(
+      2 * 3600_000,
+    );
     expect(lease.status?.conditions?.find((c) => c.type === "Admitted")?.status).toBe("True");
     for (const name of nodes) {
       const node = await clients.core.readNode({ name });
-      expect(node.spec?.taints?.some((t) => t.key === "gpulease.io/lent" && t.effect === "NoSchedule")).toBe(true);
+      expect(node.spec?.taints?.some((t) => t.key === "gpulease.io/lent" && t.effect === "NoSchedule")).toBe(
+        true,
+      );
       expect(node.metadata?.labels?.["gpulease.io/state"]).toBe("Lent");
     }
     const rq = await clients.core.readNamespacedResourceQuota({ name: "gpulease", namespace: ns });
@@ -49,9 +67,21 @@ describe("admission and placement", () => {
     await createLease(clients, ns, "first", { gpus: 6, gpuModel: model });
     await leaseWhere(clients, ns, "first", "Active", phaseIs("Active"));
     await createLease(clients, ns, "second", { gpus: 4, gpuModel: model });
-    const waiting = await leaseWhere(clients, ns, "second", "Pending QuotaExceeded", phaseIs("Pending", "QuotaExceeded"));
+    const waiting = await leaseWhere(
+      clients,
+      ns,
+      "second",
+      "Pending QuotaExceeded",
+      phaseIs("Pending", "QuotaExceeded"),
+    );
     expect(waiting.status?.message).toContain("holds 6 of 8 GPUs");
-    await clients.custom.deleteNamespacedCustomObject({ group: "gpulease.io", version: "v1alpha1", namespace: ns, plural: "gpuleases", name: "first" });
+    await clients.custom.deleteNamespacedCustomObject({
+      group: "gpulease.io",
+      version: "v1alpha1",
+      namespace: ns,
+      plural: "gpuleases",
+      name: "first",
+    });
     await leaseWhere(clients, ns, "second", "Active after the first was released", phaseIs("Active"));
   });
 
@@ -72,7 +102,13 @@ describe("admission and placement", () => {
     const { namespaces } = await createTenant(clients);
     const [ns] = namespaces as [string];
     await createLease(clients, ns, "a100", { gpus: 1, gpuModel: uniqueId("NO-SUCH-MODEL") });
-    const lease = await leaseWhere(clients, ns, "a100", "Pending NoMatchingNodes", phaseIs("Pending", "NoMatchingNodes"));
+    const lease = await leaseWhere(
+      clients,
+      ns,
+      "a100",
+      "Pending NoMatchingNodes",
+      phaseIs("Pending", "NoMatchingNodes"),
+    );
     expect(lease.status?.message).toContain("no lendable node offers");
   });
 
@@ -87,7 +123,13 @@ describe("admission and placement", () => {
     await leaseWhere(clients, ns, "frag-a", "Active", phaseIs("Active"));
     await leaseWhere(clients, ns, "frag-b", "Active", phaseIs("Active"));
     await createLease(clients, ns, "whole", { gpus: 8, gpusPerNode: 8, gpuModel: model });
-    const waiting = await leaseWhere(clients, ns, "whole", "Pending InsufficientCapacity", phaseIs("Pending", "InsufficientCapacity"));
+    const waiting = await leaseWhere(
+      clients,
+      ns,
+      "whole",
+      "Pending InsufficientCapacity",
+      phaseIs("Pending", "InsufficientCapacity"),
+    );
     expect(waiting.status?.message).toContain("in blocks of 8");
     await addPool(clients, pool, 1, { product: model });
     const placed = await leaseWhere(clients, ns, "whole", "Active on the new node", phaseIs("Active"));
@@ -102,7 +144,8 @@ describe("admission and placement", () => {
     const [nsA] = a.namespaces as [string];
     const [nsB] = b.namespaces as [string];
     // Tenant a asks first for all 16 GPUs in four leases; tenant b asks for two.
-    for (const name of ["a1", "a2", "a3", "a4"]) await createLease(clients, nsA, name, { gpus: 4, gpuModel: model });
+    for (const name of ["a1", "a2", "a3", "a4"])
+      await createLease(clients, nsA, name, { gpus: 4, gpuModel: model });
     for (const name of ["b1", "b2"]) await createLease(clients, nsB, name, { gpus: 4, gpuModel: model });
     // Capacity arrives after every lease is queued: 16 GPUs for 24 asked.
     await new Promise((r) => setTimeout(r, 1000));

@@ -1,7 +1,4 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { eventually, kubeClients, type KubeClients } from "../support/kube.ts";
-import { apiErrorMessage } from "../support/manifest.ts";
-import { OperatorProcess } from "../support/operator-process.ts";
 import {
   addPool,
   createLease,
@@ -12,6 +9,9 @@ import {
   phaseIs,
   uniqueId,
 } from "../support/gpulease.ts";
+import { eventually, type KubeClients, kubeClients } from "../support/kube.ts";
+import { apiErrorMessage } from "../support/manifest.ts";
+import { OperatorProcess } from "../support/operator-process.ts";
 
 let clients: KubeClients;
 let operator: OperatorProcess;
@@ -19,7 +19,10 @@ const pool = uniqueId("pool-enf");
 
 beforeAll(async () => {
   clients = kubeClients(inject("kubeconfig"));
-  operator = new OperatorProcess({ kubeconfig: inject("kubeconfig"), config: { lendableNodeSelector: { "gpulease.io/pool": pool } } });
+  operator = new OperatorProcess({
+    kubeconfig: inject("kubeconfig"),
+    config: { lendableNodeSelector: { "gpulease.io/pool": pool } },
+  });
   await operator.start();
 });
 
@@ -48,12 +51,21 @@ describe("enforcement", () => {
     const error = await clients.core
       .createNamespacedPod({
         namespace: ns,
-        body: { metadata: { name: "unlabelled" }, spec: { containers: [{ name: "c", image: "x", resources: { limits: { "nvidia.com/gpu": "1" } } }] } },
+        body: {
+          metadata: { name: "unlabelled" },
+          spec: { containers: [{ name: "c", image: "x", resources: { limits: { "nvidia.com/gpu": "1" } } }] },
+        },
       })
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(apiErrorMessage(error)).toContain("asks for GPUs but has no gpulease.io/lease label");
     // A CPU-only pod is not the policy's business.
-    await clients.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: "cpu-only" }, spec: { containers: [{ name: "c", image: "x" }] } } });
+    await clients.core.createNamespacedPod({
+      namespace: ns,
+      body: { metadata: { name: "cpu-only" }, spec: { containers: [{ name: "c", image: "x" }] } },
+    });
   });
 
   it("binds a gated pod to its lease's node, where it runs", async () => {
@@ -75,7 +87,10 @@ describe("enforcement", () => {
   it("refuses a GPU pod beyond the lease through the ResourceQuota", async () => {
     const { ns } = await activeLease(2);
     await createLeasedPod(clients, ns, "fits", "work", 2);
-    const error = await createLeasedPod(clients, ns, "beyond", "work", 1).then(() => undefined, (e: unknown) => e);
+    const error = await createLeasedPod(clients, ns, "beyond", "work", 1).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(apiErrorMessage(error)).toMatch(/exceeded quota: gpulease.*requests\.nvidia\.com\/gpu/);
   });
 
@@ -99,7 +114,10 @@ describe("enforcement", () => {
     await createLease(clients, ns, "waiting", { gpus: 2, gpuModel: uniqueId("NO-SUCH-MODEL") });
     await leaseWhere(clients, ns, "waiting", "Pending", phaseIs("Pending"));
     // The ResourceQuota is 0 while nothing is Active: even the pod is refused; that is the first layer.
-    const error = await createLeasedPod(clients, ns, "early", "waiting", 1).then(() => undefined, (e: unknown) => e);
+    const error = await createLeasedPod(clients, ns, "early", "waiting", 1).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(apiErrorMessage(error)).toContain("exceeded quota");
   });
 
@@ -110,20 +128,48 @@ describe("enforcement", () => {
     // A CPU-only helper pod of the lease: admitted (no GPUs), gated by the policy.
     await clients.core.createNamespacedPod({
       namespace: ns,
-      body: { metadata: { name: "helper", labels: { "gpulease.io/lease": "waiting" } }, spec: { containers: [{ name: "c", image: "x" }] } },
+      body: {
+        metadata: { name: "helper", labels: { "gpulease.io/lease": "waiting" } },
+        spec: { containers: [{ name: "c", image: "x" }] },
+      },
     });
-    const error = await patchAsTenant(inject("kubeconfig"), ns, "helper").then(() => undefined, (e: unknown) => e);
-    expect(String(error)).toContain("only the gpulease operator removes the gpulease.io/lease scheduling gate");
+    const error = await patchAsTenant(inject("kubeconfig"), ns, "helper").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(String(error)).toContain(
+      "only the gpulease operator removes the gpulease.io/lease scheduling gate",
+    );
   });
 });
 
 /** Removes the gate while impersonating a tenant user with edit rights in the namespace. */
 async function patchAsTenant(kubeconfig: string, namespace: string, pod: string): Promise<void> {
   const { execFileSync } = await import("node:child_process");
-  const kubectl = (...args: string[]) => execFileSync("kubectl", ["--kubeconfig", kubeconfig, ...args], { stdio: "pipe" }).toString();
-  kubectl("create", "rolebinding", "alice-edit", "--clusterrole=edit", "--user=tenant-alice", "-n", namespace);
+  const kubectl = (...args: string[]) =>
+    execFileSync("kubectl", ["--kubeconfig", kubeconfig, ...args], { stdio: "pipe" }).toString();
+  kubectl(
+    "create",
+    "rolebinding",
+    "alice-edit",
+    "--clusterrole=edit",
+    "--user=tenant-alice",
+    "-n",
+    namespace,
+  );
   try {
-    kubectl("--as", "tenant-alice", "-n", namespace, "patch", "pod", pod, "--type=json", "-p", '[{"op":"remove","path":"/spec/schedulingGates"}]');
+    kubectl(
+      "--as",
+      "tenant-alice",
+      "-n",
+      namespace,
+      "patch",
+      "pod",
+      pod,
+      "--type=json",
+      "-p",
+      '[{"op":"remove","path":"/spec/schedulingGates"}]',
+    );
   } catch (error) {
     throw new Error((error as { stderr?: Buffer }).stderr?.toString() ?? String(error));
   }

@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { eventually, kubeClients, type KubeClients } from "../support/kube.ts";
-import { OperatorProcess } from "../support/operator-process.ts";
 import {
   addPool,
   createLease,
@@ -13,6 +11,8 @@ import {
   phaseIs,
   uniqueId,
 } from "../support/gpulease.ts";
+import { eventually, type KubeClients, kubeClients } from "../support/kube.ts";
+import { OperatorProcess } from "../support/operator-process.ts";
 
 let clients: KubeClients;
 let operator: OperatorProcess;
@@ -53,15 +53,21 @@ describe("lease lifecycle", () => {
   it("warns before expiry, then evicts the pods, ends the lease as Expired and returns the node", async () => {
     const model = uniqueId("MODEL");
     const [node] = (await addPool(clients, pool, 1, { product: model })) as [string];
-    const { tenant, namespaces } = await createTenant(clients, { pricing: { interruptiblePerGpuHour: "3600" } });
+    const { tenant, namespaces } = await createTenant(clients, {
+      pricing: { interruptiblePerGpuHour: "3600" },
+    });
     const [ns] = namespaces as [string];
     await createLease(clients, ns, "short", { gpus: 2, gpuModel: model, duration: "6s" });
     const active = await leaseWhere(clients, ns, "short", "Active", phaseIs("Active"));
     const expiresAt = Date.parse(active.status?.expiresAt ?? "");
     await createLeasedPod(clients, ns, "job", "short", 2);
     await runningPod(ns, "job");
-    const warned = await leaseWhere(clients, ns, "short", "ExpiringSoon", (l) =>
-      l.status?.conditions?.some((c) => c.type === "ExpiringSoon" && c.status === "True") === true,
+    const warned = await leaseWhere(
+      clients,
+      ns,
+      "short",
+      "ExpiringSoon",
+      (l) => l.status?.conditions?.some((c) => c.type === "ExpiringSoon" && c.status === "True") === true,
     );
     expect(Date.now()).toBeLessThan(expiresAt); // the warning comes before the end
     expect(warned.status?.phase).toBe("Active");
@@ -73,7 +79,10 @@ describe("lease lifecycle", () => {
     await podGone(ns, "job");
     await eventually("node back to Internal", async () => {
       const n = await clients.core.readNode({ name: node });
-      return !n.spec?.taints?.some((t) => t.key === "gpulease.io/lent") && n.metadata?.labels?.["gpulease.io/state"] === "Internal" ? true : undefined;
+      return !n.spec?.taints?.some((t) => t.key === "gpulease.io/lent") &&
+        n.metadata?.labels?.["gpulease.io/state"] === "Internal"
+        ? true
+        : undefined;
     });
     const rq = await clients.core.readNamespacedResourceQuota({ name: "gpulease", namespace: ns });
     expect(rq.spec?.hard?.["requests.nvidia.com/gpu"]).toBe("0");
@@ -89,7 +98,9 @@ describe("lease lifecycle", () => {
   it("releases a deleted lease: evicts its pods first, then lets it go, keeping its usage in the tenant's ledger", async () => {
     const model = uniqueId("MODEL");
     await addPool(clients, pool, 1, { product: model });
-    const { tenant, namespaces } = await createTenant(clients, { pricing: { interruptiblePerGpuHour: "1.00" } });
+    const { tenant, namespaces } = await createTenant(clients, {
+      pricing: { interruptiblePerGpuHour: "1.00" },
+    });
     const [ns] = namespaces as [string];
     await createLease(clients, ns, "done", { gpus: 4, gpuModel: model });
     await leaseWhere(clients, ns, "done", "Active", phaseIs("Active"));
@@ -98,9 +109,21 @@ describe("lease lifecycle", () => {
     await createLeasedPod(clients, ns, "worker", "done", 4);
     await runningPod(ns, "worker");
     await new Promise((r) => setTimeout(r, 2000));
-    await clients.custom.deleteNamespacedCustomObject({ group: "gpulease.io", version: "v1alpha1", namespace: ns, plural: "gpuleases", name: "done" });
+    await clients.custom.deleteNamespacedCustomObject({
+      group: "gpulease.io",
+      version: "v1alpha1",
+      namespace: ns,
+      plural: "gpuleases",
+      name: "done",
+    });
     // While its pod is being evicted the lease still exists, Ended as Released.
-    const releasing = await leaseWhere(clients, ns, "done", "Released", (l) => l.status?.endReason === "Released");
+    const releasing = await leaseWhere(
+      clients,
+      ns,
+      "done",
+      "Released",
+      (l) => l.status?.endReason === "Released",
+    );
     expect(releasing.metadata.deletionTimestamp).toBeDefined();
     await podGone(ns, "worker");
     await eventually("lease gone", async () => {
@@ -126,15 +149,51 @@ describe("lease lifecycle", () => {
     await leaseWhere(clients, ns, "fragile", "Active", phaseIs("Active"));
     // kwok stops playing the kubelet for the node, and the node reports NotReady.
     const { execFileSync } = await import("node:child_process");
-    execFileSync("kubectl", ["--kubeconfig", inject("kubeconfig"), "annotate", "node", node, "kwok.x-k8s.io/node-"]);
     execFileSync("kubectl", [
-      "--kubeconfig", inject("kubeconfig"), "patch", "node", node, "--subresource=status", "--type=strategic",
-      "-p", JSON.stringify({ status: { conditions: [{ type: "Ready", status: "False", reason: "KubeletStopped", message: "simulated", lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() }] } }),
+      "--kubeconfig",
+      inject("kubeconfig"),
+      "annotate",
+      "node",
+      node,
+      "kwok.x-k8s.io/node-",
     ]);
-    const lease = await leaseWhere(clients, ns, "fragile", "Ready=False", (l) =>
-      l.status?.conditions?.some((c) => c.type === "Ready" && c.status === "False" && c.reason === "NodeUnavailable") === true,
+    execFileSync("kubectl", [
+      "--kubeconfig",
+      inject("kubeconfig"),
+      "patch",
+      "node",
+      node,
+      "--subresource=status",
+      "--type=strategic",
+      "-p",
+      JSON.stringify({
+        status: {
+          conditions: [
+            {
+              type: "Ready",
+              status: "False",
+              reason: "KubeletStopped",
+              message: "simulated",
+              lastHeartbeatTime: new Date().toISOString(),
+              lastTransitionTime: new Date().toISOString(),
+            },
+          ],
+        },
+      }),
+    ]);
+    const lease = await leaseWhere(
+      clients,
+      ns,
+      "fragile",
+      "Ready=False",
+      (l) =>
+        l.status?.conditions?.some(
+          (c) => c.type === "Ready" && c.status === "False" && c.reason === "NodeUnavailable",
+        ) === true,
     );
-    expect(lease.status?.conditions?.find((c) => c.type === "Ready")?.message).toContain(`node ${node} is not Ready`);
+    expect(lease.status?.conditions?.find((c) => c.type === "Ready")?.message).toContain(
+      `node ${node} is not Ready`,
+    );
     expect((await eventsFor(clients, ns, "fragile")).map((e) => e.reason)).toContain("NodeUnavailable");
   });
 
@@ -142,7 +201,13 @@ describe("lease lifecycle", () => {
     const { createTestNamespace } = await import("../support/kube.ts");
     const plain = await createTestNamespace(clients, "no-tenant");
     await createLease(clients, plain, "orphan", { gpus: 1 });
-    const orphan = await leaseWhere(clients, plain, "orphan", "Pending", phaseIs("Pending", "NotATenantNamespace"));
+    const orphan = await leaseWhere(
+      clients,
+      plain,
+      "orphan",
+      "Pending",
+      phaseIs("Pending", "NotATenantNamespace"),
+    );
     expect(orphan.status?.message).toContain("gpulease.io/tenant");
     const unknown = await createTestNamespace(clients, "ghost", { "gpulease.io/tenant": uniqueId("ghost") });
     await createLease(clients, unknown, "lost", { gpus: 1 });

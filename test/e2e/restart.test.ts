@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { GpuLease } from "../../src/api/index.ts";
-import { eventually, kubeClients, type KubeClients } from "../support/kube.ts";
-import { OperatorProcess } from "../support/operator-process.ts";
 import { addPool, createLease, createTenant, uniqueId } from "../support/gpulease.ts";
+import { eventually, type KubeClients, kubeClients } from "../support/kube.ts";
+import { OperatorProcess } from "../support/operator-process.ts";
 
 let clients: KubeClients;
 const pool = uniqueId("pool-crash");
@@ -19,7 +19,12 @@ afterAll(async () => {
 async function leasesIn(namespaces: string[]): Promise<GpuLease[]> {
   const all: GpuLease[] = [];
   for (const namespace of namespaces) {
-    const list = (await clients.custom.listNamespacedCustomObject({ group: "gpulease.io", version: "v1alpha1", namespace, plural: "gpuleases" })) as { items: GpuLease[] };
+    const list = (await clients.custom.listNamespacedCustomObject({
+      group: "gpulease.io",
+      version: "v1alpha1",
+      namespace,
+      plural: "gpuleases",
+    })) as { items: GpuLease[] };
     all.push(...list.items);
   }
   return all;
@@ -34,35 +39,49 @@ describe("an operator killed in the middle of admission", () => {
     const namespaces = [...a.namespaces, ...b.namespaces];
     // 60 leases asking for 108 GPUs, queued before any operator runs.
     for (let i = 0; i < 60; i++) {
-      await createLease(clients, namespaces[i % namespaces.length] as string, `l${i}`, { gpus: 1 + (i % 3), gpuModel: model });
+      await createLease(clients, namespaces[i % namespaces.length] as string, `l${i}`, {
+        gpus: 1 + (i % 3),
+        gpuModel: model,
+      });
     }
     const config = { lendableNodeSelector: { "gpulease.io/pool": pool } };
     operator = new OperatorProcess({ kubeconfig: inject("kubeconfig"), config });
     await operator.start();
     // Kill it (SIGKILL: no cleanup) as soon as the first admissions land.
-    const activeAtKill = await eventually("first admissions", async () => {
-      const active = (await leasesIn(namespaces)).filter((l) => l.status?.phase === "Active").length;
-      return active > 0 ? active : undefined;
-    }, 30_000, 5);
+    const activeAtKill = await eventually(
+      "first admissions",
+      async () => {
+        const active = (await leasesIn(namespaces)).filter((l) => l.status?.phase === "Active").length;
+        return active > 0 ? active : undefined;
+      },
+      30_000,
+      5,
+    );
     await operator.kill();
     const firstLog = operator.logs();
 
     operator = new OperatorProcess({ kubeconfig: inject("kubeconfig"), config });
     await operator.start();
-    const settled = await eventually("every lease decided and stable", async () => {
-      const leases = await leasesIn(namespaces);
-      const active = leases.filter((l) => l.status?.phase === "Active");
-      const gpus = active.reduce((s, l) => s + l.spec.gpus, 0);
-      const undecided = leases.filter((l) => l.status?.phase === undefined);
-      // Stable: capacity is full (every further lease needs more than what is left) and all were seen.
-      return undecided.length === 0 && gpus > 32 - 3 ? leases : undefined;
-    }, 30_000, 200);
+    const settled = await eventually(
+      "every lease decided and stable",
+      async () => {
+        const leases = await leasesIn(namespaces);
+        const active = leases.filter((l) => l.status?.phase === "Active");
+        const gpus = active.reduce((s, l) => s + l.spec.gpus, 0);
+        const undecided = leases.filter((l) => l.status?.phase === undefined);
+        // Stable: capacity is full (every further lease needs more than what is left) and all were seen.
+        return undecided.length === 0 && gpus > 32 - 3 ? leases : undefined;
+      },
+      30_000,
+      200,
+    );
 
     const perNode = new Map<string, number>();
     for (const lease of settled.filter((l) => l.status?.phase === "Active")) {
       const allocations = lease.status?.allocations ?? [];
       expect(allocations.reduce((s, x) => s + x.gpus, 0)).toBe(lease.spec.gpus);
-      for (const allocation of allocations) perNode.set(allocation.node, (perNode.get(allocation.node) ?? 0) + allocation.gpus);
+      for (const allocation of allocations)
+        perNode.set(allocation.node, (perNode.get(allocation.node) ?? 0) + allocation.gpus);
     }
     for (const [node, gpus] of perNode) {
       expect(nodes).toContain(node);

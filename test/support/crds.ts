@@ -42,29 +42,50 @@ export async function installPolicies(kubeconfig: string): Promise<void> {
   const { execFileSync } = await import("node:child_process");
   const dir = resolve(import.meta.dirname, "../../config/policies");
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")) {
-    execFileSync("kubectl", ["--kubeconfig", kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", join(dir, file)], { stdio: "pipe" });
+    execFileSync(
+      "kubectl",
+      ["--kubeconfig", kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", join(dir, file)],
+      { stdio: "pipe" },
+    );
   }
   // The API server loads policies asynchronously: probe with dry-run pods until both act.
   const clients = (await import("./kube.ts")).kubeClients(kubeconfig);
   const namespace = "gpulease-policy-probe";
   await clients.core
-    .createNamespace({ body: { metadata: { name: namespace, labels: { "gpulease.io/tenant": "policy-probe" } } } })
+    .createNamespace({
+      body: { metadata: { name: namespace, labels: { "gpulease.io/tenant": "policy-probe" } } },
+    })
     .catch(() => undefined);
   await eventually("ServiceAccount in the probe namespace", async () =>
     (await clients.core.readNamespacedServiceAccount({ name: "default", namespace })) ? true : undefined,
   );
   const pod = (labels: Record<string, string>, gpus: boolean) => ({
     metadata: { name: "probe", labels },
-    spec: { containers: [{ name: "c", image: "x", ...(gpus ? { resources: { limits: { "nvidia.com/gpu": "1" } } } : {}) }] },
+    spec: {
+      containers: [
+        { name: "c", image: "x", ...(gpus ? { resources: { limits: { "nvidia.com/gpu": "1" } } } : {}) },
+      ],
+    },
   });
-  await eventually("the admission policies to act", async () => {
-    const gated = await clients.core.createNamespacedPod({ namespace, body: pod({ "gpulease.io/lease": "x" }, false), dryRun: "All" });
-    if (!gated.spec?.schedulingGates?.some((g) => g.name === "gpulease.io/lease")) return undefined;
-    try {
-      await clients.core.createNamespacedPod({ namespace, body: pod({}, true), dryRun: "All" });
-      return undefined;
-    } catch (error) {
-      return String((error as { body?: unknown }).body).includes("no gpulease.io/lease label") ? true : undefined;
-    }
-  }, 60_000, 250);
+  await eventually(
+    "the admission policies to act",
+    async () => {
+      const gated = await clients.core.createNamespacedPod({
+        namespace,
+        body: pod({ "gpulease.io/lease": "x" }, false),
+        dryRun: "All",
+      });
+      if (!gated.spec?.schedulingGates?.some((g) => g.name === "gpulease.io/lease")) return undefined;
+      try {
+        await clients.core.createNamespacedPod({ namespace, body: pod({}, true), dryRun: "All" });
+        return undefined;
+      } catch (error) {
+        return String((error as { body?: unknown }).body).includes("no gpulease.io/lease label")
+          ? true
+          : undefined;
+      }
+    },
+    60_000,
+    250,
+  );
 }

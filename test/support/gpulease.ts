@@ -4,10 +4,16 @@ import { addGpuNodes, waitForNodesReady } from "../harness/gpu-nodes.ts";
 import { createTestNamespace, eventually, type KubeClients } from "./kube.ts";
 
 let counter = 0;
-export const uniqueId = (prefix: string) => `${prefix}-${process.pid.toString(36)}${(++counter).toString(36)}${Math.random().toString(36).slice(2, 5)}`;
+export const uniqueId = (prefix: string) =>
+  `${prefix}-${process.pid.toString(36)}${(++counter).toString(36)}${Math.random().toString(36).slice(2, 5)}`;
 
 /** A pool of GPU nodes only this test file's operator lends (label gpulease.io/pool=<pool>). */
-export async function addPool(clients: KubeClients, pool: string, count: number, shape: { gpus?: number; product?: string; prefix?: string } = {}) {
+export async function addPool(
+  clients: KubeClients,
+  pool: string,
+  count: number,
+  shape: { gpus?: number; product?: string; prefix?: string } = {},
+) {
   const names = await addGpuNodes(clients.core, {
     count,
     prefix: shape.prefix ?? uniqueId(pool),
@@ -37,26 +43,48 @@ export async function createTenant(
     },
   });
   const created: string[] = [];
-  for (let i = 0; i < namespaces; i++) created.push(await createTestNamespace(clients, tenant.slice(0, 30), { "gpulease.io/tenant": tenant }));
+  for (let i = 0; i < namespaces; i++)
+    created.push(await createTestNamespace(clients, tenant.slice(0, 30), { "gpulease.io/tenant": tenant }));
   return { tenant, namespaces: created };
 }
 
-export async function createLease(clients: KubeClients, namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+export async function createLease(
+  clients: KubeClients,
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<void> {
   await clients.custom.createNamespacedCustomObject({
     group: API_GROUP,
     version: API_VERSION,
     namespace,
     plural: "gpuleases",
-    body: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: "GpuLease", metadata: { name, namespace }, spec },
+    body: {
+      apiVersion: `${API_GROUP}/${API_VERSION}`,
+      kind: "GpuLease",
+      metadata: { name, namespace },
+      spec,
+    },
   });
 }
 
 export async function getLease(clients: KubeClients, namespace: string, name: string): Promise<GpuLease> {
-  return (await clients.custom.getNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: "gpuleases", name })) as GpuLease;
+  return (await clients.custom.getNamespacedCustomObject({
+    group: API_GROUP,
+    version: API_VERSION,
+    namespace,
+    plural: "gpuleases",
+    name,
+  })) as GpuLease;
 }
 
 export async function getQuota(clients: KubeClients, name: string): Promise<TenantQuota> {
-  return (await clients.custom.getClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: "tenantquotas", name })) as TenantQuota;
+  return (await clients.custom.getClusterCustomObject({
+    group: API_GROUP,
+    version: API_VERSION,
+    plural: "tenantquotas",
+    name,
+  })) as TenantQuota;
 }
 
 /** Waits until the lease's status satisfies `check`; returns the lease. */
@@ -68,30 +96,53 @@ export function leaseWhere(
   check: (lease: GpuLease) => boolean,
   timeoutMs = 20_000,
 ): Promise<GpuLease> {
-  return eventually(`lease ${namespace}/${name} ${what}`, async () => {
-    const lease = await getLease(clients, namespace, name);
-    return check(lease) ? lease : undefined;
-  }, timeoutMs);
+  return eventually(
+    `lease ${namespace}/${name} ${what}`,
+    async () => {
+      const lease = await getLease(clients, namespace, name);
+      return check(lease) ? lease : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 export const phaseIs = (phase: string, reason?: string) => (lease: GpuLease) =>
   lease.status?.phase === phase && (reason === undefined || lease.status?.reason === reason);
 
 /** A pod that asks for GPUs under a lease (the admission policy gates it). */
-export async function createLeasedPod(clients: KubeClients, namespace: string, name: string, lease: string, gpus: number) {
+export async function createLeasedPod(
+  clients: KubeClients,
+  namespace: string,
+  name: string,
+  lease: string,
+  gpus: number,
+) {
   return clients.core.createNamespacedPod({
     namespace,
     body: {
       metadata: { name, labels: { "gpulease.io/lease": lease } },
       spec: {
-        containers: [{ name: "work", image: "registry.example/train:1", resources: { limits: { "nvidia.com/gpu": String(gpus) } } }],
+        containers: [
+          {
+            name: "work",
+            image: "registry.example/train:1",
+            resources: { limits: { "nvidia.com/gpu": String(gpus) } },
+          },
+        ],
         terminationGracePeriodSeconds: 1,
       },
     },
   });
 }
 
-export async function eventsFor(clients: KubeClients, namespace: string, name: string): Promise<{ reason: string; message: string }[]> {
-  const list = await clients.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
+export async function eventsFor(
+  clients: KubeClients,
+  namespace: string,
+  name: string,
+): Promise<{ reason: string; message: string }[]> {
+  const list = await clients.core.listNamespacedEvent({
+    namespace,
+    fieldSelector: `involvedObject.name=${name}`,
+  });
   return list.items.map((e) => ({ reason: e.reason ?? "", message: e.message ?? "" }));
 }

@@ -26,7 +26,14 @@ export class OperatorProcess {
     this.configFile = join(dir, "config.yaml");
     writeFileSync(
       this.configFile,
-      stringify({ idlePeriod: "0s", metricsPort: 0, expiryWarning: "2s", meteringInterval: "0s", logLevel: "debug", ...options.config }),
+      stringify({
+        idlePeriod: "0s",
+        metricsPort: 0,
+        expiryWarning: "2s",
+        meteringInterval: "0s",
+        logLevel: "debug",
+        ...options.config,
+      }),
     );
   }
 
@@ -35,14 +42,26 @@ export class OperatorProcess {
     const log = createWriteStream(this.logFile, { flags: "a" });
     this.child = spawn(
       process.execPath,
-      ["--import", "tsx", join(ROOT, "src/main.ts"), "--kubeconfig", this.options.kubeconfig, "--config", this.configFile, ...(this.options.args ?? [])],
+      [
+        "--import",
+        "tsx",
+        join(ROOT, "src/main.ts"),
+        "--kubeconfig",
+        this.options.kubeconfig,
+        "--config",
+        this.configFile,
+        ...(this.options.args ?? []),
+      ],
       { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
     const child = this.child;
     this.exited = new Promise((done) => child.on("exit", (code) => done(code)));
     let output = "";
     const started = new Promise<void>((resolveStarted, reject) => {
-      const timer = setTimeout(() => reject(new Error(`operator did not start in ${timeoutMs} ms:\n${output.slice(-2000)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`operator did not start in ${timeoutMs} ms:\n${output.slice(-2000)}`)),
+        timeoutMs,
+      );
       const onData = (chunk: Buffer) => {
         log.write(chunk);
         output += chunk.toString();

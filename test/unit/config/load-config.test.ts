@@ -1,0 +1,51 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadStartupOptions } from "../../../src/config/load-config.ts";
+
+function file(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), "gpulease-config-")), "config.yaml");
+  writeFileSync(path, text);
+  return path;
+}
+
+describe("operator configuration", () => {
+  it("defaults every field", () => {
+    const { config, kubeconfig } = loadStartupOptions([], {});
+    expect(config).toMatchObject({
+      idlePeriod: "5m",
+      headroomGpus: 0,
+      resourceNames: ["nvidia.com/gpu"],
+      metricsPort: 8080,
+    });
+    expect(kubeconfig).toBeUndefined();
+  });
+
+  it("reads the file, and flags win over it", () => {
+    const path = file("idlePeriod: 10m\nheadroomGpus: 8\nlendableNodeSelector: { pool: spare }\n");
+    const { config } = loadStartupOptions(["--config", path, "--headroom-gpus", "16"], { KUBECONFIG: "/k" });
+    expect(config).toMatchObject({
+      idlePeriod: "10m",
+      headroomGpus: 16,
+      lendableNodeSelector: { pool: "spare" },
+    });
+  });
+
+  it.each([
+    ["idlePeriod: soon\n", "idlePeriod: idlePeriod must be a duration"],
+    ["headroomGpus: -1\n", "headroomGpus"],
+    ["unknownSetting: 1\n", 'Unrecognized key: "unknownSetting"'],
+    ["- a list\n", "must be a YAML mapping"],
+  ])("stops at start on a bad file (%j), naming the field", (text, message) => {
+    expect(() => loadStartupOptions(["--config", file(text)], {})).toThrow(ConfigError);
+    expect(() => loadStartupOptions(["--config", file(text)], {})).toThrow(message);
+  });
+
+  it("refuses unknown flags and bad numbers", () => {
+    expect(() => loadStartupOptions(["--no-such-flag"], {})).toThrow(ConfigError);
+    expect(() => loadStartupOptions(["--metrics-port", "eighty"], {})).toThrow(
+      "--metrics-port must be a whole number",
+    );
+  });
+});
