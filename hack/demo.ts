@@ -42,7 +42,11 @@ async function main(): Promise<void> {
   mkdirSync(clusterDir, { recursive: true });
   const kubeconfig = resolve(clusterDir, "kubeconfig");
   say("starting the local control plane (the first run builds it: several minutes)");
-  const plane = await ControlPlane.start({ dir: resolve(clusterDir, "run"), kubeconfigPath: kubeconfig, log: say });
+  const plane = await ControlPlane.start({
+    dir: resolve(clusterDir, "run"),
+    kubeconfigPath: kubeconfig,
+    log: say,
+  });
   let operator: Operator | undefined;
   let server: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   const shutdown = async (code: number) => {
@@ -55,22 +59,42 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void shutdown(0));
   process.on("SIGTERM", () => void shutdown(0));
 
-  const kubectl = (...args: string[]) => execFileSync("kubectl", ["--kubeconfig", kubeconfig, ...args], { cwd: ROOT }).toString();
+  const kubectl = (...args: string[]) =>
+    execFileSync("kubectl", ["--kubeconfig", kubeconfig, ...args], { cwd: ROOT }).toString();
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
-  const lendable = await addGpuNodes(core, { count: Number(values.nodes), prefix: "gpu-node", lendable: true });
-  const internal = await addGpuNodes(core, { count: Number(values["internal-nodes"]), prefix: "internal-gpu-node", lendable: false });
+  const lendable = await addGpuNodes(core, {
+    count: Number(values.nodes),
+    prefix: "gpu-node",
+    lendable: true,
+  });
+  const internal = await addGpuNodes(core, {
+    count: Number(values["internal-nodes"]),
+    prefix: "internal-gpu-node",
+    lendable: false,
+  });
   await waitForNodesReady(core, [...lendable, ...internal]);
   say(`${lendable.length} lendable and ${internal.length} internal simulated 8×H100 nodes are Ready`);
   kubectl("apply", "--server-side", "-f", "crds/");
   kubectl("wait", "--for=condition=Established", "crd/gpuleases.gpulease.io", "crd/tenantquotas.gpulease.io");
-  kubectl("apply", "--server-side", "-f", "config/policies/mutating-gate-leased-pods.yaml", "-f", "config/policies/validating-tenant-pods.yaml");
+  kubectl(
+    "apply",
+    "--server-side",
+    "-f",
+    "config/policies/mutating-gate-leased-pods.yaml",
+    "-f",
+    "config/policies/validating-tenant-pods.yaml",
+  );
   say("CRDs and admission policies installed");
 
   const log = createLogger("info");
   const metrics = new Metrics();
-  const config = operatorConfigSchema.parse({ idlePeriod: "10s", expiryWarning: "1m", metricsPort: Number(values["metrics-port"]) });
+  const config = operatorConfigSchema.parse({
+    idlePeriod: "10s",
+    expiryWarning: "1m",
+    metricsPort: Number(values["metrics-port"]),
+  });
   const rest = new KubeRest(kc);
   operator = new Operator(rest, config, log, metrics);
   if (config.metricsPort > 0) {
@@ -90,8 +114,21 @@ async function main(): Promise<void> {
   if (values.smoke) {
     const deadline = Date.now() + 90_000;
     while (Date.now() < deadline) {
-      const leases = kubectl("get", "gpuleases", "-A", "-o", "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}");
-      const pods = kubectl("get", "pods", "-n", "acme-prod", "-o", "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}");
+      const leases = kubectl(
+        "get",
+        "gpuleases",
+        "-A",
+        "-o",
+        'jsonpath={range .items[*]}{.status.phase}{"\\n"}{end}',
+      );
+      const pods = kubectl(
+        "get",
+        "pods",
+        "-n",
+        "acme-prod",
+        "-o",
+        'jsonpath={range .items[*]}{.status.phase}{"\\n"}{end}',
+      );
       if (leases.includes("Active") && pods.includes("Running")) {
         process.stdout.write(kubectl("get", "gpuleases", "-A"));
         say("smoke: leases admitted and a tenant pod runs on a lent node");
@@ -104,7 +141,10 @@ async function main(): Promise<void> {
   }
 
   say("try, in another terminal:");
-  const lines = readFileSync(resolve(ROOT, "hack/demo-next-steps.txt"), "utf8").replaceAll("KUBECONFIG_PATH", kubeconfig);
+  const lines = readFileSync(resolve(ROOT, "hack/demo-next-steps.txt"), "utf8").replaceAll(
+    "KUBECONFIG_PATH",
+    kubeconfig,
+  );
   process.stdout.write(`${lines}\n`);
   say("Ctrl-C stops the operator and the cluster");
 }

@@ -6,6 +6,8 @@
  */
 import {
   ANNOTATION_IDLE_SINCE,
+  ANNOTATION_RECLAIM_DEADLINE,
+  ANNOTATION_RETURNING,
   FINALIZER,
   LABEL_NODE_STATE,
   SCHEDULING_GATE,
@@ -131,11 +133,60 @@ export class PlanExecutor {
         });
       }),
     );
+    for (const lease of plan.noticesGiven) {
+      if (!written.has(`${lease.namespace}/${lease.name}`)) continue;
+      this.metrics.notices.inc({ reason: lease.status.reason ?? "Reclaim" });
+    }
+    for (const decision of plan.reclaims) {
+      this.log.info(
+        { demand: decision.demand.key, nodes: decision.nodes, gpusEvicted: decision.gpusEvicted },
+        decision.explanation,
+      );
+      this.metrics.reclaimReaction.observe(Math.max(0, (Date.now() - decision.demand.since) / 1000));
+      this.metrics.gpusReclaimed.inc({ reason: "InternalDemand" }, decision.gpusEvicted);
+    }
+    for (const hopeless of plan.hopelessDemand) {
+      this.log.debug({ demand: hopeless.demand.key }, `no reclaim: ${hopeless.reason}`);
+    }
+    await runLimited(plan.notices, this.concurrency, (n) =>
+      guard(`notice to pod ${n.pod.namespace}/${n.pod.name}`, async () => {
+        await this.noticePod(n.pod, n.deadline, n.message);
+        await this.events.record({
+          kind: "Pod",
+          namespace: n.pod.namespace,
+          name: n.pod.name,
+          uid: n.pod.uid,
+          type: "Warning",
+          reason: "ReclaimNotice",
+          message: `lease ${n.lease.name}: ${n.message}`,
+        });
+      }),
+    );
     await runLimited(plan.evictions, this.concurrency, (e) =>
       guard(`evict pod ${e.pod.namespace}/${e.pod.name}`, async () => {
-        const outcome = await this.evict(e.pod);
+        const outcome = e.force ? await this.deletePod(e.pod) : await this.evict(e.pod);
         this.metrics.evictions.inc({ reason: e.reason, outcome });
         if (outcome === "blocked") result.blockedEvictions++;
+        if ((outcome === "evicted" || outcome === "deleted") && e.reason === "Reclaimed") {
+          const reclaim = e.lease.status.reclaim;
+          const now = Date.now();
+          const requested = Date.parse(reclaim?.requestedAt ?? "");
+          const deadline = Date.parse(reclaim?.deadline ?? "");
+          if (!Number.isNaN(requested)) this.metrics.noticeLeadTime.observe((now - requested) / 1000);
+          if (!Number.isNaN(deadline))
+            this.metrics.evictionDelay.observe(Math.max(0, (now - deadline) / 1000));
+          this.log.info(
+            {
+              namespace: e.pod.namespace,
+              pod: e.pod.name,
+              lease: e.lease.name,
+              deadline: reclaim?.deadline,
+              afterDeadlineMs: now - deadline,
+              outcome,
+            },
+            "reclaim eviction",
+          );
+        }
       }),
     );
     await runLimited(plan.nodeChanges, this.concurrency, (c) =>
@@ -175,7 +226,15 @@ export class PlanExecutor {
       if (change.lent) taints.push({ key: TAINT_LENT, value: "true", effect: "NoSchedule" });
       patch.spec = { taints };
     }
-    if (change.idleSince !== undefined) metadata.annotations = { [ANNOTATION_IDLE_SINCE]: change.idleSince };
+    const annotations: Record<string, string | null> = {};
+    if (change.idleSince !== undefined) annotations[ANNOTATION_IDLE_SINCE] = change.idleSince;
+    if (change.returning !== undefined) annotations[ANNOTATION_RETURNING] = change.returning;
+    if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
+    const since = Date.parse(
+      ((raw.metadata?.annotations ?? {}) as Record<string, string>)[ANNOTATION_RETURNING] ?? "",
+    );
+    if (change.returning === null && !Number.isNaN(since))
+      this.metrics.gpuReturnLatency.observe((Date.now() - since) / 1000);
     if (change.stateLabel !== undefined) metadata.labels = { [LABEL_NODE_STATE]: change.stateLabel };
     const updated = await this.rest.patch(paths.node(change.node), "merge", patch);
     this.caches.nodes.upsert(updated);
@@ -317,12 +376,49 @@ export class PlanExecutor {
     }
   }
 
-  /** Deletes a pod outright (when an eviction is blocked past its grace). */
-  async deletePod(pod: PodView): Promise<void> {
+  /** Deletes a pod outright: a PodDisruptionBudget may delay a reclaim, never block it. */
+  async deletePod(pod: PodView): Promise<"deleted" | "gone" | "skipped"> {
+    const now = Date.now();
+    const last = this.evicted.get(`delete/${pod.uid}`);
+    if (pod.terminating || (last !== undefined && now - last < 5_000)) return "skipped";
     try {
       await this.rest.delete(paths.pod(pod.namespace, pod.name), { apiVersion: "v1", kind: "DeleteOptions" });
+      this.evicted.set(`delete/${pod.uid}`, now);
+      return "deleted";
     } catch (error) {
-      if (!(error instanceof NotFoundError)) throw error;
+      if (error instanceof NotFoundError) return "gone";
+      throw error;
+    }
+  }
+
+  /**
+   * Tells a pod its reclaim deadline: the annotation gpulease.io/reclaim-deadline (readable inside the
+   * container through a downward API volume) and the pod condition DisruptionTarget.
+   */
+  async noticePod(pod: PodView, deadline: string, message: string): Promise<void> {
+    const updated = await this.rest.patch(paths.pod(pod.namespace, pod.name), "merge", {
+      metadata: { annotations: { [ANNOTATION_RECLAIM_DEADLINE]: deadline } },
+    });
+    this.caches.pods.upsert(updated);
+    const condition = {
+      type: "DisruptionTarget",
+      status: "True",
+      reason: "ReclaimedByGpuLease",
+      message: `${message}`.slice(0, 1000),
+      lastTransitionTime: new Date().toISOString(),
+    };
+    try {
+      const withCondition = await this.rest.patch(
+        `${paths.pod(pod.namespace, pod.name)}/status`,
+        "strategic",
+        {
+          status: { conditions: [condition] },
+        },
+      );
+      this.caches.pods.upsert(withCondition);
+    } catch (error) {
+      // The annotation is the contract; the condition is a courtesy some API servers refuse.
+      this.log.debug({ err: String(error), pod: pod.name }, "DisruptionTarget condition not set");
     }
   }
 

@@ -98,6 +98,7 @@ export class Operator {
         resourceNames: config.resourceNames,
         expiryWarningMs: configMs(config.expiryWarning),
         meteringIntervalMs: configMs(config.meteringInterval),
+        evictionGraceMs: configMs(config.evictionGrace),
       },
     );
   }

@@ -43,7 +43,7 @@ export function holdsAllocation(lease: LeaseView): boolean {
 
 export function nodeState(node: NodeView, capacity: number): NodeState {
   if (!node.ready || node.unschedulable || capacity === 0) return "Unavailable";
-  if (node.lent) return node.lendable ? "Lent" : "Returning";
+  if (node.lent) return node.lendable && !node.returning ? "Lent" : "Returning";
   return "Internal";
 }
 
@@ -113,4 +113,9 @@ export function accountNodes(snapshot: ClusterSnapshot): Map<string, NodeAccount
     account.free = account.capacity - held;
   }
   return accounts;
+}
+
+/** GPUs a lease holds now: its allocations (fewer than spec.gpus after a partial reclaim). */
+export function allocatedGpus(lease: LeaseView): number {
+  return (lease.status.allocations ?? []).reduce((sum, a) => sum + a.gpus, 0);
 }

@@ -55,7 +55,15 @@ function compareLeases(a: LeaseView, b: LeaseView): number {
   );
 }
 
-export function admit(snapshot: ClusterSnapshot, accounts: Map<string, NodeAccount>): AdmissionResult {
+/**
+ * `lendingPaused`: internal GPU demand is waiting, so no Internal node is lent now (leases may still
+ * use room on nodes already Lent).
+ */
+export function admit(
+  snapshot: ClusterSnapshot,
+  accounts: Map<string, NodeAccount>,
+  lendingPaused = false,
+): AdmissionResult {
   const owners = tenantNamespaces(snapshot);
   const decisions: AdmissionDecision[] = [];
   const lend: string[] = [];
@@ -163,7 +171,7 @@ export function admit(snapshot: ClusterSnapshot, accounts: Map<string, NodeAccou
           candidates.push({ name: node.name, free: account.free, capacity: account.capacity, lent: true });
         continue;
       }
-      const at = lendableAt(account, snapshot);
+      const at = lendingPaused ? undefined : lendableAt(account, snapshot);
       if (at === undefined) continue;
       if (at > snapshot.now) {
         wakeAt = wakeAt === undefined ? at : Math.min(wakeAt, at);
@@ -214,7 +222,9 @@ export function admit(snapshot: ClusterSnapshot, accounts: Map<string, NodeAccou
       idleInternalGpus -= account.capacity;
       lend.push(node);
     }
-    const limitUsage = usageOf(next.quota, [{ ...lease, status: { ...lease.status, phase: "Active" } }]);
+    const limitUsage = usageOf(next.quota, [
+      { ...lease, status: { ...lease.status, phase: "Active", allocations: placement.allocations } },
+    ]);
     for (const [key, value] of limitUsage.byLimit) {
       const entry = tenantUsage.byLimit.get(key) ?? { gpus: 0, reservedGpus: 0 };
       entry.gpus += value.gpus;

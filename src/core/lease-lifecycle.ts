@@ -3,8 +3,9 @@
  * it (when it was Pending) and the snapshot. Pure.
  */
 
-import { formatDuration } from "../api/duration.ts";
+import { formatDuration, parseDuration } from "../api/duration.ts";
 import type { EndReason, GpuLeaseStatus } from "../api/index.ts";
+import { ANNOTATION_RECLAIM_DEADLINE } from "../api/labels.ts";
 import { type NodeAccount, podHoldsGpus } from "./accounting.ts";
 import type { AdmissionDecision } from "./admission.ts";
 import { removeCondition, setCondition } from "./conditions.ts";
@@ -13,6 +14,7 @@ import {
   formatMoney,
   leaseGpuSeconds,
   meteringInstant,
+  openGpuSeconds,
   parseMoneyMicros,
   priceFor,
 } from "./metering.ts";
@@ -29,12 +31,23 @@ export interface PlannedEvent {
   message: string;
 }
 
+export interface PodNotice {
+  pod: PodView;
+  /** The reclaim deadline, written to the pod's gpulease.io/reclaim-deadline annotation. */
+  deadline: string;
+  message: string;
+}
+
 export interface LeasePlan {
   lease: LeaseView;
   status: GpuLeaseStatus;
   events: PlannedEvent[];
-  /** Bound pods to evict (lease ended or being deleted). */
-  evict: { pod: PodView; reason: EndReason }[];
+  /** Bound pods to evict (lease ended, being deleted, or reclaimed at its deadline). */
+  evict: { pod: PodView; reason: EndReason; force: boolean }[];
+  /** Pods to tell about a reclaim deadline. */
+  notify: PodNotice[];
+  /** This plan gave the lease its reclaim notice (for metrics). */
+  noticeGiven: boolean;
   /** The lease may lose its finalizer once its usage is in the tenant's ledger. */
   retire: boolean;
   wakeAt: number | undefined;
@@ -103,6 +116,126 @@ export function endStatus(
   };
 }
 
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
+/** Starts a reclaim: the deadline is now plus the notice the tenant was promised, and never earlier. */
+export function giveNotice(
+  lease: LeaseView,
+  status: GpuLeaseStatus,
+  hit: ReclaimHit,
+  quota: QuotaView | undefined,
+  now: number,
+): GpuLeaseStatus {
+  const noticeMs = parseDuration(quota?.spec.reclaimNotice ?? "2m") ?? 120_000;
+  const deadline = iso(now + noticeMs);
+  const what = hit.whole
+    ? `all ${lease.spec.gpus} GPUs of the lease`
+    : `${hit.gpus} GPUs on ${hit.nodes.join(", ")}`;
+  const why =
+    hit.reason === "InternalDemand" ? "internal training needs them" : "the platform team took the node back";
+  const message = `${what} are reclaimed because ${why}: pods there are evicted at ${deadline} (notice ${formatDuration(noticeMs)})`;
+  return {
+    ...status,
+    phase: "Reclaiming",
+    reason: hit.reason,
+    message,
+    reclaim: { requestedAt: iso(now), deadline, reason: hit.reason, nodes: hit.nodes, gpus: hit.gpus },
+    conditions: setCondition(
+      status.conditions,
+      { type: "Reclaiming", status: "True", reason: hit.reason, message },
+      now,
+      lease.generation,
+    ),
+  };
+}
+
+interface ReclaimStep {
+  status: GpuLeaseStatus;
+  evict: LeasePlan["evict"];
+  notify: PodNotice[];
+  events: PlannedEvent[];
+  wakeAt: number | undefined;
+}
+
+/**
+ * A Reclaiming lease: before the deadline its pods are told; at the deadline (never before) they are
+ * evicted through the Eviction API; past the grace a pod a PodDisruptionBudget still holds is deleted.
+ * Once no pod holds the reclaimed GPUs the lease ends as Reclaimed, or shrinks when partial reclaim is
+ * allowed and it keeps other nodes.
+ */
+export function reclaimStep(
+  lease: LeaseView,
+  status: GpuLeaseStatus,
+  boundPods: PodView[],
+  snapshot: ClusterSnapshot,
+): ReclaimStep {
+  const now = snapshot.now;
+  const reclaim = status.reclaim ?? {};
+  const deadline = Date.parse(reclaim.deadline ?? "");
+  const nodes = new Set(reclaim.nodes ?? []);
+  const allocations = status.allocations ?? [];
+  const whole = allocations.every((a) => nodes.has(a.node));
+  const affected = boundPods.filter((p) => whole || (p.nodeName !== undefined && nodes.has(p.nodeName)));
+  const out: ReclaimStep = { status, evict: [], notify: [], events: [], wakeAt: undefined };
+  if (Number.isNaN(deadline)) return out;
+  if (now < deadline) {
+    for (const pod of affected) {
+      if (pod.annotations[ANNOTATION_RECLAIM_DEADLINE] !== reclaim.deadline) {
+        out.notify.push({ pod, deadline: reclaim.deadline ?? "", message: status.message ?? "" });
+      }
+    }
+    out.wakeAt = deadline;
+    return out;
+  }
+  if (affected.length > 0) {
+    const forceAt = deadline + snapshot.settings.evictionGraceMs;
+    for (const pod of affected) out.evict.push({ pod, reason: "Reclaimed", force: now >= forceAt });
+    out.wakeAt = now < forceAt ? forceAt : now + 1000;
+    return out;
+  }
+  if (whole) {
+    out.status = endStatus(
+      lease,
+      status,
+      "Reclaimed",
+      deadline,
+      status.message ?? "the lease was reclaimed",
+      now,
+    );
+    out.status.reclaim = reclaim;
+    out.events.push(
+      leaseEvent(lease, "Warning", "Reclaimed", `GPUs returned to internal use at ${iso(now)}`),
+    );
+    return out;
+  }
+  // Partial: close the usage of the lost allocations at the deadline and keep the rest.
+  const lost = allocations.filter((a) => nodes.has(a.node));
+  const closed = openGpuSeconds({ ...status, allocations: lost }, deadline);
+  const message = `lost ${lost.reduce((s, a) => s + a.gpus, 0)} GPUs on ${lost.map((a) => a.node).join(", ")} to a reclaim; keeps ${allocations.length - lost.length} node(s)`;
+  out.status = {
+    ...status,
+    phase: "Active",
+    reason: "PartiallyReclaimed",
+    message,
+    allocations: allocations.filter((a) => !nodes.has(a.node)),
+    allocatedNodes: allocations.length - lost.length,
+    reclaim: undefined,
+    usage: { ...status.usage, closedGpuSeconds: (status.usage?.closedGpuSeconds ?? 0) + closed },
+    conditions: setCondition(
+      status.conditions,
+      { type: "Reclaiming", status: "False", reason: "PartiallyReclaimed", message },
+      now,
+      lease.generation,
+    ),
+  };
+  out.events.push(leaseEvent(lease, "Warning", "PartiallyReclaimed", message));
+  return out;
+}
+
 function nodeProblem(account: NodeAccount | undefined, node: string): string | undefined {
   if (!account) return `node ${node} no longer exists`;
   if (!account.node.ready) return `node ${node} is not Ready`;
@@ -111,12 +244,22 @@ function nodeProblem(account: NodeAccount | undefined, node: string): string | u
   return undefined;
 }
 
+/** A reclaim that hits this lease, decided by the reclaim planner or by the platform team. */
+export interface ReclaimHit {
+  nodes: string[];
+  whole: boolean;
+  gpus: number;
+  reason: "InternalDemand" | "NodeReclaimed";
+  explanation: string;
+}
+
 export interface LeaseContext {
   snapshot: ClusterSnapshot;
   accounts: Map<string, NodeAccount>;
   quota: QuotaView | undefined;
   pods: PodView[];
   decision: AdmissionDecision | undefined;
+  reclaimHit?: ReclaimHit | undefined;
 }
 
 export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
@@ -126,6 +269,8 @@ export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
   let status: GpuLeaseStatus = { ...lease.status, observedGeneration: gen };
   const events: PlannedEvent[] = [];
   const evict: LeasePlan["evict"] = [];
+  const notify: PodNotice[] = [];
+  let noticeGiven = false;
   let retire = false;
   let wakeAt: number | undefined;
   const boundPods = pods.filter(podHoldsGpus);
@@ -144,10 +289,10 @@ export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
         leaseEvent(lease, "Normal", "Released", "lease deleted: evicting its pods and freeing its GPUs"),
       );
     }
-    for (const pod of boundPods) evict.push({ pod, reason: "Released" });
+    for (const pod of boundPods) evict.push({ pod, reason: "Released", force: false });
     retire = boundPods.length === 0;
   } else if (status.phase === "Ended") {
-    for (const pod of boundPods) evict.push({ pod, reason: status.endReason ?? "Expired" });
+    for (const pod of boundPods) evict.push({ pod, reason: status.endReason ?? "Expired", force: false });
   } else if (status.phase === "Active" || status.phase === "Reclaiming") {
     const admittedAt = Date.parse(status.admittedAt ?? "");
     const durationMs = effectiveDurationMs(quota, lease);
@@ -166,8 +311,23 @@ export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
       events.push(
         leaseEvent(lease, "Normal", "Expired", `lease expired at ${iso(expiresAt)}; evicting its pods`),
       );
-      for (const pod of boundPods) evict.push({ pod, reason: "Expired" });
+      for (const pod of boundPods) evict.push({ pod, reason: "Expired", force: false });
     } else {
+      if (status.phase === "Active" && ctx.reclaimHit) {
+        status = giveNotice(lease, status, ctx.reclaimHit, quota, now);
+        noticeGiven = true;
+        events.push(leaseEvent(lease, "Warning", "ReclaimNotice", status.message ?? ""));
+      }
+      if (status.phase === "Reclaiming") {
+        const outcome = reclaimStep(lease, status, boundPods, snapshot);
+        status = outcome.status;
+        evict.push(...outcome.evict);
+        notify.push(...outcome.notify);
+        events.push(...outcome.events);
+        wakeAt = outcome.wakeAt;
+      }
+    }
+    if (status.phase === "Active" || status.phase === "Reclaiming") {
       if (expiresAt !== undefined) {
         const warnAt = expiresAt - snapshot.settings.expiryWarningMs;
         if (now >= warnAt) {
@@ -181,10 +341,10 @@ export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
             now,
             gen,
           );
-          wakeAt = expiresAt;
+          wakeAt = earliest(wakeAt, expiresAt);
         } else {
           status.conditions = removeCondition(status.conditions, "ExpiringSoon");
-          wakeAt = warnAt;
+          wakeAt = earliest(wakeAt, warnAt);
         }
       }
       const problems = (status.allocations ?? [])
@@ -312,5 +472,5 @@ export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
     };
   }
   status.boundPods = boundPods.length;
-  return { lease, status, events, evict, retire, wakeAt };
+  return { lease, status, events, evict, notify, noticeGiven, retire, wakeAt };
 }

@@ -25,8 +25,10 @@ export interface NodeView {
   reclaimRequested: boolean;
   /** Carries the gpulease.io/lent taint. */
   lent: boolean;
-  /** Other NoSchedule/NoExecute taints (key=value:effect), for fit simulation. */
-  otherTaints: string[];
+  /** Marked Returning by a reclaim (annotation gpulease.io/returning). */
+  returning: boolean;
+  /** Other NoSchedule/NoExecute taints, for fit simulation. */
+  taints: Taint[];
   cpuMillis: number;
   memoryBytes: number;
 }
@@ -49,7 +51,41 @@ export interface PodView {
   unschedulable: boolean;
   /** The node its required affinity pins it to (matchFields metadata.name In [one node]), if any. */
   targetNode: string | undefined;
+  /** When the scheduler marked it Unschedulable. */
+  unschedulableSince: number | undefined;
+  /** Pods of one Job or pod group form one demand; this is the group's key (the pod's uid otherwise). */
+  group: string;
+  nodeSelector: Record<string, string>;
+  /** Required node affinity terms (ORed); each term's requirements are ANDed. */
+  affinityTerms: NodeSelectorTerm[];
+  tolerations: Toleration[];
+  cpuMillis: number;
+  memoryBytes: number;
   annotations: Record<string, string>;
+}
+
+export interface Taint {
+  key: string;
+  value: string;
+  effect: string;
+}
+
+export interface Toleration {
+  key?: string;
+  operator?: string;
+  value?: string;
+  effect?: string;
+}
+
+export interface NodeSelectorRequirement {
+  key: string;
+  operator: string;
+  values: string[];
+}
+
+export interface NodeSelectorTerm {
+  matchExpressions: NodeSelectorRequirement[];
+  matchFields: NodeSelectorRequirement[];
 }
 
 export interface NamespaceView {
@@ -92,6 +128,8 @@ export interface PoolSettings {
   resourceNames: string[];
   expiryWarningMs: number;
   meteringIntervalMs: number;
+  /** Grace after a reclaim deadline before a pod whose eviction a PDB blocks is deleted. */
+  evictionGraceMs: number;
 }
 
 export interface ClusterSnapshot {

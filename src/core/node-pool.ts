@@ -14,12 +14,15 @@ export interface NodeChange {
   idleSince: string | null | undefined;
   /** gpulease.io/state label value, so `kubectl get nodes -L gpulease.io/state` shows the pool. */
   stateLabel: NodeState | undefined;
+  /** A time to record as the start of a return (annotation gpulease.io/returning), null to clear it. */
+  returning?: string | null;
 }
 
 export function planNodePool(
   accounts: Map<string, NodeAccount>,
   lend: Set<string>,
   now: number,
+  returningNow: Set<string> = new Set(),
 ): { changes: NodeChange[]; events: PlannedEvent[] } {
   const changes: NodeChange[] = [];
   const events: PlannedEvent[] = [];
@@ -43,7 +46,18 @@ export function planNodePool(
     }
     let lent: boolean | undefined;
     let idleSince: string | null | undefined;
+    let returning: string | null | undefined;
     let state: NodeState = account.state;
+    if (returningNow.has(node.name) && !node.returning) {
+      returning = new Date(now).toISOString();
+      events.push({
+        kind: "Node",
+        name: node.name,
+        type: "Normal",
+        reason: "NodeReturning",
+        message: "reclaimed for internal demand: tenant pods get their notice",
+      });
+    }
     if (lend.has(node.name)) {
       lent = true;
       idleSince = null;
@@ -58,6 +72,7 @@ export function planNodePool(
     } else if (node.lent && account.leaseHeld.size === 0 && account.strayTenantUsed === 0) {
       lent = false;
       state = account.state === "Unavailable" ? "Unavailable" : "Internal";
+      if (node.returning) returning = null;
       events.push({
         kind: "Node",
         name: node.name,
@@ -74,8 +89,19 @@ export function planNodePool(
     }
     const label = node.labels[LABEL_NODE_STATE];
     const stateLabel = label === state ? undefined : state;
-    if (lent !== undefined || idleSince !== undefined || stateLabel !== undefined) {
-      changes.push({ node: node.name, lent, idleSince, stateLabel });
+    if (
+      lent !== undefined ||
+      idleSince !== undefined ||
+      stateLabel !== undefined ||
+      returning !== undefined
+    ) {
+      changes.push({
+        node: node.name,
+        lent,
+        idleSince,
+        stateLabel,
+        ...(returning !== undefined ? { returning } : {}),
+      });
     }
   }
   return { changes: changes.sort((a, b) => (a.node < b.node ? -1 : 1)), events };

@@ -7,11 +7,20 @@ import type { GpuLeaseStatus, TenantQuotaStatus } from "../api/index.ts";
 import { accountNodes, type NodeAccount, tenantNamespaces } from "./accounting.ts";
 import { type AdmissionDecision, admit } from "./admission.ts";
 import { type Binding, planBindings } from "./binding.ts";
+import { setCondition } from "./conditions.ts";
+import { type DemandGroup, internalDemand } from "./demand.ts";
 import { sameJson } from "./equality.ts";
-import { type LeasePlan, type PlannedEvent, planLease } from "./lease-lifecycle.ts";
+import {
+  type LeasePlan,
+  type PlannedEvent,
+  type PodNotice,
+  planLease,
+  type ReclaimHit,
+} from "./lease-lifecycle.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import { type NodeChange, planNodePool } from "./node-pool.ts";
 import { planQuotaStatus, type RetiringLease } from "./quota-status.ts";
+import { planReclaim, type ReclaimDecision } from "./reclaim-planner.ts";
 import { type DesiredResourceQuota, planResourceQuotas } from "./resource-quotas.ts";
 
 export interface ClusterPlan {
@@ -21,7 +30,9 @@ export interface ClusterPlan {
   addFinalizers: LeaseView[];
   resourceQuotas: DesiredResourceQuota[];
   bindings: (Binding & { lease: LeaseView })[];
-  evictions: { lease: LeaseView; pod: PodView; reason: string }[];
+  /** Pods to tell about their lease's reclaim deadline (annotation, condition, Event). */
+  notices: (PodNotice & { lease: LeaseView })[];
+  evictions: { lease: LeaseView; pod: PodView; reason: string; force: boolean }[];
   /** Other node changes: returns (untaint), idle marks, state labels. */
   nodeChanges: NodeChange[];
   quotaStatuses: { quota: QuotaView; status: TenantQuotaStatus }[];
@@ -33,6 +44,10 @@ export interface ClusterPlan {
   /** Node accounting after this plan's admissions, for metrics and the status command. */
   accounts: Map<string, NodeAccount>;
   decisions: AdmissionDecision[];
+  reclaims: ReclaimDecision[];
+  hopelessDemand: { demand: DemandGroup; reason: string }[];
+  /** Leases this plan gives a reclaim notice. */
+  noticesGiven: LeaseView[];
 }
 
 function earliest(a: number | undefined, b: number | undefined): number | undefined {
@@ -43,10 +58,52 @@ function earliest(a: number | undefined, b: number | undefined): number | undefi
 
 export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const accounts = accountNodes(snapshot);
-  const admission = admit(snapshot, accounts);
-  const decisionFor = new Map(admission.decisions.map((d) => [leaseKey(d.lease), d]));
   const owners = tenantNamespaces(snapshot);
   const quotas = new Map(snapshot.quotas.map((q) => [q.name, q]));
+
+  // Internal demand first: the owner's training comes before any new lending.
+  const demand = internalDemand(snapshot.pods, owners, snapshot.settings.resourceNames);
+  const reclaim = planReclaim(snapshot, accounts, demand, owners);
+  const hits = new Map<string, ReclaimHit>();
+  const returning = new Set<string>();
+  for (const decision of reclaim.decisions) {
+    for (const node of decision.nodes) {
+      returning.add(node);
+      const account = accounts.get(node);
+      if (account) account.state = "Returning";
+    }
+    for (const hit of decision.hits) {
+      hits.set(leaseKey(hit.lease), {
+        nodes: hit.nodes,
+        whole: hit.whole,
+        gpus: hit.gpus,
+        reason: "InternalDemand",
+        explanation: decision.explanation,
+      });
+    }
+  }
+  // Explicit reclaim: a lent node that lost its lendable label (or got gpulease.io/reclaim=true).
+  for (const lease of snapshot.leases) {
+    if (lease.status.phase !== "Active" || lease.spec.class === "Reserved" || hits.has(leaseKey(lease)))
+      continue;
+    const allocations = lease.status.allocations ?? [];
+    const taken = allocations.filter((a) => {
+      const account = accounts.get(a.node);
+      return account !== undefined && account.node.lent && !account.node.lendable;
+    });
+    if (taken.length === 0) continue;
+    const whole = !lease.spec.allowPartialReclaim;
+    const nodes = (whole ? allocations : taken).map((a) => a.node).sort();
+    hits.set(leaseKey(lease), {
+      nodes,
+      whole,
+      gpus: (whole ? allocations : taken).reduce((sum, a) => sum + a.gpus, 0),
+      reason: "NodeReclaimed",
+      explanation: `node(s) ${taken.map((a) => a.node).join(", ")} were taken out of the lendable pool`,
+    });
+  }
+  const admission = admit(snapshot, accounts, demand.length > 0);
+  const decisionFor = new Map(admission.decisions.map((d) => [leaseKey(d.lease), d]));
 
   const podsByLease = new Map<string, PodView[]>();
   for (const pod of snapshot.pods) {
@@ -68,7 +125,9 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
       quota: tenant === undefined ? undefined : quotas.get(tenant),
       pods: podsByLease.get(leaseKey(lease)) ?? [],
       decision: decisionFor.get(leaseKey(lease)),
+      reclaimHit: hits.get(leaseKey(lease)),
     });
+    markAtRisk(plan, reclaim.atRisk.has(leaseKey(lease)), snapshot.now);
     leasePlans.push(plan);
     events.push(...plan.events);
     wakeAt = earliest(wakeAt, plan.wakeAt);
@@ -148,8 +207,9 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   }
 
   const evictions = leasePlans.flatMap((p) =>
-    p.evict.map((e) => ({ lease: p.lease, pod: e.pod, reason: e.reason })),
+    p.evict.map((e) => ({ lease: p.lease, pod: e.pod, reason: e.reason, force: e.force })),
   );
+  const notices = leasePlans.flatMap((p) => p.notify.map((n) => ({ ...n, lease: p.lease })));
 
   // Deleted leases: fold their usage into the tenant's ledger, then (next pass) drop the finalizer.
   const retiringByTenant = new Map<string, RetiringLease[]>();
@@ -180,7 +240,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     if (!sameJson(status, quota.status)) quotaStatuses.push({ quota, status });
   }
 
-  const pool = planNodePool(accounts, new Set(admission.lend), snapshot.now);
+  const pool = planNodePool(accounts, new Set(admission.lend), snapshot.now, returning);
   events.push(...pool.events);
   const lendNodes = pool.changes.filter((c) => c.lent === true);
   const nodeChanges = pool.changes.filter((c) => c.lent !== true);
@@ -194,6 +254,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
       leases: leasePlans.map((p) => ({ ...p.lease, status: p.status })),
     }),
     bindings,
+    notices,
     evictions,
     nodeChanges,
     quotaStatuses,
@@ -202,5 +263,43 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     wakeAt,
     accounts,
     decisions: admission.decisions,
+    reclaims: reclaim.decisions,
+    hopelessDemand: reclaim.hopeless,
+    noticesGiven: leasePlans.filter((p) => p.noticeGiven).map((p) => p.lease),
   };
+}
+
+/** AtRisk: set while the lease is among the next likely victims; cleared (not removed) after. */
+function markAtRisk(plan: LeasePlan, atRisk: boolean, now: number): void {
+  const { status, lease } = plan;
+  if (status.phase !== "Active") return;
+  const current = status.conditions?.find((c) => c.type === "AtRisk");
+  if (atRisk) {
+    const message =
+      "internal demand is rising or the idle headroom is gone: this lease is among the first a reclaim would take";
+    if (current?.status !== "True") {
+      plan.events.push({
+        kind: "GpuLease",
+        namespace: lease.namespace,
+        name: lease.name,
+        uid: lease.uid,
+        type: "Warning",
+        reason: "AtRisk",
+        message,
+      });
+    }
+    status.conditions = setCondition(
+      status.conditions,
+      { type: "AtRisk", status: "True", reason: "ReclaimLikely", message },
+      now,
+      lease.generation,
+    );
+  } else if (current?.status === "True") {
+    status.conditions = setCondition(
+      status.conditions,
+      { type: "AtRisk", status: "False", reason: "NoPressure", message: "no reclaim is expected now" },
+      now,
+      lease.generation,
+    );
+  }
 }

@@ -1,7 +1,7 @@
 /** How a lease is matched to its tenant's quota, and what that quota allows. Pure. */
 import { parseDuration } from "../api/duration.ts";
 import type { QuotaLimit } from "../api/index.ts";
-import { holdsAllocation } from "./accounting.ts";
+import { allocatedGpus, holdsAllocation } from "./accounting.ts";
 import type { ClusterSnapshot, LeaseView, QuotaView } from "./model.ts";
 
 /** The limit a lease counts against: the one for its model, else the one for any model. */
@@ -39,10 +39,11 @@ export function usageOf(quota: QuotaView, leases: LeaseView[]): TenantUsage {
     if (!limit) continue;
     const key = limitKey(limit);
     const entry = byLimit.get(key) ?? { gpus: 0, reservedGpus: 0 };
-    entry.gpus += lease.spec.gpus;
-    if (lease.spec.class === "Reserved") entry.reservedGpus += lease.spec.gpus;
+    const gpus = allocatedGpus(lease);
+    entry.gpus += gpus;
+    if (lease.spec.class === "Reserved") entry.reservedGpus += gpus;
     byLimit.set(key, entry);
-    totalGpus += lease.spec.gpus;
+    totalGpus += gpus;
   }
   return { byLimit, totalGpus };
 }

@@ -3,7 +3,7 @@
  * plus the leases that still exist). Pure.
  */
 import type { GpuLeaseStatus, TenantQuotaStatus } from "../api/index.ts";
-import { holdsAllocation } from "./accounting.ts";
+import { allocatedGpus, holdsAllocation } from "./accounting.ts";
 import { setCondition } from "./conditions.ts";
 import { chargeMicros, formatGpuHours, formatMoney, parseMoneyMicros } from "./metering.ts";
 import type { ClusterSnapshot, LeaseView, QuotaView } from "./model.ts";
@@ -60,8 +60,8 @@ export function planQuotaStatus(
     if (ledger.recentUids.includes(lease.uid)) continue; // already in the ledger
     const view = { ...lease, status };
     if (holdsAllocation(view)) {
-      gpus += lease.spec.gpus;
-      if (lease.spec.class === "Reserved") reservedGpus += lease.spec.gpus;
+      gpus += allocatedGpus(view);
+      if (lease.spec.class === "Reserved") reservedGpus += allocatedGpus(view);
       activeLeases += 1;
     } else if (status.phase === "Pending" || status.phase === undefined) {
       pendingLeases += 1;

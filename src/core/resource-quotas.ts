@@ -2,7 +2,7 @@
  * The ResourceQuota each tenant namespace gets: `requests.<gpu resource>` equal to the GPUs of its
  * Active leases, so no GPU pod beyond a lease is even admitted. Pure.
  */
-import { holdsAllocation } from "./accounting.ts";
+import { allocatedGpus, holdsAllocation } from "./accounting.ts";
 import type { ClusterSnapshot } from "./model.ts";
 
 export const RESOURCE_QUOTA_NAME = "gpulease";
@@ -25,7 +25,7 @@ export function planResourceQuotas(snapshot: ClusterSnapshot): DesiredResourceQu
     const hard = desired.get(lease.namespace);
     if (!hard || !holdsAllocation(lease)) continue;
     const key = `requests.${lease.spec.resourceName}`;
-    hard[key] = (hard[key] ?? 0) + lease.spec.gpus;
+    hard[key] = (hard[key] ?? 0) + allocatedGpus(lease);
   }
   return [...desired]
     .map(([namespace, hard]) => ({

@@ -4,6 +4,7 @@
  * reported as malformed instead of being dropped silently or crashing anything.
  */
 import {
+  ANNOTATION_RETURNING,
   FINALIZER,
   LABEL_LEASE,
   LABEL_RECLAIM,
@@ -17,6 +18,7 @@ import type {
   LeaseView,
   MalformedObject,
   NamespaceView,
+  NodeSelectorRequirement,
   NodeView,
   PodView,
   QuotaView,
@@ -68,9 +70,10 @@ export function toNodeView(raw: KubeObject, settings: ConvertSettings): NodeView
     lendable: selectorMatches && !reclaimRequested,
     reclaimRequested,
     lent: taints.some((t) => t.key === TAINT_LENT),
-    otherTaints: taints
+    returning: strings(metadata.annotations)[ANNOTATION_RETURNING] !== undefined,
+    taints: taints
       .filter((t) => t.key !== TAINT_LENT && (t.effect === "NoSchedule" || t.effect === "NoExecute"))
-      .map((t) => `${str(t.key)}=${str(t.value) ?? ""}:${str(t.effect)}`),
+      .map((t) => ({ key: str(t.key) ?? "", value: str(t.value) ?? "", effect: str(t.effect) ?? "" })),
     cpuMillis: Math.round(parseQuantity(str(allocatable.cpu)) * 1000),
     memoryBytes: parseQuantity(str(allocatable.memory)),
   };
@@ -109,11 +112,46 @@ export function pinnedNode(spec: Json): string | undefined {
   return node;
 }
 
+function requirements(value: unknown): NodeSelectorRequirement[] {
+  return arr(value).map((r) => ({
+    key: str(r.key) ?? "",
+    operator: str(r.operator) ?? "",
+    values: Array.isArray(r.values)
+      ? (r.values as unknown[]).filter((v): v is string => typeof v === "string")
+      : [],
+  }));
+}
+
+/** Pods of one Job or pod group share a demand key; any other pod is its own group. */
+const GROUP_LABELS = [
+  "gpulease.io/pod-group",
+  "scheduling.x-k8s.io/pod-group",
+  "kueue.x-k8s.io/pod-group-name",
+];
+
+function podGroup(metadata: Json): string {
+  const labels = strings(metadata.labels);
+  for (const label of GROUP_LABELS) if (labels[label]) return `group/${labels[label]}`;
+  const owner = arr(metadata.ownerReferences).find((o) => o.controller === true && o.kind === "Job");
+  if (owner) return `job/${str(owner.name)}`;
+  return `pod/${str(metadata.name)}`;
+}
+
+function containerTotals(spec: Json, resource: string): number {
+  const requestOf = (container: Json) => parseQuantity(str(obj(obj(container.resources).requests)[resource]));
+  const sum = arr(spec.containers).reduce((s, c) => s + requestOf(c), 0);
+  const init = arr(spec.initContainers).reduce((m, c) => Math.max(m, requestOf(c)), 0);
+  return Math.max(sum, init);
+}
+
 export function toPodView(raw: KubeObject, resourceNames: string[]): PodView {
   const metadata = obj(raw.metadata);
   const spec = obj(raw.spec);
   const status = obj(raw.status);
   const labels = strings(metadata.labels);
+  const scheduled = arr(status.conditions).find((c) => c.type === "PodScheduled");
+  const unschedulable = scheduled?.status === "False" && scheduled.reason === "Unschedulable";
+  const required = obj(obj(obj(spec.affinity).nodeAffinity).requiredDuringSchedulingIgnoredDuringExecution);
   return {
     namespace: str(metadata.namespace) ?? "",
     name: str(metadata.name) ?? "",
@@ -125,11 +163,24 @@ export function toPodView(raw: KubeObject, resourceNames: string[]): PodView {
     gpus: podRequests(spec, resourceNames),
     lease: labels[LABEL_LEASE],
     gated: arr(spec.schedulingGates).some((g) => g.name === SCHEDULING_GATE),
-    unschedulable: arr(status.conditions).some(
-      (c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable",
-    ),
+    unschedulable,
     targetNode: pinnedNode(spec),
     annotations: strings(metadata.annotations),
+    unschedulableSince: unschedulable ? time(scheduled?.lastTransitionTime) || undefined : undefined,
+    group: podGroup(metadata),
+    nodeSelector: strings(spec.nodeSelector),
+    affinityTerms: arr(required.nodeSelectorTerms).map((t) => ({
+      matchExpressions: requirements(t.matchExpressions),
+      matchFields: requirements(t.matchFields),
+    })),
+    tolerations: arr(spec.tolerations).map((t) => ({
+      ...(str(t.key) !== undefined ? { key: str(t.key) } : {}),
+      ...(str(t.operator) !== undefined ? { operator: str(t.operator) } : {}),
+      ...(str(t.value) !== undefined ? { value: str(t.value) } : {}),
+      ...(str(t.effect) !== undefined ? { effect: str(t.effect) } : {}),
+    })),
+    cpuMillis: Math.round(containerTotals(spec, "cpu") * 1000),
+    memoryBytes: containerTotals(spec, "memory"),
   };
 }
 

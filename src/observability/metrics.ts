@@ -97,6 +97,42 @@ export class Metrics {
     labelNames: ["reason", "outcome"],
     registers: [this.registry],
   });
+  readonly notices = new Counter({
+    name: `${NAME}_reclaim_notices_total`,
+    help: "Reclaim notices given to leases, by reason",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
+  readonly noticeLeadTime = new Histogram({
+    name: `${NAME}_reclaim_notice_lead_time_seconds`,
+    help: "Time actually given between a reclaim notice and the eviction of the pod",
+    buckets: [1, 2, 3, 5, 10, 30, 60, 120, 300, 600, 1800],
+    registers: [this.registry],
+  });
+  readonly evictionDelay = new Histogram({
+    name: `${NAME}_reclaim_eviction_delay_seconds`,
+    help: "Eviction time minus the reclaim deadline (precision of the notice contract)",
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly reclaimReaction = new Histogram({
+    name: `${NAME}_reclaim_reaction_seconds`,
+    help: "Time from an internal pod becoming Unschedulable to the reclaim notice",
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly gpusReclaimed = new Counter({
+    name: `${NAME}_reclaimed_gpus_total`,
+    help: "GPUs taken back from leases",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
+  readonly gpuReturnLatency = new Histogram({
+    name: `${NAME}_gpu_return_seconds`,
+    help: "Time from a node being marked Returning to it being Internal again",
+    buckets: [1, 2, 5, 10, 30, 60, 120, 300, 600, 1800],
+    registers: [this.registry],
+  });
   readonly tenantGpuSeconds = new Gauge({
     name: `${NAME}_tenant_gpu_seconds`,
     help: "Cumulative GPU-seconds used per tenant (ledger plus live leases)",

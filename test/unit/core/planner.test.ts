@@ -157,6 +157,7 @@ describe("admission", () => {
         resourceNames: ["nvidia.com/gpu"],
         expiryWarningMs: 0,
         meteringIntervalMs: 0,
+        evictionGraceMs: 0,
       },
       nodes: [busy, fresh],
       pods: [pod("training", "trainer", { nodeName: "busy", phase: "Running" })],

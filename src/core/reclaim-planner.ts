@@ -1,0 +1,267 @@
+/**
+ * Reclaim planning: for each internal demand, whether giving back some Lent nodes would let it
+ * schedule, and if so which nodes cost the least to take back. Pure; every choice is explained.
+ *
+ * Cost, compared in order: the highest tenant priority among the leases hit (low first), the highest
+ * lease priority hit, GPU-time lost since the last checkpoint (annotation gpulease.io/last-checkpoint,
+ * else since admission), and GPUs evicted. Reserved leases before their end and leases younger than
+ * their tenant's minRuntime are never victims.
+ */
+
+import { parseDuration } from "../api/duration.ts";
+import { ANNOTATION_LAST_CHECKPOINT } from "../api/labels.ts";
+import { holdsAllocation, type NodeAccount, podHoldsGpus } from "./accounting.ts";
+import type { DemandGroup } from "./demand.ts";
+import { type ClusterSnapshot, type LeaseView, leaseKey, type QuotaView } from "./model.ts";
+import { groupFits, type NodeRoom, staticFit } from "./scheduling-fit.ts";
+
+export interface LeaseHit {
+  lease: LeaseView;
+  /** Nodes of this lease being taken back. */
+  nodes: string[];
+  /** The whole lease ends (no partial reclaim). */
+  whole: boolean;
+  gpus: number;
+}
+
+export interface ReclaimDecision {
+  demand: DemandGroup;
+  nodes: string[];
+  hits: LeaseHit[];
+  gpusEvicted: number;
+  explanation: string;
+}
+
+export interface ReclaimPlan {
+  decisions: ReclaimDecision[];
+  /** Demand that returning GPUs cannot help, with the reason (for logs). */
+  hopeless: { demand: DemandGroup; reason: string }[];
+  /** Demand that reclaim could serve but protections forbid now. */
+  blocked: DemandGroup[];
+  /** Leases likely to be reclaimed soon (AtRisk). */
+  atRisk: Set<string>;
+}
+
+interface Candidate {
+  account: NodeAccount;
+  leases: LeaseView[];
+  protectedBy: string | undefined;
+  cost: [number, number, number, number];
+}
+
+function compareCost(a: Candidate, b: Candidate): number {
+  for (let i = 0; i < 4; i++) {
+    const d = (a.cost[i] ?? 0) - (b.cost[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return a.account.node.name < b.account.node.name ? -1 : 1;
+}
+
+export function protection(lease: LeaseView, quota: QuotaView | undefined, now: number): string | undefined {
+  if (lease.spec.class === "Reserved") return `lease ${lease.namespace}/${lease.name} is Reserved`;
+  const minRuntime = quota?.spec.minRuntime === undefined ? 0 : (parseDuration(quota.spec.minRuntime) ?? 0);
+  const admittedAt = Date.parse(lease.status.admittedAt ?? "");
+  if (minRuntime > 0 && !Number.isNaN(admittedAt) && now < admittedAt + minRuntime) {
+    return `lease ${lease.namespace}/${lease.name} is inside its minimum runtime until ${new Date(admittedAt + minRuntime).toISOString()}`;
+  }
+  return undefined;
+}
+
+/** Seconds of GPU work lost if the lease stops now: since its last checkpoint, else since admission. */
+export function gpuTimeLost(lease: LeaseView, gpus: number, now: number): number {
+  const admittedAt = Date.parse(lease.status.admittedAt ?? "") || now;
+  const checkpoint = Date.parse(lease.annotations[ANNOTATION_LAST_CHECKPOINT] ?? "");
+  const since = Number.isNaN(checkpoint) ? admittedAt : Math.max(admittedAt, Math.min(checkpoint, now));
+  return (gpus * Math.max(0, now - since)) / 1000;
+}
+
+export function planReclaim(
+  snapshot: ClusterSnapshot,
+  accounts: Map<string, NodeAccount>,
+  demand: DemandGroup[],
+  owners: Map<string, string>,
+): ReclaimPlan {
+  const now = snapshot.now;
+  const quotas = new Map(snapshot.quotas.map((q) => [q.name, q]));
+  const quotaOf = (lease: LeaseView) => quotas.get(owners.get(lease.namespace) ?? "");
+  const resourceFor = (pod: { gpus: Record<string, number> }) =>
+    snapshot.settings.resourceNames.find((r) => (pod.gpus[r] ?? 0) > 0) ??
+    (snapshot.settings.resourceNames[0] as string);
+
+  // CPU and memory held on each node by internal pods (tenant pods leave with the node).
+  const internalCpu = new Map<string, { cpu: number; memory: number }>();
+  for (const pod of snapshot.pods) {
+    if (!podHoldsGpus(pod) || pod.nodeName === undefined || owners.has(pod.namespace)) continue;
+    const used = internalCpu.get(pod.nodeName) ?? { cpu: 0, memory: 0 };
+    used.cpu += pod.cpuMillis;
+    used.memory += pod.memoryBytes;
+    internalCpu.set(pod.nodeName, used);
+  }
+  const room = (account: NodeAccount, returned: boolean): NodeRoom => {
+    const used = internalCpu.get(account.node.name) ?? { cpu: 0, memory: 0 };
+    return {
+      node: account.node,
+      gpus: returned ? account.capacity - account.internalUsed : Math.max(0, account.free),
+      cpuMillis: account.node.cpuMillis - used.cpu,
+      memoryBytes: account.node.memoryBytes - used.memory,
+    };
+  };
+
+  const leasesOn = new Map<string, LeaseView[]>();
+  for (const lease of snapshot.leases) {
+    if (!holdsAllocation(lease)) continue;
+    for (const allocation of lease.status.allocations ?? []) {
+      const list = leasesOn.get(allocation.node) ?? [];
+      list.push(lease);
+      leasesOn.set(allocation.node, list);
+    }
+  }
+
+  const decisions: ReclaimDecision[] = [];
+  const hopeless: ReclaimPlan["hopeless"] = [];
+  const blocked: DemandGroup[] = [];
+  const taken = new Set<string>(); // nodes already being returned (before or by this plan)
+  const reclaimedLeases = new Set<string>();
+  for (const account of accounts.values()) if (account.state === "Returning") taken.add(account.node.name);
+
+  for (const group of demand) {
+    // Already served by what is Internal, or by what is on its way back: nothing more to take.
+    const internalRooms = [...accounts.values()]
+      .filter((a) => a.state === "Internal")
+      .map((a) => room(a, false));
+    const returningRooms = [...accounts.values()]
+      .filter((a) => taken.has(a.node.name))
+      .map((a) => room(a, true));
+    if (groupFits(group.pods, [...internalRooms, ...returningRooms], resourceFor)) continue;
+
+    const candidates: Candidate[] = [];
+    for (const account of accounts.values()) {
+      if (account.state !== "Lent" || taken.has(account.node.name)) continue;
+      if (!group.pods.some((p) => staticFit(p, account.node))) continue;
+      const leases = (leasesOn.get(account.node.name) ?? []).filter((l) => !reclaimedLeases.has(leaseKey(l)));
+      const guard = leases.map((l) => protection(l, quotaOf(l), now)).find((p) => p !== undefined);
+      let tenantPriority = Number.NEGATIVE_INFINITY;
+      let leasePriority = Number.NEGATIVE_INFINITY;
+      let lost = 0;
+      let gpus = 0;
+      for (const lease of leases) {
+        const whole = !lease.spec.allowPartialReclaim;
+        const here = (lease.status.allocations ?? []).find((a) => a.node === account.node.name)?.gpus ?? 0;
+        const evicted = whole ? lease.spec.gpus : here;
+        tenantPriority = Math.max(tenantPriority, quotaOf(lease)?.spec.priority ?? 0);
+        leasePriority = Math.max(leasePriority, lease.spec.priority);
+        lost += gpuTimeLost(lease, evicted, now);
+        gpus += evicted;
+      }
+      candidates.push({
+        account,
+        leases,
+        protectedBy: guard,
+        cost: [leases.length ? tenantPriority : -1e9, leases.length ? leasePriority : -1e9, lost, gpus],
+      });
+    }
+    const usable = candidates.filter((c) => c.protectedBy === undefined).sort(compareCost);
+
+    // Nodes freed by a choice: the chosen ones, plus every other node left empty by whole reclaims.
+    const freedBy = (chosen: Candidate[]): string[] => {
+      const victims = new Set<string>();
+      for (const c of chosen) {
+        for (const lease of c.leases) victims.add(leaseKey(lease));
+      }
+      const freed = new Set(chosen.map((c) => c.account.node.name));
+      for (const account of accounts.values()) {
+        if (account.state !== "Lent" || freed.has(account.node.name) || taken.has(account.node.name))
+          continue;
+        const here = leasesOn.get(account.node.name) ?? [];
+        const wholeVictims = here.filter((l) => victims.has(leaseKey(l)) && !l.spec.allowPartialReclaim);
+        if (here.length > 0 && wholeVictims.length === here.length && account.strayTenantUsed === 0)
+          freed.add(account.node.name);
+      }
+      return [...freed];
+    };
+    const fitsWith = (chosen: Candidate[]) => {
+      const freed = new Set(freedBy(chosen));
+      const rooms = [
+        ...internalRooms,
+        ...returningRooms,
+        ...[...accounts.values()].filter((a) => freed.has(a.node.name)).map((a) => room(a, true)),
+      ];
+      return groupFits(group.pods, rooms, resourceFor);
+    };
+
+    let chosen: Candidate[] = [];
+    for (const candidate of usable) {
+      chosen.push(candidate);
+      if (fitsWith(chosen)) break;
+    }
+    if (!fitsWith(chosen)) {
+      const all = candidates;
+      if (all.length > usable.length && fitsWith(all)) blocked.push(group);
+      else
+        hopeless.push({
+          demand: group,
+          reason:
+            "it would not fit even with every lent node returned (CPU, memory, node selector, affinity or taints)",
+        });
+      continue;
+    }
+    // Drop choices that turned out unnecessary, most expensive first.
+    for (const candidate of [...chosen].reverse()) {
+      const without = chosen.filter((c) => c !== candidate);
+      if (without.length > 0 && fitsWith(without)) chosen = without;
+    }
+
+    const hits = new Map<string, LeaseHit>();
+    for (const c of chosen) {
+      for (const lease of c.leases) {
+        const key = leaseKey(lease);
+        const whole = !lease.spec.allowPartialReclaim;
+        const hit = hits.get(key) ?? { lease, nodes: [], whole, gpus: 0 };
+        if (whole) {
+          hit.nodes = (lease.status.allocations ?? []).map((a) => a.node).sort();
+          hit.gpus = lease.spec.gpus;
+        } else {
+          hit.nodes = [...new Set([...hit.nodes, c.account.node.name])].sort();
+          hit.gpus += (lease.status.allocations ?? []).find((a) => a.node === c.account.node.name)?.gpus ?? 0;
+        }
+        hits.set(key, hit);
+      }
+    }
+    const nodes = freedBy(chosen).sort();
+    for (const node of nodes) taken.add(node);
+    for (const key of hits.keys()) reclaimedLeases.add(key);
+    const gpusEvicted = [...hits.values()].reduce((s, h) => s + h.gpus, 0);
+    const explanation =
+      `${group.pods.length} internal pod(s) of ${group.key} need ${group.gpus} GPUs: returning ${nodes.join(", ")} ` +
+      `evicts ${gpusEvicted} GPUs of ${[...hits.values()].map((h) => `${h.lease.namespace}/${h.lease.name}`).join(", ") || "no lease"} ` +
+      `(cheapest of ${usable.length} unprotected lent node(s): lowest tenant and lease priority, least GPU-time lost since checkpoint, fewest GPUs)`;
+    decisions.push({ demand: group, nodes, hits: [...hits.values()], gpusEvicted, explanation });
+  }
+
+  // AtRisk: the leases the next reclaim would hit, while demand waits or the idle headroom is gone.
+  const atRisk = new Set<string>();
+  let idle = 0;
+  for (const a of accounts.values())
+    if (a.state === "Internal" && a.node.lendable && !a.internalBusy) idle += a.capacity;
+  let pressure = blocked.reduce((s, g) => s + g.gpus, 0) + Math.max(0, snapshot.settings.headroomGpus - idle);
+  if (snapshot.settings.headroomGpus > 0 || pressure > 0) {
+    const ranked = [...accounts.values()]
+      .filter((a) => a.state === "Lent" && !taken.has(a.node.name))
+      .map((a) => ({
+        a,
+        leases: (leasesOn.get(a.node.name) ?? []).filter((l) => l.spec.class !== "Reserved"),
+      }))
+      .filter((x) => x.leases.length > 0)
+      .sort((x, y) => {
+        const px = Math.max(...x.leases.map((l) => quotaOf(l)?.spec.priority ?? 0));
+        const py = Math.max(...y.leases.map((l) => quotaOf(l)?.spec.priority ?? 0));
+        return px - py || (x.a.node.name < y.a.node.name ? -1 : 1);
+      });
+    for (const { a, leases } of ranked) {
+      if (pressure <= 0) break;
+      for (const lease of leases) atRisk.add(leaseKey(lease));
+      pressure -= a.capacity;
+    }
+  }
+  return { decisions, hopeless, blocked, atRisk };
+}
