@@ -89,7 +89,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     const allocations = lease.status.allocations ?? [];
     const taken = allocations.filter((a) => {
       const account = accounts.get(a.node);
-      return account !== undefined && account.node.lent && !account.node.lendable;
+      return account?.node.lent === true && !account.node.lendable;
     });
     if (taken.length === 0) continue;
     const whole = !lease.spec.allowPartialReclaim;
