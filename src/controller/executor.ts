@@ -95,11 +95,28 @@ export class PlanExecutor {
       (s) =>
         !(s.status.allocations ?? []).some((a) => untainted.has(a.node) && s.lease.status.phase !== "Active"),
     );
+    // Quotas first: a tenant who sees its lease Active can create its pods at once. Pods created
+    // earlier stay gated until the lease is Active, so a quota raised a moment early admits nothing.
+    await runLimited(plan.resourceQuotas, this.concurrency, (q) =>
+      guard(`ResourceQuota in ${q.namespace}`, () => this.ensureResourceQuota(q.namespace, q.hard)),
+    );
     const written = new Set<string>();
+    const leaseEvents = new Map<string, typeof plan.events>();
+    const statusUids = new Set(statuses.map((st) => st.lease.uid));
+    const otherEvents: typeof plan.events = [];
+    for (const event of plan.events) {
+      if (event.kind === "GpuLease" && event.uid !== undefined && statusUids.has(event.uid)) {
+        leaseEvents.set(event.uid, [...(leaseEvents.get(event.uid) ?? []), event]);
+      } else otherEvents.push(event);
+    }
     await runLimited(statuses, this.concurrency, (s) =>
       guard(`status of lease ${s.lease.namespace}/${s.lease.name}`, async () => {
         await this.writeLeaseStatus(s.lease.namespace, s.lease.name, s.status);
         written.add(`${s.lease.namespace}/${s.lease.name}`);
+        // The lease's own Events go right after its status, so a crash leaves the smallest gap.
+        for (const event of leaseEvents.get(s.lease.uid) ?? []) {
+          if (await this.events.record(event)) result.writes++;
+        }
         if (
           s.status.phase === "Active" &&
           s.lease.status.phase !== "Active" &&
@@ -111,9 +128,6 @@ export class PlanExecutor {
     );
     await runLimited(plan.addFinalizers, this.concurrency, (l) =>
       guard(`finalizer on ${l.namespace}/${l.name}`, () => this.addFinalizer(l.namespace, l.name)),
-    );
-    await runLimited(plan.resourceQuotas, this.concurrency, (q) =>
-      guard(`ResourceQuota in ${q.namespace}`, () => this.ensureResourceQuota(q.namespace, q.hard)),
     );
     const failedStatus = new Set(
       statuses.map((s) => `${s.lease.namespace}/${s.lease.name}`).filter((key) => !written.has(key)),
@@ -202,7 +216,7 @@ export class PlanExecutor {
     await runLimited(plan.removeFinalizers, this.concurrency, (l) =>
       guard(`remove finalizer of ${l.namespace}/${l.name}`, () => this.removeFinalizer(l.namespace, l.name)),
     );
-    await runLimited(plan.events, this.concurrency, async (event) => {
+    await runLimited(otherEvents, this.concurrency, async (event) => {
       if (await this.events.record(event)) result.writes++;
     });
     return result;

@@ -56,13 +56,13 @@ function compareLeases(a: LeaseView, b: LeaseView): number {
 }
 
 /**
- * `lendingPaused`: internal GPU demand is waiting, so no Internal node is lent now (leases may still
- * use room on nodes already Lent).
+ * `mayLend`: whether an Internal node may be lent now. Internal GPU demand that could use a node keeps
+ * it unlent (leases may still use room on nodes already Lent).
  */
 export function admit(
   snapshot: ClusterSnapshot,
   accounts: Map<string, NodeAccount>,
-  lendingPaused = false,
+  mayLend: (account: NodeAccount) => boolean = () => true,
 ): AdmissionResult {
   const owners = tenantNamespaces(snapshot);
   const decisions: AdmissionDecision[] = [];
@@ -171,7 +171,7 @@ export function admit(
           candidates.push({ name: node.name, free: account.free, capacity: account.capacity, lent: true });
         continue;
       }
-      const at = lendingPaused ? undefined : lendableAt(account, snapshot);
+      const at = mayLend(account) ? lendableAt(account, snapshot) : undefined;
       if (at === undefined) continue;
       if (at > snapshot.now) {
         wakeAt = wakeAt === undefined ? at : Math.min(wakeAt, at);

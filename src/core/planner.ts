@@ -22,6 +22,7 @@ import { type NodeChange, planNodePool } from "./node-pool.ts";
 import { planQuotaStatus, type RetiringLease } from "./quota-status.ts";
 import { planReclaim, type ReclaimDecision } from "./reclaim-planner.ts";
 import { type DesiredResourceQuota, planResourceQuotas } from "./resource-quotas.ts";
+import { staticFit } from "./scheduling-fit.ts";
 
 export interface ClusterPlan {
   /** Nodes to lend: tainted before any lease is placed on them. */
@@ -102,7 +103,11 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
       explanation: `node(s) ${taken.map((a) => a.node).join(", ")} were taken out of the lendable pool`,
     });
   }
-  const admission = admit(snapshot, accounts, demand.length > 0);
+  const admission = admit(
+    snapshot,
+    accounts,
+    (account) => !reclaim.waiting.some((group) => group.pods.some((pod) => staticFit(pod, account.node))),
+  );
   const decisionFor = new Map(admission.decisions.map((d) => [leaseKey(d.lease), d]));
 
   const podsByLease = new Map<string, PodView[]>();

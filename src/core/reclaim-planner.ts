@@ -40,6 +40,8 @@ export interface ReclaimPlan {
   blocked: DemandGroup[];
   /** Leases likely to be reclaimed soon (AtRisk). */
   atRisk: Set<string>;
+  /** Demand that GPUs could serve, now or once protections lapse: no node it could use is lent. */
+  waiting: DemandGroup[];
 }
 
 interface Candidate {
@@ -240,13 +242,9 @@ export function planReclaim(
 
   // AtRisk: the leases the next reclaim would hit, while demand waits or the idle headroom is gone.
   const atRisk = new Set<string>();
-  let idle = 0;
-  for (const a of accounts.values())
-    if (a.state === "Internal" && a.node.lendable && !a.internalBusy) idle += a.capacity;
-  let pressure = blocked.reduce((s, g) => s + g.gpus, 0) + Math.max(0, snapshot.settings.headroomGpus - idle);
-  if (snapshot.settings.headroomGpus > 0 || pressure > 0) {
-    const ranked = [...accounts.values()]
-      .filter((a) => a.state === "Lent" && !taken.has(a.node.name))
+  const rankFor = (fits: (node: NodeAccount) => boolean) =>
+    [...accounts.values()]
+      .filter((a) => a.state === "Lent" && !taken.has(a.node.name) && fits(a))
       .map((a) => ({
         a,
         leases: (leasesOn.get(a.node.name) ?? []).filter((l) => l.spec.class !== "Reserved"),
@@ -257,11 +255,29 @@ export function planReclaim(
         const py = Math.max(...y.leases.map((l) => quotaOf(l)?.spec.priority ?? 0));
         return px - py || (x.a.node.name < y.a.node.name ? -1 : 1);
       });
+  const markUntil = (ranked: ReturnType<typeof rankFor>, gpus: number) => {
+    let left = gpus;
     for (const { a, leases } of ranked) {
-      if (pressure <= 0) break;
+      if (left <= 0) break;
       for (const lease of leases) atRisk.add(leaseKey(lease));
-      pressure -= a.capacity;
+      left -= a.capacity;
     }
-  }
-  return { decisions, hopeless, blocked, atRisk };
+  };
+  for (const group of blocked)
+    markUntil(
+      rankFor((a) => group.pods.some((p) => staticFit(p, a.node))),
+      group.gpus,
+    );
+  let idle = 0;
+  for (const a of accounts.values())
+    if (a.state === "Internal" && a.node.lendable && !a.internalBusy) idle += a.capacity;
+  const deficit = snapshot.settings.headroomGpus - idle;
+  if (snapshot.settings.headroomGpus > 0 && deficit > 0)
+    markUntil(
+      rankFor(() => true),
+      deficit,
+    );
+  const hopelessKeys = new Set(hopeless.map((h) => h.demand.key));
+  const waiting = demand.filter((g) => !hopelessKeys.has(g.key));
+  return { decisions, hopeless, blocked, atRisk, waiting };
 }

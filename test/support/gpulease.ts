@@ -12,14 +12,21 @@ export async function addPool(
   clients: KubeClients,
   pool: string,
   count: number,
-  shape: { gpus?: number; product?: string; prefix?: string } = {},
+  shape: {
+    gpus?: number;
+    product?: string;
+    prefix?: string;
+    labels?: Record<string, string>;
+    cpu?: string;
+  } = {},
 ) {
   const names = await addGpuNodes(clients.core, {
     count,
     prefix: shape.prefix ?? uniqueId(pool),
     gpus: shape.gpus ?? 8,
     product: shape.product ?? "NVIDIA-H100-80GB-HBM3",
-    labels: { "gpulease.io/pool": pool },
+    labels: { "gpulease.io/pool": pool, ...shape.labels },
+    ...(shape.cpu ? { cpu: shape.cpu } : {}),
   });
   await waitForNodesReady(clients.core, names);
   return names;
@@ -116,11 +123,12 @@ export async function createLeasedPod(
   name: string,
   lease: string,
   gpus: number,
+  labels: Record<string, string> = {},
 ) {
   return clients.core.createNamespacedPod({
     namespace,
     body: {
-      metadata: { name, labels: { "gpulease.io/lease": lease } },
+      metadata: { name, labels: { "gpulease.io/lease": lease, ...labels } },
       spec: {
         containers: [
           {
@@ -145,4 +153,49 @@ export async function eventsFor(
     fieldSelector: `involvedObject.name=${name}`,
   });
   return list.items.map((e) => ({ reason: e.reason ?? "", message: e.message ?? "" }));
+}
+
+/** An internal (non-tenant) Job of `pods` pods of `gpus` GPUs each, pinned to nodes with `selector`. */
+export async function createInternalJob(
+  clients: KubeClients,
+  namespace: string,
+  name: string,
+  pods: number,
+  gpus: number,
+  selector: Record<string, string>,
+  extra: { cpu?: string } = {},
+) {
+  await clients.batch.createNamespacedJob({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: {
+        parallelism: pods,
+        completions: pods,
+        backoffLimit: 0,
+        template: {
+          metadata: { labels: { app: name } },
+          spec: {
+            restartPolicy: "Never",
+            nodeSelector: selector,
+            terminationGracePeriodSeconds: 1,
+            containers: [
+              {
+                name: "train",
+                image: "registry.example/internal/train:1",
+                resources: {
+                  limits: { "nvidia.com/gpu": String(gpus) },
+                  ...(extra.cpu ? { requests: { cpu: extra.cpu } } : {}),
+                },
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
+}
+
+export async function podsOf(clients: KubeClients, namespace: string, labelSelector: string) {
+  return (await clients.core.listNamespacedPod({ namespace, labelSelector })).items;
 }

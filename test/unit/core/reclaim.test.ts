@@ -142,9 +142,12 @@ describe("reclaim planning", () => {
       ...tenants,
       nodes: [node("n1")],
       leases: [lease("low-ns", "new", { gpus: 1 })],
-      pods: [trainer("t", 16)],
+      pods: [trainer("t", 8)],
     });
     expect(statusOf(planCluster(snap), "new")?.phase).toBe("Pending");
+    // Demand that no GPU could help (it asks for more than any node has) does not hold lending back.
+    const hopeless = planCluster({ ...snap, pods: [trainer("t", 16)] });
+    expect(statusOf(hopeless, "new")?.phase).toBe("Active");
   });
 });
 
