@@ -1,10 +1,12 @@
 /**
- * gpulease operator entry point: configuration, clients, caches, the work, and a graceful stop on
- * SIGTERM/SIGINT (stop taking work, finish in-flight writes, exit 0).
+ * gpulease operator entry point: configuration, clients, caches, leader election, the work, and a
+ * graceful stop on SIGTERM/SIGINT (stop taking work, finish in-flight writes, exit 0).
  */
 import { KubeConfig } from "@kubernetes/client-node";
 import { ConfigError, loadStartupOptions } from "./config/load-config.ts";
+import { configMs } from "./config/operator-config.ts";
 import { Operator } from "./controller/operator.ts";
+import { LeaderElector } from "./kube/leader-election.ts";
 import { KubeRest } from "./kube/rest.ts";
 import { startHttpServer } from "./observability/http-server.ts";
 import { createLogger } from "./observability/logger.ts";
@@ -30,27 +32,55 @@ async function main(): Promise<void> {
   const metrics = new Metrics();
   rest.observe((method, _path, code) => metrics.apiRequests.inc({ method, code: String(code) }));
   const operator = new Operator(rest, config, log, metrics);
+  let stopping = false;
+
+  const election = config.leaderElection;
+  const elector = election.enabled
+    ? new LeaderElector(rest, {
+        namespace: election.namespace,
+        name: election.name,
+        leaseDurationMs: configMs(election.leaseDuration),
+        renewDeadlineMs: configMs(election.renewDeadline),
+        retryPeriodMs: configMs(election.retryPeriod),
+        log: (message, fields) => log.info(fields ?? {}, message),
+        onNewLeader: (identity) => log.info({ leader: identity }, "leader observed"),
+        onStartedLeading: async () => {
+          metrics.leader.set(1);
+          await operator.startWork();
+        },
+        onStoppedLeading: async () => {
+          metrics.leader.set(0);
+          await operator.stopWork();
+          if (!stopping) {
+            // Like controller-runtime: a replica that lost its lease exits and starts clean.
+            log.error("lost leadership: exiting");
+            process.exit(1);
+          }
+        },
+      })
+    : undefined;
 
   const server =
     config.metricsPort > 0
       ? await startHttpServer(config.metricsPort, metrics, {
           live: () => true,
-          ready: () => ({
-            ok: operator.cachesSynced,
-            detail: operator.cachesSynced
-              ? operator.working
-                ? "ok: working"
-                : "ok: standby"
-              : "caches not synced",
-          }),
+          // Ready once the caches are synced; the leader also needs its work loop running.
+          ready: () => {
+            const leading = elector ? elector.isLeader : true;
+            if (!operator.cachesSynced) return { ok: false, detail: "caches not synced" };
+            if (!leading) return { ok: true, detail: "ok: standby" };
+            return operator.working
+              ? { ok: true, detail: "ok: leading" }
+              : { ok: false, detail: "starting work" };
+          },
         })
       : undefined;
 
-  let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "stopping: finishing in-flight work");
+    await elector?.stop();
     await operator.stop();
     server?.close();
     log.info("stopped");
@@ -60,7 +90,15 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
 
   log.info({ config }, "starting");
-  await operator.start();
+  if (elector) {
+    operator.startCaches();
+    await operator.waitForCaches();
+    log.info({ identity: elector.identity }, "caches synced: standing by for the leader lease");
+    elector.start();
+  } else {
+    metrics.leader.set(1);
+    await operator.start();
+  }
 }
 
 main().catch((error: unknown) => {

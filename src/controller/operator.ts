@@ -116,9 +116,14 @@ export class Operator {
     return Object.values(this.informers).every((i) => i.synced);
   }
 
-  /** Starts working (as the leader). */
+  /** Starts the caches and the work (the single replica, or the leader). */
   async start(): Promise<void> {
     this.startCaches();
+    await this.startWork();
+  }
+
+  /** Starts working once the caches are synced (called when this replica becomes the leader). */
+  async startWork(): Promise<void> {
     await this.waitForCaches();
     this.started = true;
     this.queue.start();
@@ -136,9 +141,14 @@ export class Operator {
 
   /** Stops taking work, lets in-flight writes finish, stops the caches. */
   async stop(): Promise<void> {
+    await this.stopWork();
+    for (const informer of Object.values(this.informers)) informer.stop();
+  }
+
+  /** Stops taking work and lets in-flight writes finish; the caches keep running. */
+  async stopWork(): Promise<void> {
     clearInterval(this.resyncTimer);
     await this.queue.shutdown();
-    for (const informer of Object.values(this.informers)) informer.stop();
     this.started = false;
   }
 

@@ -9,7 +9,7 @@ import {
   phaseIs,
   uniqueId,
 } from "../support/gpulease.ts";
-import { type KubeClients, kubeClients } from "../support/kube.ts";
+import { eventually, type KubeClients, kubeClients } from "../support/kube.ts";
 import { OperatorProcess } from "../support/operator-process.ts";
 
 let clients: KubeClients;
@@ -54,7 +54,10 @@ describe("admission and placement", () => {
     const rq = await clients.core.readNamespacedResourceQuota({ name: "gpulease", namespace: ns });
     expect(rq.spec?.hard?.["requests.nvidia.com/gpu"]).toBe("16");
     expect((await eventsFor(clients, ns, "train")).map((e) => e.reason)).toContain("Admitted");
-    const quota = await getQuota(clients, tenant);
+    const quota = await eventually("tenant status", async () => {
+      const q = await getQuota(clients, tenant);
+      return q.status?.allocated?.gpus === 16 ? q : undefined;
+    });
     expect(quota.status?.allocated).toMatchObject({ gpus: 16, activeLeases: 1, pendingLeases: 0 });
     expect(quota.status?.namespaces).toEqual([ns]);
   });
@@ -152,8 +155,11 @@ describe("admission and placement", () => {
     await addPool(clients, pool, 2, { product: model });
     await leaseWhere(clients, nsB, "b2", "Active", phaseIs("Active"));
     await leaseWhere(clients, nsB, "b1", "Active", phaseIs("Active"));
-    const quotaA = await getQuota(clients, a.tenant);
-    expect(quotaA.status?.allocated?.gpus).toBe(8);
+    // Tenant a gets the other half: two of its four leases.
+    const quotaA = await eventually("tenant a's status", async () => {
+      const q = await getQuota(clients, a.tenant);
+      return q.status?.allocated?.gpus === 8 ? q : undefined;
+    });
     expect(quotaA.status?.allocated?.pendingLeases).toBe(2);
   });
 });

@@ -12,6 +12,8 @@ export interface OperatorProcessOptions {
   /** Merged into the operator's YAML configuration. */
   config?: Record<string, unknown>;
   args?: string[];
+  /** The log message that means "started" (default: the work loop started). */
+  readyMessage?: string;
 }
 
 export class OperatorProcess {
@@ -65,7 +67,7 @@ export class OperatorProcess {
       const onData = (chunk: Buffer) => {
         log.write(chunk);
         output += chunk.toString();
-        if (output.includes('"msg":"operator started"')) {
+        if (output.includes(`"msg":"${this.options.readyMessage ?? "operator started"}"`)) {
           clearTimeout(timer);
           resolveStarted();
         }
@@ -92,6 +94,16 @@ export class OperatorProcess {
     if (!this.child || this.child.exitCode !== null) return;
     this.child.kill("SIGKILL");
     await this.exited;
+  }
+
+  /** Resolves with the time the message first appears in the log. */
+  async waitForLog(message: string, timeoutMs = 30_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.logs().includes(message)) return Date.now();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`operator never logged ${JSON.stringify(message)}:\n${this.logs().slice(-2000)}`);
   }
 
   logs(): string {

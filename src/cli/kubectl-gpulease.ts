@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+/**
+ * kubectl plugin: `kubectl gpulease status` shows the pool at a glance.
+ * Install: put this file (built: dist/cli/kubectl-gpulease.js) on the PATH as `kubectl-gpulease`.
+ */
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { configMs, operatorConfigSchema } from "../config/operator-config.ts";
+import type { LeaseView, QuotaView } from "../core/model.ts";
+import {
+  isMalformed,
+  toLeaseView,
+  toNamespaceView,
+  toNodeView,
+  toPodView,
+  toQuotaView,
+} from "../kube/convert.ts";
+import { KubeRest, paths } from "../kube/rest.ts";
+import { renderStatus } from "./status.ts";
+
+const USAGE = `kubectl gpulease status [--kubeconfig FILE] [--lendable-selector key=value,...]
+
+Shows lendable nodes by state and model, GPUs internal / lent / returning / idle, leases by phase,
+the next reclaim deadlines and expiries, and each tenant's usage and charges.`;
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      kubeconfig: { type: "string" },
+      "lendable-selector": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help || positionals[0] !== "status") {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(values.help ? 0 : 2);
+  }
+  const config = operatorConfigSchema.parse({});
+  const selector = values["lendable-selector"]
+    ? Object.fromEntries(
+        values["lendable-selector"].split(",").map((kv) => kv.split("=") as [string, string]),
+      )
+    : config.lendableNodeSelector;
+  const kc = new KubeConfig();
+  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
+  else kc.loadFromDefault();
+  const rest = new KubeRest(kc);
+  const [nodes, pods, namespaces, leases, quotas] = await Promise.all([
+    rest.list(paths.nodes()),
+    rest.list(paths.pods(), { fieldSelector: "status.phase!=Succeeded,status.phase!=Failed" }),
+    rest.list(paths.namespaces()),
+    rest.list(paths.gpuLeases()),
+    rest.list(paths.tenantQuotas()),
+  ]);
+  const convert = {
+    lendableSelector: selector,
+    resourceNames: config.resourceNames,
+    gpuModelLabel: config.gpuModelLabel,
+  };
+  const text = renderStatus({
+    now: Date.now(),
+    settings: {
+      idlePeriodMs: configMs(config.idlePeriod),
+      headroomGpus: config.headroomGpus,
+      resourceNames: config.resourceNames,
+      expiryWarningMs: configMs(config.expiryWarning),
+      meteringIntervalMs: configMs(config.meteringInterval),
+      evictionGraceMs: configMs(config.evictionGrace),
+    },
+    nodes: nodes.items.map((n) => toNodeView(n, convert)),
+    pods: pods.items.map((p) => toPodView(p, config.resourceNames)),
+    namespaces: namespaces.items.map(toNamespaceView),
+    leases: leases.items.map(toLeaseView).filter((v): v is LeaseView => !isMalformed(v)),
+    quotas: quotas.items.map(toQuotaView).filter((v): v is QuotaView => !isMalformed(v)),
+  });
+  process.stdout.write(text);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`kubectl gpulease: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
