@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   });
   await waitForNodesReady(core, [...lendable, ...internal]);
   say(`${lendable.length} lendable and ${internal.length} internal simulated 8×H100 nodes are Ready`);
-  kubectl("apply", "--server-side", "-f", "crds/");
+  kubectl("apply", "--server-side", "-k", "crds/");
   kubectl("wait", "--for=condition=Established", "crd/gpuleases.gpulease.io", "crd/tenantquotas.gpulease.io");
   kubectl(
     "apply",

@@ -167,6 +167,15 @@ export class Operator {
       const plan = planCluster(snapshot);
       this.stats.lastPlan = plan;
       this.updateGauges(plan, snapshot.leases, snapshot.namespaces);
+      for (const quota of snapshot.quotas) {
+        const usage = quota.status.usage;
+        if (!usage) continue;
+        this.metrics.tenantGpuSeconds.set({ tenant: quota.name }, Number(usage.gpuHours ?? 0) * 3600);
+        this.metrics.tenantCharges.set(
+          { tenant: quota.name, currency: usage.currency ?? "" },
+          Number(usage.charges ?? 0),
+        );
+      }
       const outcome = await this.executor.execute(plan);
       await this.reportMalformed(malformed);
       this.stats.passes++;

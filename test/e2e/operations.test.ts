@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { freePort } from "../harness/ports.ts";
 import { addPool, createLease, createTenant, leaseWhere, phaseIs, uniqueId } from "../support/gpulease.ts";
-import { createTestNamespace, type KubeClients, kubeClients } from "../support/kube.ts";
+import { createTestNamespace, eventually, type KubeClients, kubeClients } from "../support/kube.ts";
 import { OperatorProcess } from "../support/operator-process.ts";
 
 let clients: KubeClients;
@@ -131,5 +131,110 @@ describe("kubectl gpulease status", () => {
     expect(output).toContain(`${ns}/shown`);
     expect(output).toMatch(/expires \(8 GPUs\)/);
     expect(output).toContain(tenant);
+  });
+});
+
+describe("packaging", () => {
+  it("renders config/default with kustomize, and the API server accepts every manifest (server-side dry run)", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const kubeconfig = inject("kubeconfig");
+    const rendered = execFileSync("kubectl", ["kustomize", "config/default"], {
+      cwd: new URL("../..", import.meta.url).pathname,
+    }).toString();
+    for (const kind of [
+      "CustomResourceDefinition",
+      "Deployment",
+      "ClusterRole",
+      "MutatingAdmissionPolicy",
+      "ValidatingAdmissionPolicy",
+      "PodDisruptionBudget",
+    ]) {
+      expect(rendered).toContain(`kind: ${kind}`);
+    }
+    // The namespace must exist for a dry run of what goes in it.
+    await clients.core
+      .createNamespace({ body: { metadata: { name: "gpulease-system" } } })
+      .catch(() => undefined);
+    const result = execFileSync(
+      "kubectl",
+      [
+        "--kubeconfig",
+        kubeconfig,
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--force-conflicts",
+        "-f",
+        "-",
+      ],
+      { input: rendered },
+    ).toString();
+    expect(result).toContain("deployment.apps/gpulease-operator serverside-applied (server dry run)");
+    expect(result).toContain(
+      "clusterrole.rbac.authorization.k8s.io/gpulease-tenant-editor serverside-applied (server dry run)",
+    );
+  });
+});
+
+describe("RBAC", () => {
+  it("lets a namespace editor manage leases but never a quota, and gives the operator what it needs", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const kubeconfig = inject("kubeconfig");
+    const root = new URL("../..", import.meta.url).pathname;
+    const rendered = execFileSync("kubectl", ["kustomize", "config/rbac"], { cwd: root }).toString();
+    await clients.core
+      .createNamespace({ body: { metadata: { name: "gpulease-system" } } })
+      .catch(() => undefined);
+    execFileSync(
+      "kubectl",
+      ["--kubeconfig", kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", "-"],
+      { input: rendered },
+    );
+    const ns = await createTestNamespace(clients, "rbac", { "gpulease.io/tenant": "rbac-tenant" });
+    execFileSync("kubectl", [
+      "--kubeconfig",
+      kubeconfig,
+      "create",
+      "rolebinding",
+      "bob-edit",
+      "--clusterrole=edit",
+      "--user=tenant-bob",
+      "-n",
+      ns,
+    ]);
+    const can = (as: string, ...args: string[]) => {
+      try {
+        return execFileSync("kubectl", ["--kubeconfig", kubeconfig, "auth", "can-i", "--as", as, ...args])
+          .toString()
+          .trim();
+      } catch (error) {
+        return (error as { stdout?: Buffer }).stdout?.toString().trim() ?? "error";
+      }
+    };
+    // Aggregation into "edit" happens asynchronously in the controller manager.
+    await eventually("aggregated tenant role", async () =>
+      can("tenant-bob", "create", "gpuleases", "-n", ns) === "yes" ? true : undefined,
+    );
+    expect(can("tenant-bob", "delete", "gpuleases", "-n", ns)).toBe("yes");
+    expect(can("tenant-bob", "create", "tenantquotas")).toBe("no");
+    expect(can("tenant-bob", "update", "gpuleases", "--subresource=status", "-n", ns)).toBe("no");
+    const operatorSa = "system:serviceaccount:gpulease-system:gpulease-operator";
+    // (kubectl auth can-i reads "a/b" as resource/name: subresources go in --subresource.)
+    for (const args of [
+      ["update", "gpuleases", "--subresource=status"],
+      ["update", "tenantquotas", "--subresource=status"],
+      ["patch", "nodes"],
+      ["create", "pods", "--subresource=eviction"],
+      ["patch", "pods", "--subresource=status"],
+      ["patch", "pods"],
+      ["create", "resourcequotas"],
+      ["create", "events"],
+    ]) {
+      expect(can(operatorSa, ...args, "-A"), args.join(" ")).toBe("yes");
+    }
+    expect(can(operatorSa, "update", "gpuleases", "-A")).toBe("yes"); // the finalizer
+    expect(can(operatorSa, "update", "leases.coordination.k8s.io", "-n", "gpulease-system")).toBe("yes");
+    expect(can(operatorSa, "create", "secrets", "-A")).toBe("no");
+    expect(can(operatorSa, "update", "deployments", "-A")).toBe("no");
   });
 });

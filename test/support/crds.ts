@@ -12,7 +12,7 @@ export const CRD_DIR = resolve(import.meta.dirname, "../../crds");
  */
 export function readCrds(): V1CustomResourceDefinition[] {
   return readdirSync(CRD_DIR)
-    .filter((f) => f.endsWith(".yaml"))
+    .filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")
     .map((f) => loadYaml<V1CustomResourceDefinition>(readFileSync(join(CRD_DIR, f), "utf8")));
 }
 
