@@ -7,7 +7,8 @@ GPUS ?= 8
 PRODUCT ?= NVIDIA-H100-80GB-HBM3
 KUBECONFIG_LOCAL := .cluster/kubeconfig
 
-.PHONY: all deps controlplane build lint fmt typecheck test test-unit test-e2e cluster-up cluster-down demo clean
+.PHONY: all deps controlplane build lint fmt typecheck test test-unit test-e2e cluster-up cluster-down demo \
+	deploy undeploy manifests image kind-e2e bench bench-smoke clean
 
 all: build
 
@@ -55,6 +56,38 @@ cluster-down: deps
 ## demo: the local cluster, the CRDs, the operator and sample tenants; Ctrl-C stops everything
 demo: deps controlplane
 	npm run demo
+
+## manifests: render the install bundle (CRDs, RBAC, operator, admission policies) to dist/install.yaml
+manifests:
+	mkdir -p dist && kubectl kustomize config/default > dist/install.yaml
+
+## deploy / undeploy: install or remove gpulease on the cluster of the current kubeconfig context
+deploy:
+	kubectl apply --server-side -k config/default
+
+undeploy:
+	kubectl delete --ignore-not-found -k config/default
+
+## image: the operator's container image (needs a Docker engine)
+image:
+	docker build -t ghcr.io/gpulease/gpulease:0.1.0 .
+
+## kind-e2e: for users with Docker: a kind cluster, the image loaded, the bundle deployed, the samples applied
+kind-e2e: image
+	kind create cluster --name gpulease --image kindest/node:v1.36.0
+	kind load docker-image ghcr.io/gpulease/gpulease:0.1.0 --name gpulease
+	kubectl --context kind-gpulease apply --server-side -k config/default
+	kubectl --context kind-gpulease -n gpulease-system rollout status deploy/gpulease-operator --timeout=180s
+	kubectl --context kind-gpulease apply -f config/samples/
+	kubectl --context kind-gpulease get gpuleases -A
+
+## bench: every benchmark at full size (prints tables, writes bench/results/*.json and BENCHMARKS.md)
+bench: deps controlplane
+	npm run bench
+
+## bench-smoke: a small run of every benchmark (what CI runs; never judged on wall time)
+bench-smoke: deps controlplane
+	npm run bench:smoke
 
 clean:
 	rm -rf dist .cluster
