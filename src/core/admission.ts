@@ -10,7 +10,8 @@ import { ANNOTATION_IDLE_SINCE } from "../api/labels.ts";
 import type { NodeAccount } from "./accounting.ts";
 import { tenantNamespaces } from "./accounting.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type QuotaView } from "./model.ts";
-import { type Placement, type PlacementCandidate, placeLease } from "./placement.ts";
+import type { Placement, PlacementCandidate } from "./placement.ts";
+import { PlacementIndex } from "./placement-index.ts";
 import {
   neverAdmissible,
   quotaBlocks,
@@ -106,17 +107,22 @@ export function admit(
   }
   for (const queue of queues.values()) queue.sort(compareLeases);
 
+  const leasesByTenant = new Map<string, LeaseView[]>();
+  for (const lease of snapshot.leases) {
+    const tenant = owners.get(lease.namespace);
+    if (tenant === undefined || !queues.has(tenant)) continue;
+    const list = leasesByTenant.get(tenant) ?? [];
+    list.push(lease);
+    leasesByTenant.set(tenant, list);
+  }
   const usage = new Map<string, TenantUsage>();
+  const shares = new Map<string, number>();
   for (const [tenant] of queues) {
     const quota = quotas.get(tenant);
     if (quota) {
-      usage.set(
-        tenant,
-        usageOf(
-          quota,
-          snapshot.leases.filter((l) => owners.get(l.namespace) === tenant),
-        ),
-      );
+      const tenantUsage = usageOf(quota, leasesByTenant.get(tenant) ?? []);
+      usage.set(tenant, tenantUsage);
+      shares.set(tenant, tenantShare(quota, tenantUsage));
     }
   }
 
@@ -130,12 +136,14 @@ export function admit(
     }
   }
 
+  const pool = new CandidatePool(snapshot, accounts, mayLend);
+  wakeAt = pool.wakeAt;
   while (queues.size > 0) {
     // The next tenant: highest priority, then lowest share of its quota, then name.
     let next: { tenant: string; quota: QuotaView; share: number } | undefined;
     for (const tenant of queues.keys()) {
       const quota = quotas.get(tenant) as QuotaView;
-      const share = tenantShare(quota, usage.get(tenant) as TenantUsage);
+      const share = shares.get(tenant) ?? 0;
       if (
         !next ||
         quota.spec.priority > next.quota.spec.priority ||
@@ -158,28 +166,9 @@ export function admit(
     }
 
     const block = lease.spec.gpusPerNode ?? 1;
-    const candidates: PlacementCandidate[] = [];
-    let matching = 0;
-    for (const account of accounts.values()) {
-      const { node } = account;
-      if (account.resourceName !== lease.spec.resourceName) continue;
-      if (lease.spec.gpuModel !== undefined && node.gpuModel !== lease.spec.gpuModel) continue;
-      if (!node.lendable && account.state !== "Lent") continue;
-      if (account.capacity >= block && account.state !== "Unavailable") matching++;
-      if (account.state === "Lent") {
-        if (account.free > 0)
-          candidates.push({ name: node.name, free: account.free, capacity: account.capacity, lent: true });
-        continue;
-      }
-      const at = mayLend(account) ? lendableAt(account, snapshot) : undefined;
-      if (at === undefined) continue;
-      if (at > snapshot.now) {
-        wakeAt = wakeAt === undefined ? at : Math.min(wakeAt, at);
-        continue;
-      }
-      if (account.free > 0)
-        candidates.push({ name: node.name, free: account.free, capacity: account.capacity, lent: false });
-    }
+    // A lease never spans GPU models: one without a model goes to the first model (by name) it fits.
+    const keys = pool.keysFor(lease.spec.resourceName, lease.spec.gpuModel);
+    const matching = keys.reduce((sum, key) => sum + pool.matching(key, block), 0);
     if (matching === 0) {
       decisions.push({
         kind: "wait",
@@ -193,20 +182,26 @@ export function admit(
       });
       continue;
     }
-    const placement = placeLease(
-      { gpus: lease.spec.gpus, block, headroomGpus: snapshot.settings.headroomGpus, idleInternalGpus },
-      candidates,
-    );
+    let placement: Placement | undefined;
+    for (const key of keys) {
+      placement = pool.index(key).place({
+        gpus: lease.spec.gpus,
+        block,
+        headroomGpus: snapshot.settings.headroomGpus,
+        idleInternalGpus,
+      });
+      if (placement) break;
+    }
     if (!placement) {
-      const free = candidates.reduce((sum, c) => sum + Math.max(0, c.free), 0);
+      // No live figures in the message: it would rewrite every waiting lease whenever capacity moves.
       decisions.push({
         kind: "wait",
         lease,
         refusal: {
           reason: "InsufficientCapacity",
-          message: `${free} matching GPUs are free to lend${
-            block > 1 ? ` (in blocks of ${block} on one node)` : ""
-          }; the lease needs ${lease.spec.gpus}`,
+          message: `not enough matching GPUs are free to lend${
+            block > 1 ? ` in blocks of ${block} on one node` : ""
+          } for the ${lease.spec.gpus} GPUs this lease needs; it is admitted as soon as they are`,
         },
       });
       continue;
@@ -232,7 +227,87 @@ export function admit(
       tenantUsage.byLimit.set(key, entry);
     }
     tenantUsage.totalGpus += lease.spec.gpus;
+    shares.set(next.tenant, tenantShare(next.quota, tenantUsage));
     decisions.push({ kind: "admit", lease, quota: next.quota, placement });
   }
   return { decisions, lend: lend.sort(), wakeAt };
+}
+
+/**
+ * Lendable capacity by resource and GPU model, built once per plan: an index per model for placement
+ * and the counts behind NoMatchingNodes.
+ */
+class CandidatePool {
+  private readonly byKey = new Map<string, NodeAccount[]>();
+  private readonly indexes = new Map<string, PlacementIndex>();
+  private readonly matchingCache = new Map<string, number>();
+  readonly wakeAt: number | undefined;
+
+  constructor(
+    private readonly snapshot: ClusterSnapshot,
+    accounts: Map<string, NodeAccount>,
+    private readonly mayLend: (account: NodeAccount) => boolean,
+  ) {
+    let wake: number | undefined;
+    for (const account of accounts.values()) {
+      if (account.resourceName === undefined) continue;
+      if (!account.node.lendable && account.state !== "Lent") continue;
+      const key = `${account.resourceName}|${account.node.gpuModel ?? ""}`;
+      const list = this.byKey.get(key) ?? [];
+      list.push(account);
+      this.byKey.set(key, list);
+      if (account.state !== "Lent" && mayLend(account)) {
+        const at = lendableAt(account, snapshot);
+        if (at !== undefined && at > snapshot.now) wake = wake === undefined ? at : Math.min(wake, at);
+      }
+    }
+    this.wakeAt = wake;
+  }
+
+  keysFor(resourceName: string, model: string | undefined): string[] {
+    if (model !== undefined) return [`${resourceName}|${model}`];
+    return [...this.byKey.keys()].filter((k) => k.startsWith(`${resourceName}|`)).sort();
+  }
+
+  matching(key: string, block: number): number {
+    const cacheKey = `${key}#${block}`;
+    const cached = this.matchingCache.get(cacheKey);
+    if (cached !== undefined) return cached;
+    const count = (this.byKey.get(key) ?? []).filter(
+      (a) => a.capacity >= block && a.state !== "Unavailable",
+    ).length;
+    this.matchingCache.set(cacheKey, count);
+    return count;
+  }
+
+  index(key: string): PlacementIndex {
+    let index = this.indexes.get(key);
+    if (!index) {
+      const candidates: PlacementCandidate[] = [];
+      for (const account of this.byKey.get(key) ?? []) {
+        if (account.free <= 0) continue;
+        if (account.state === "Lent") {
+          candidates.push({
+            name: account.node.name,
+            free: account.free,
+            capacity: account.capacity,
+            lent: true,
+          });
+        } else if (this.mayLend(account)) {
+          const at = lendableAt(account, this.snapshot);
+          if (at !== undefined && at <= this.snapshot.now) {
+            candidates.push({
+              name: account.node.name,
+              free: account.free,
+              capacity: account.capacity,
+              lent: false,
+            });
+          }
+        }
+      }
+      index = new PlacementIndex(candidates);
+      this.indexes.set(key, index);
+    }
+    return index;
+  }
 }

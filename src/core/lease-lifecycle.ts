@@ -274,6 +274,18 @@ export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
   let retire = false;
   let wakeAt: number | undefined;
   const boundPods = pods.filter(podHoldsGpus);
+  // Fast path: a lease that keeps waiting for the same reason is left exactly as it is.
+  if (
+    !lease.deleting &&
+    decision?.kind === "wait" &&
+    lease.status.phase === "Pending" &&
+    lease.status.reason === decision.refusal.reason &&
+    lease.status.message === decision.refusal.message &&
+    lease.status.observedGeneration === gen &&
+    (lease.status.boundPods ?? 0) === boundPods.length
+  ) {
+    return { lease, status: lease.status, events, evict, notify, noticeGiven, retire, wakeAt };
+  }
 
   if (lease.deleting) {
     if (status.phase !== "Ended") {

@@ -145,6 +145,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
 
   // Pods: bind gated pods of Active leases; say why the others wait.
   const bindings: ClusterPlan["bindings"] = [];
+  const lentNow = new Set(admission.lend);
   for (const plan of leasePlans) {
     const pods = podsByLease.get(leaseKey(plan.lease)) ?? [];
     if (plan.status.phase !== "Active") {
@@ -162,17 +163,12 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
       }
       continue;
     }
+    // Nodes lent by this very plan are not tainted yet in the snapshot, but will be before binding.
     const usable = new Set(
       (plan.status.allocations ?? [])
         .map((a) => a.node)
-        .filter((node) => {
-          const account = accounts.get(node);
-          return account !== undefined && account.state === "Lent";
-        }),
+        .filter((node) => accounts.get(node)?.state === "Lent" || lentNow.has(node)),
     );
-    // Nodes lent by this very plan are not tainted yet in the snapshot, but will be before binding.
-    for (const node of admission.lend)
-      if ((plan.status.allocations ?? []).some((a) => a.node === node)) usable.add(node);
     const { bindings: planned, unbindable } = planBindings(
       { ...plan.lease, status: plan.status },
       pods,
@@ -237,10 +233,16 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   }
 
   const quotaStatuses: ClusterPlan["quotaStatuses"] = [];
+  const plansByTenant = new Map<string, { lease: LeaseView; status: GpuLeaseStatus }[]>();
+  for (const p of leasePlans) {
+    const tenant = owners.get(p.lease.namespace);
+    if (tenant === undefined) continue;
+    const list = plansByTenant.get(tenant) ?? [];
+    list.push({ lease: p.lease, status: p.status });
+    plansByTenant.set(tenant, list);
+  }
   for (const quota of snapshot.quotas) {
-    const leases = leasePlans
-      .filter((p) => owners.get(p.lease.namespace) === quota.name)
-      .map((p) => ({ lease: p.lease, status: p.status }));
+    const leases = plansByTenant.get(quota.name) ?? [];
     const status = planQuotaStatus(snapshot, quota, leases, retiringByTenant.get(quota.name) ?? []);
     if (!sameJson(status, quota.status)) quotaStatuses.push({ quota, status });
   }

@@ -92,3 +92,49 @@ describe("placement", () => {
     );
   });
 });
+
+describe("the indexed placement", () => {
+  it("places exactly as the reference, lease after lease (property)", async () => {
+    const { PlacementIndex } = await import("../../../src/core/placement-index.ts");
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(
+          fc.record({
+            name: fc.stringMatching(/^[a-z]{1,3}$/),
+            free: fc.integer({ min: 0, max: 16 }),
+            capacity: fc.constantFrom(8, 16),
+            lent: fc.boolean(),
+          }),
+          { selector: (c) => c.name, maxLength: 14 },
+        ),
+        fc.array(fc.record({ gpus: fc.integer({ min: 1, max: 24 }), block: fc.constantFrom(1, 2, 4, 8) }), {
+          maxLength: 8,
+        }),
+        fc.integer({ min: 0, max: 16 }),
+        (raw, leases, headroom) => {
+          let nodes = raw.map((c) => n(c.name, Math.min(c.free, c.capacity), c.lent, c.capacity));
+          let idle = nodes.filter((x) => !x.lent).reduce((s, x) => s + x.capacity, 0);
+          const index = new PlacementIndex(nodes);
+          for (const l of leases) {
+            const gpus = Math.ceil(l.gpus / l.block) * l.block;
+            const req = { gpus, block: l.block, headroomGpus: headroom, idleInternalGpus: idle };
+            const expected = placeLease(req, nodes);
+            expect(index.place(req)).toEqual(expected);
+            if (!expected) continue;
+            // Apply the reference result to the reference's input for the next lease.
+            nodes = nodes.map((x) => {
+              const a = expected.allocations.find((y) => y.node === x.name);
+              const lent = x.lent || expected.newlyLent.includes(x.name);
+              return a ? { ...x, free: x.free - a.gpus, lent } : { ...x, lent };
+            });
+            idle -= expected.newlyLent.reduce(
+              (s, name) => s + (nodes.find((x) => x.name === name)?.capacity ?? 0),
+              0,
+            );
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
