@@ -114,9 +114,7 @@ export class PlanExecutor {
         await this.writeLeaseStatus(s.lease.namespace, s.lease.name, s.status);
         written.add(`${s.lease.namespace}/${s.lease.name}`);
         // The lease's own Events go right after its status, so a crash leaves the smallest gap.
-        for (const event of leaseEvents.get(s.lease.uid) ?? []) {
-          if (await this.events.record(event)) result.writes++;
-        }
+        for (const event of leaseEvents.get(s.lease.uid) ?? []) this.events.enqueue(event);
         if (
           s.status.phase === "Active" &&
           s.lease.status.phase !== "Active" &&
@@ -136,7 +134,7 @@ export class PlanExecutor {
     await runLimited(bindings, this.concurrency, (b) =>
       guard(`bind pod ${b.pod.namespace}/${b.pod.name}`, async () => {
         await this.bindPod(b.pod, b.node);
-        await this.events.record({
+        this.events.enqueue({
           kind: "Pod",
           namespace: b.pod.namespace,
           name: b.pod.name,
@@ -165,7 +163,7 @@ export class PlanExecutor {
     await runLimited(plan.notices, this.concurrency, (n) =>
       guard(`notice to pod ${n.pod.namespace}/${n.pod.name}`, async () => {
         await this.noticePod(n.pod, n.deadline, n.message);
-        await this.events.record({
+        this.events.enqueue({
           kind: "Pod",
           namespace: n.pod.namespace,
           name: n.pod.name,
@@ -216,9 +214,7 @@ export class PlanExecutor {
     await runLimited(plan.removeFinalizers, this.concurrency, (l) =>
       guard(`remove finalizer of ${l.namespace}/${l.name}`, () => this.removeFinalizer(l.namespace, l.name)),
     );
-    await runLimited(otherEvents, this.concurrency, async (event) => {
-      if (await this.events.record(event)) result.writes++;
-    });
+    for (const event of otherEvents) this.events.enqueue(event);
     return result;
   }
 

@@ -38,8 +38,10 @@ export class Operator {
   readonly queue: WorkQueue<string>;
   readonly stats: OperatorStats = { passes: 0, writes: 0, conflicts: 0, lastPlan: undefined };
   private readonly executor: PlanExecutor;
+  private readonly events: EventRecorder;
   private readonly snapshots: SnapshotBuilder;
   private readonly reportedMalformed = new Map<string, string>();
+  private readonly unschedulableSeen = new Map<string, number>();
   private resyncTimer: NodeJS.Timeout | undefined;
   private started = false;
 
@@ -69,6 +71,24 @@ export class Operator {
       // Informer callbacks only enqueue: the plan reads the caches when it runs.
       informer.onChange(() => this.queue.add(PLAN));
     }
+    // When each pod was first seen Unschedulable, to the millisecond (the condition's own time has
+    // one-second precision): the start of the reclaim reaction clock.
+    this.informers.pods.onChange((type, object) => {
+      const uid = object.metadata?.uid;
+      if (!uid) return;
+      if (type === "delete") {
+        this.unschedulableSeen.delete(uid);
+        return;
+      }
+      const conditions =
+        (object.status as { conditions?: { type: string; status: string; reason?: string }[] } | undefined)
+          ?.conditions ?? [];
+      const unschedulable = conditions.some(
+        (c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable",
+      );
+      if (unschedulable && !this.unschedulableSeen.has(uid)) this.unschedulableSeen.set(uid, Date.now());
+      else if (!unschedulable) this.unschedulableSeen.delete(uid);
+    });
     this.queue = new WorkQueue<string>({
       workers: 1,
       baseDelayMs: configMs(config.retry.baseDelay),
@@ -84,7 +104,8 @@ export class Operator {
         onRetry: () => metrics.workqueueRetries.inc({ name: CONTROLLER, controller: CONTROLLER }),
       },
     });
-    this.executor = new PlanExecutor(rest, this.informers, new EventRecorder(rest), log, metrics);
+    this.events = new EventRecorder(rest);
+    this.executor = new PlanExecutor(rest, this.informers, this.events, log, metrics);
     this.snapshots = new SnapshotBuilder(
       this.informers,
       {
@@ -149,6 +170,8 @@ export class Operator {
   async stopWork(): Promise<void> {
     clearInterval(this.resyncTimer);
     await this.queue.shutdown();
+    // Give queued Events a moment to go out; they are best effort.
+    await Promise.race([this.events.flush(), new Promise((r) => setTimeout(r, 3000).unref())]);
     this.started = false;
   }
 
@@ -164,6 +187,12 @@ export class Operator {
     try {
       const now = Date.now();
       const { snapshot, malformed } = this.snapshots.build(now);
+      for (const pod of snapshot.pods) {
+        const seen = pod.unschedulable ? this.unschedulableSeen.get(pod.uid) : undefined;
+        if (seen !== undefined && (pod.unschedulableSince === undefined || seen > pod.unschedulableSince)) {
+          pod.unschedulableSince = seen;
+        }
+      }
       const plan = planCluster(snapshot);
       this.stats.lastPlan = plan;
       this.updateGauges(plan, snapshot.leases, snapshot.namespaces);
@@ -230,7 +259,7 @@ export class Operator {
         if (object.kind === "GpuLease" && object.namespace) {
           await this.executor.reportMalformedLease(object.namespace, object.name, object.errors);
         }
-        await new EventRecorder(this.rest).record({
+        this.events.enqueue({
           kind: object.kind,
           ...(object.namespace ? { namespace: object.namespace } : {}),
           name: object.name,

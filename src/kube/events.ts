@@ -15,6 +15,10 @@ const API_VERSIONS: Record<PlannedEvent["kind"], string> = {
 export class EventRecorder {
   private readonly recent = new Map<string, number>();
   private counter = 0;
+  private readonly backlog: PlannedEvent[] = [];
+  private sending = 0;
+  /** Events dropped because the backlog was full (the API server is too slow or unreachable). */
+  dropped = 0;
 
   constructor(
     private readonly rest: KubeRest,
@@ -22,13 +26,47 @@ export class EventRecorder {
     private readonly component = "gpulease-operator",
   ) {}
 
-  /** Records the event unless an identical one was recorded within the window. Never throws. */
-  async record(event: PlannedEvent, now = Date.now()): Promise<boolean> {
-    const key = `${event.kind}/${event.namespace ?? ""}/${event.name}/${event.uid ?? ""}|${event.reason}|${event.message}`;
+  /**
+   * Queues the event and returns at once: Events are best effort and must never hold up a plan's
+   * writes (thousands of pods bound in one pass would otherwise wait for thousands of Event writes).
+   * Duplicates within the window are dropped here. Returns whether the event was queued.
+   */
+  enqueue(event: PlannedEvent, now = Date.now()): boolean {
+    const key = this.keyOf(event);
     const last = this.recent.get(key);
     if (last !== undefined && now - last < this.windowMs) return false;
+    if (this.backlog.length >= 10_000) {
+      this.dropped++;
+      return false;
+    }
     this.recent.set(key, now);
-    if (this.recent.size > 20_000) this.prune(now);
+    this.backlog.push(event);
+    this.drain();
+    return true;
+  }
+
+  /** Resolves when every queued event has been sent (for tests and shutdown). */
+  async flush(): Promise<void> {
+    while (this.backlog.length > 0 || this.sending > 0) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  private drain(): void {
+    while (this.sending < 4 && this.backlog.length > 0) {
+      const event = this.backlog.shift() as PlannedEvent;
+      this.sending++;
+      void this.send(event).finally(() => {
+        this.sending--;
+        this.drain();
+      });
+    }
+  }
+
+  private keyOf(event: PlannedEvent): string {
+    return `${event.kind}/${event.namespace ?? ""}/${event.name}/${event.uid ?? ""}|${event.reason}|${event.message}`;
+  }
+
+  private async send(event: PlannedEvent): Promise<void> {
+    const now = Date.now();
     const namespace = event.namespace ?? "default";
     const timestamp = new Date(now).toISOString();
     try {
@@ -53,11 +91,11 @@ export class EventRecorder {
         lastTimestamp: timestamp,
         count: 1,
       });
-      return true;
     } catch {
-      this.recent.delete(key);
-      return false;
+      // A lost Event is a lost hint, not a lost decision: the status carries the truth.
+      this.recent.delete(this.keyOf(event));
     }
+    if (this.recent.size > 20_000) this.prune(now);
   }
 
   private prune(now: number): void {

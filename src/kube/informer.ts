@@ -24,6 +24,23 @@ export function objectKey(object: KubeObject): string {
   return ns ? `${ns}/${object.metadata?.name}` : (object.metadata?.name ?? "");
 }
 
+/**
+ * What the cache keeps of an object: everything but managedFields and the last-applied annotation,
+ * which the operator never reads and which make up much of a pod's size (controller-runtime's
+ * TransformStripManagedFields does the same).
+ */
+export function stripForCache(object: KubeObject): KubeObject {
+  const metadata = object.metadata;
+  if (!metadata) return object;
+  const { managedFields: _managed, ...rest } = metadata as Record<string, unknown>;
+  const annotations = rest.annotations as Record<string, string> | undefined;
+  if (annotations?.["kubectl.kubernetes.io/last-applied-configuration"] !== undefined) {
+    const { "kubectl.kubernetes.io/last-applied-configuration": _applied, ...kept } = annotations;
+    rest.annotations = kept;
+  }
+  return { ...object, metadata: rest as KubeObject["metadata"] };
+}
+
 function newer(candidate: string | undefined, current: string | undefined): boolean {
   if (!candidate || !current) return true;
   try {
@@ -82,7 +99,8 @@ export class Informer {
    * Write-through: after our own successful write, put the answer in the cache at once so the next
    * plan sees it (no GPU promised twice while the watch event is in flight). Older versions are ignored.
    */
-  upsert(object: KubeObject): void {
+  upsert(written: KubeObject): void {
+    const object = stripForCache(written);
     const key = objectKey(object);
     const old = this.store.get(key);
     if (old && !newer(object.metadata?.resourceVersion, old.metadata?.resourceVersion)) return;
@@ -153,7 +171,7 @@ export class Informer {
         limit: this.options.pageSize ?? 500,
         continue: continueToken,
       });
-      for (const item of page.items) seen.set(objectKey(item), item);
+      for (const item of page.items) seen.set(objectKey(item), stripForCache(item));
       continueToken = page.metadata?.continue || undefined;
       resourceVersion = page.metadata?.resourceVersion;
     } while (continueToken);
@@ -211,7 +229,8 @@ export class Informer {
 
   private apply(event: WatchEvent): void {
     this.lastActivity = Date.now();
-    const { type, object } = event;
+    const { type } = event;
+    const object = stripForCache(event.object);
     if (type === "ERROR") {
       const status = object as { code?: number; message?: string };
       if (status.code === 410) throw new GoneError(410, status, "WATCH", this.path);

@@ -1,0 +1,248 @@
+/**
+ * Turns bench/results/*.json into BENCHMARKS.md and SVG plots in bench/plots/.
+ *
+ *   tsx bench/report.ts
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const results = (name: string): Record<string, unknown> | undefined => {
+  const path = resolve(ROOT, `bench/results/${name}.json`);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>) : undefined;
+};
+type Json = Record<string, unknown>;
+const num = (v: unknown, digits = 1) =>
+  typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "n/a";
+mkdirSync(resolve(ROOT, "bench/plots"), { recursive: true });
+
+function barChart(
+  file: string,
+  title: string,
+  bars: { label: string; value: number }[],
+  unit: string,
+  goal?: number,
+): void {
+  const width = 640;
+  const rowH = 34;
+  const height = 50 + bars.length * rowH;
+  const max = Math.max(goal ?? 0, ...bars.map((b) => b.value)) * 1.1 || 1;
+  const x = (v: number) => 220 + (v / max) * (width - 260);
+  const rows = bars
+    .map((b, i) => {
+      const y = 40 + i * rowH;
+      return `<text x="210" y="${y + 17}" text-anchor="end" font-size="12">${b.label}</text>
+<rect x="220" y="${y + 4}" width="${Math.max(1, x(b.value) - 220)}" height="20" fill="#4C78A8"/>
+<text x="${x(b.value) + 6}" y="${y + 18}" font-size="12">${b.value.toFixed(1)} ${unit}</text>`;
+    })
+    .join("\n");
+  const goalLine =
+    goal === undefined
+      ? ""
+      : `<line x1="${x(goal)}" y1="34" x2="${x(goal)}" y2="${height - 6}" stroke="#E45756" stroke-dasharray="4 3"/><text x="${x(goal) + 4}" y="30" font-size="11" fill="#E45756">goal ${goal} ${unit}</text>`;
+  writeFileSync(
+    resolve(ROOT, "bench/plots", file),
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<text x="10" y="20" font-size="14" font-weight="bold">${title}</text>
+${rows}
+${goalLine}
+</svg>
+`,
+  );
+}
+
+function lineChart(
+  file: string,
+  title: string,
+  series: { name: string; color: string; points: [number, number][] }[],
+  xLabel: string,
+  yLabel: string,
+): void {
+  const width = 640;
+  const height = 300;
+  const xs = series.flatMap((s) => s.points.map((p) => p[0]));
+  const ys = series.flatMap((s) => s.points.map((p) => p[1]));
+  const xMax = Math.max(...xs, 1);
+  const yMax = Math.max(...ys, 1) * 1.1;
+  const px = (v: number) => 50 + (v / xMax) * (width - 70);
+  const py = (v: number) => height - 40 - (v / yMax) * (height - 80);
+  const paths = series
+    .map(
+      (s) =>
+        `<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${s.points.map(([a, b]) => `${px(a).toFixed(1)},${py(b).toFixed(1)}`).join(" ")}"/>`,
+    )
+    .join("\n");
+  const legend = series
+    .map(
+      (s, i) =>
+        `<rect x="${60 + i * 170}" y="32" width="12" height="12" fill="${s.color}"/><text x="${76 + i * 170}" y="42" font-size="12">${s.name}</text>`,
+    )
+    .join("\n");
+  writeFileSync(
+    resolve(ROOT, "bench/plots", file),
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<text x="10" y="20" font-size="14" font-weight="bold">${title}</text>
+${legend}
+<line x1="50" y1="${height - 40}" x2="${width - 20}" y2="${height - 40}" stroke="#333"/>
+<line x1="50" y1="50" x2="50" y2="${height - 40}" stroke="#333"/>
+<text x="${width / 2}" y="${height - 10}" font-size="12" text-anchor="middle">${xLabel}</text>
+<text x="14" y="${height / 2}" font-size="12" transform="rotate(-90 14 ${height / 2})" text-anchor="middle">${yLabel}</text>
+<text x="46" y="${py(yMax / 1.1) + 4}" font-size="10" text-anchor="end">${Math.round(yMax / 1.1)}</text>
+<text x="${px(xMax)}" y="${height - 26}" font-size="10" text-anchor="middle">${Math.round(xMax)}</text>
+${paths}
+</svg>
+`,
+  );
+}
+
+const lines: string[] = ["# Benchmarks", ""];
+lines.push(
+  "Figures from the last full run of each benchmark on this project's machine (2 cores, 24 GiB, no GPU).",
+  "Each benchmark is one command; each writes `bench/results/<name>.json`, and `npm run bench:report`",
+  "turns them into this page and the plots in `bench/plots/`. CI runs a small smoke of each (`make bench-smoke`)",
+  "and never judges wall time.",
+  "",
+);
+
+const planner = results("planner");
+if (planner) {
+  const p = planner as Json & {
+    size: Json;
+    fullPlanMs: Json;
+    steadyReplanMs: Json;
+    admissionMs: Json;
+    reclaimPlanningMs: Json;
+    fullPlanWithReclaimMs: Json;
+  };
+  lines.push(
+    "## Planner (in-process)",
+    "",
+    "`npm run bench:planner` — the pure core on a synthetic cluster.",
+    "",
+    `| ${p.size.nodes} nodes, ${p.size.leases} leases (${p.size.pending} pending), ${p.size.pods} pods | p50 | p95 |`,
+    "|---|---|---|",
+    `| first plan (every pending lease decided) | ${num(p.fullPlanMs.p50)} ms | ${num(p.fullPlanMs.p95)} ms |`,
+    `| steady replan (after one event; ${p.steadyReplanLeaseWrites} status writes) | ${num(p.steadyReplanMs.p50)} ms | ${num(p.steadyReplanMs.p95)} ms |`,
+    `| with 20 internal pods to reclaim for | ${num(p.fullPlanWithReclaimMs.p50)} ms | ${num(p.fullPlanWithReclaimMs.p95)} ms |`,
+    `| admission only | ${num(p.admissionMs.p50)} ms | ${num(p.admissionMs.p95)} ms |`,
+    `| reclaim planning only | ${num(p.reclaimPlanningMs.p50)} ms | ${num(p.reclaimPlanningMs.p95)} ms |`,
+    "",
+    `Decisions per second: ${p.decisionsPerSecond}; heap used ${p.heapUsedMB} MB. Goal: a full plan ≤ 50 ms at 10,000 nodes.`,
+    "",
+    "![planner](bench/plots/planner.svg)",
+    "",
+  );
+  barChart(
+    "planner.svg",
+    `Planner, ${p.size.nodes} nodes / ${p.size.leases} leases (p50, ms)`,
+    [
+      { label: "first plan", value: p.fullPlanMs.p50 as number },
+      { label: "steady replan", value: p.steadyReplanMs.p50 as number },
+      { label: "admission only", value: p.admissionMs.p50 as number },
+      { label: "reclaim planning only", value: p.reclaimPlanningMs.p50 as number },
+    ],
+    "ms",
+    50,
+  );
+}
+
+const scale = results("scale");
+if (scale) {
+  const s = scale as Json & {
+    admission: Json;
+    binding: Json;
+    idle: Json;
+    reclaim: Json & { evictionAfterDeadlineMs: Json; noticeAfterJobCreatedMs: Json };
+  };
+  lines.push(
+    "## Scale (real control plane, kwok nodes)",
+    "",
+    "`npm run bench:scale` — etcd, kube-apiserver, kube-controller-manager, kube-scheduler 1.37 and kwok on this machine; the operator as a process.",
+    "",
+    "| figure | value |",
+    "|---|---|",
+    `| API server write ceiling, one client (status writes/s) | ${s.writeCeilingPerSecond} |`,
+    `| admission: leases/s reaching Active | ${num(s.admission.leasesPerSecond)} (${num((s.admission.shareOfWriteCeiling as number) * 100, 0)} % of the ceiling) |`,
+    `| API requests per lease (admission) | ${num(s.admission.apiRequestsPerLease, 2)} |`,
+    `| binding: pods/s ungated | ${num(s.binding.podsPerSecond)} |`,
+    `| reclaim reaction, Unschedulable → notice (mean) | ${num(s.reclaim.reactionMeanMs)} ms (p99 bucket ≤ ${s.reclaim.reactionP99BucketSeconds} s) |`,
+    `| eviction − deadline p50 / p99 / max | ${s.reclaim.evictionAfterDeadlineMs.p50} / ${s.reclaim.evictionAfterDeadlineMs.p99} / ${s.reclaim.evictionAfterDeadlineMs.max} ms (${s.reclaim.evictionAfterDeadlineMs.count} evictions; min ${s.reclaim.evictionAfterDeadlineMs.min} ms) |`,
+    `| GPU return latency (mean, Returning → Internal) | ${num(s.reclaim.gpuReturnMeanSeconds)} s |`,
+    `| internal Jobs scheduled | ${s.reclaim.jobsScheduled} of ${s.reclaim.jobs} within ${num(s.reclaim.jobsScheduledWithinSeconds)} s |`,
+    `| operator RSS busy / idle | ${s.admission.operatorRssMB} / ${s.idle.rssMB} MB |`,
+    `| operator CPU while idle | ${num(s.idle.cpuShare, 3)} cores |`,
+    "",
+    "![scale](bench/plots/scale.svg)",
+    "",
+  );
+  barChart(
+    "scale.svg",
+    "Scale: throughput against the API server's write ceiling (per second)",
+    [
+      { label: "write ceiling", value: s.writeCeilingPerSecond as number },
+      { label: "leases admitted", value: s.admission.leasesPerSecond as number },
+      { label: "pods ungated", value: s.binding.podsPerSecond as number },
+    ],
+    "/s",
+  );
+}
+
+const quality = results("quality");
+if (quality) {
+  const q = quality as Json & { placement: Json; victims: Json };
+  lines.push(
+    "## Quality (in-process)",
+    "",
+    "`npm run bench:quality` — generated instances against the exact optimum (exhaustive search) or a bound.",
+    "",
+    "| figure | value |",
+    "|---|---|",
+    `| lent GPUs / optimum, ${q.placement.smallInstances} small instances (mean; worst) | ${num(q.placement.lentShareOfOptimumMean, 4)}; ${num(q.placement.lentShareOfOptimumWorst, 3)} |`,
+    `| small instances placed optimally | ${num((q.placement.optimalShare as number) * 100)} % |`,
+    `| lent GPUs / upper bound, ${q.placement.largeInstances} instances of 200 nodes | ${num(q.placement.lentShareOfUpperBoundMean, 4)} |`,
+    `| over-eviction (GPUs evicted / needed), ${q.victims.instances} instances | ${num(q.victims.overEvictionMean, 3)} |`,
+    `| GPU-time lost / best plan's | ${num(q.victims.gpuTimeLostVsBestMean, 3)} |`,
+    "",
+  );
+}
+
+const day = results("day");
+if (day) {
+  const d = day as Json & {
+    internalExtraWaitBeyondNoticeMs: Json;
+    internalWaitMs: Json;
+    series: { hour: number; idleGpus: number; lentGpus: number; internalGpus: number }[];
+  };
+  lines.push(
+    "## A day in the life (in-process, accelerated)",
+    "",
+    `\`npm run bench:day\` — ${d.hours} h of a ${d.nodes}-node cluster in 5 s steps: internal training rising and falling, a tenant lease about every 30 s.`,
+    "",
+    "| figure | value |",
+    "|---|---|",
+    `| share of idle GPU-hours lent | ${num((d.lentShareOfIdle as number) * 100)} % (${num(d.lentGpuHours, 0)} of ${num(d.idleGpuHours, 0)}) |`,
+    `| internal pods' wait p50 / p99 | ${num((d.internalWaitMs.p50 as number) / 1000, 0)} / ${num((d.internalWaitMs.p99 as number) / 1000, 0)} s |`,
+    `| internal extra wait beyond the notice p50 / p99 / max | ${num((d.internalExtraWaitBeyondNoticeMs.p50 as number) / 1000, 0)} / ${num((d.internalExtraWaitBeyondNoticeMs.p99 as number) / 1000, 0)} / ${num((d.internalExtraWaitBeyondNoticeMs.max as number) / 1000, 0)} s (${d.internalExtraWaitBeyondNoticeMs.count} pods waited on a reclaim) |`,
+    `| tenant leases / reclaimed / GPU-hours lost to reclaim | ${d.leases} / ${d.reclaimedLeases} / ${num(d.tenantGpuHoursLostToReclaim)} |`,
+    `| revenue | ${num(d.revenue, 2)} USD |`,
+    "",
+    "![day](bench/plots/day.svg)",
+    "",
+  );
+  lineChart(
+    "day.svg",
+    "A day in the life: GPUs over time",
+    [
+      { name: "internal in use", color: "#4C78A8", points: d.series.map((p) => [p.hour, p.internalGpus]) },
+      { name: "idle (not internal)", color: "#72B7B2", points: d.series.map((p) => [p.hour, p.idleGpus]) },
+      { name: "lent", color: "#F58518", points: d.series.map((p) => [p.hour, p.lentGpus]) },
+    ],
+    "hour",
+    "GPUs",
+  );
+}
+
+writeFileSync(resolve(ROOT, "BENCHMARKS.md"), `${lines.join("\n")}\n`);
+process.stdout.write("wrote BENCHMARKS.md and bench/plots/\n");

@@ -1,0 +1,444 @@
+/**
+ * Scale benchmark on the local control plane with kwok: nodes × 8 GPUs, leases, tenant pods and
+ * internal Jobs arriving. Prints a table and writes bench/results/scale.json.
+ *
+ *   tsx bench/scale.ts [--smoke] [--nodes 1000] [--leases 2000] [--pods-per-lease 5] [--jobs 20]
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { stringify } from "yaml";
+import { Informer } from "../src/kube/informer.ts";
+import { type KubeObject, KubeRest, paths } from "../src/kube/rest.ts";
+import { ControlPlane } from "../test/harness/controlplane.ts";
+import { gpuNodeManifest, waitForNodesReady } from "../test/harness/gpu-nodes.ts";
+import { freePort } from "../test/harness/ports.ts";
+import { installCrds, installPolicies } from "../test/support/crds.ts";
+import { kubeClients } from "../test/support/kube.ts";
+import { machine, percentile, printTable } from "./machine.ts";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const { values } = parseArgs({
+  options: {
+    smoke: { type: "boolean", default: false },
+    nodes: { type: "string" },
+    leases: { type: "string" },
+    "pods-per-lease": { type: "string" },
+    jobs: { type: "string" },
+  },
+});
+const smoke = values.smoke ?? false;
+const NODES = Number(values.nodes ?? (smoke ? 20 : 1000));
+const LEASES = Number(values.leases ?? (smoke ? 40 : 2000));
+const PODS_PER_LEASE = Number(values["pods-per-lease"] ?? 5);
+const JOBS = Number(values.jobs ?? (smoke ? 2 : 20));
+const TENANTS = smoke ? 4 : 20;
+const GPUS_PER_LEASE = 4;
+const NOTICE_S = 5;
+
+const log = (line: string) => process.stdout.write(`[scale] ${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function inParallel<T>(items: T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await task(items[next++] as T);
+    }),
+  );
+}
+
+function procStats(pid: number): { rssMB: number; cpuSeconds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  const ticks = Number(stat[11] ?? 0) + Number(stat[12] ?? 0);
+  return { rssMB: Math.round(rss), cpuSeconds: ticks / 100 };
+}
+
+async function main(): Promise<void> {
+  log(
+    `${NODES} nodes × 8 GPUs, ${LEASES} leases of ${GPUS_PER_LEASE} GPUs, ${LEASES * PODS_PER_LEASE} tenant pods, ${JOBS} internal Jobs`,
+  );
+  const plane = await ControlPlane.start({ log });
+  const results: Record<string, unknown> = { benchmark: "scale", smoke, machine: machine() };
+  try {
+    const kc = new KubeConfig();
+    kc.loadFromFile(plane.kubeconfigPath);
+    const rest = new KubeRest(kc, "bench");
+    const clients = kubeClients(plane.kubeconfigPath);
+    await installCrds(clients);
+    await installPolicies(plane.kubeconfigPath);
+
+    // 1. The ceiling: status writes per second the API server accepts from one client.
+    await rest.create(paths.namespaces(), { metadata: { name: "ceiling" } });
+    const probes = Array.from({ length: smoke ? 20 : 200 }, (_, i) => `probe-${i}`);
+    await inParallel(probes, 16, (name) =>
+      rest.create(`/apis/gpulease.io/v1alpha1/namespaces/ceiling/gpuleases`, {
+        apiVersion: "gpulease.io/v1alpha1",
+        kind: "GpuLease",
+        metadata: { name },
+        spec: { gpus: 1 },
+      }),
+    );
+    const ceilingWindow = smoke ? 3000 : 10_000;
+    let ceilingWrites = 0;
+    const ceilingStart = performance.now();
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, worker) => {
+        let i = worker;
+        while (performance.now() - ceilingStart < ceilingWindow) {
+          const name = probes[i % probes.length] as string;
+          i += 16;
+          await rest.patch(
+            `/apis/gpulease.io/v1alpha1/namespaces/ceiling/gpuleases/${name}/status`,
+            "merge",
+            { status: { phase: "Pending", reason: `probe-${i}` } },
+          );
+          ceilingWrites++;
+        }
+      }),
+    );
+    const ceiling = ceilingWrites / ((performance.now() - ceilingStart) / 1000);
+    log(`write ceiling: ${ceiling.toFixed(0)} status writes/s`);
+    results.writeCeilingPerSecond = Math.round(ceiling);
+
+    // 2. Nodes, tenants, quotas.
+    const nodeNames = Array.from({ length: NODES }, (_, i) => `gpu-${i}`);
+    await inParallel(nodeNames, 16, (name) =>
+      rest.create(paths.nodes(), gpuNodeManifest(name, { lendable: true })),
+    );
+    await waitForNodesReady(clients.core, nodeNames, 600_000);
+    log("nodes Ready");
+    const tenants = Array.from({ length: TENANTS }, (_, i) => `t${i}`);
+    await inParallel(tenants, 8, async (t) => {
+      await rest.create(paths.tenantQuotas(), {
+        apiVersion: "gpulease.io/v1alpha1",
+        kind: "TenantQuota",
+        metadata: { name: t },
+        spec: {
+          limits: [{ maxGpus: NODES * 8 }],
+          reclaimNotice: `${NOTICE_S}s`,
+          pricing: { interruptiblePerGpuHour: "1.00" },
+        },
+      });
+      await rest.create(paths.namespaces(), { metadata: { name: t, labels: { "gpulease.io/tenant": t } } });
+    });
+    await rest.create(paths.namespaces(), { metadata: { name: "training" } });
+    for (const ns of [...tenants, "training"]) {
+      for (let i = 0; i < 100; i++) {
+        try {
+          await rest.get(`/api/v1/namespaces/${ns}/serviceaccounts/default`);
+          break;
+        } catch {
+          await sleep(100);
+        }
+      }
+    }
+
+    // 3. The operator, as a process, with its metrics endpoint.
+    const metricsPort = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), "gpulease-bench-"));
+    writeFileSync(
+      join(dir, "config.yaml"),
+      stringify({
+        idlePeriod: "0s",
+        metricsPort,
+        logLevel: "info",
+        meteringInterval: "5m",
+        evictionGrace: "10s",
+      }),
+    );
+    // The same heap cap as the Deployment (config/manager): the operator's live set is far smaller.
+    const operator = spawn(
+      process.execPath,
+      [
+        "--max-old-space-size=256",
+        "--import",
+        "tsx",
+        join(ROOT, "src/main.ts"),
+        "--kubeconfig",
+        plane.kubeconfigPath,
+        "--config",
+        join(dir, "config.yaml"),
+      ],
+      {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let operatorLog = "";
+    operator.stdout?.on("data", (c: Buffer) => {
+      operatorLog += c.toString();
+      if (operatorLog.length > 50_000_000) operatorLog = operatorLog.slice(-10_000_000);
+    });
+    operator.stderr?.on("data", (c: Buffer) => {
+      operatorLog += c.toString();
+    });
+    while (!operatorLog.includes('"msg":"operator started"')) await sleep(100);
+    const pid = operator.pid as number;
+    const metric = async (name: string): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      return text
+        .split("\n")
+        .filter((l) => l.startsWith(name))
+        .reduce((s, l) => s + Number(l.split(" ").pop()), 0);
+    };
+
+    // Watch leases and pods to time what users see.
+    const leaseInformer = new Informer("leases", rest, paths.gpuLeases(), { watchdogMs: 600_000 });
+    const activeAt = new Map<string, number>();
+    leaseInformer.onChange((_t, o) => {
+      const status = (o.status ?? {}) as { phase?: string };
+      const key = `${o.metadata?.namespace}/${o.metadata?.name}`;
+      if (status.phase === "Active" && !activeAt.has(key)) activeAt.set(key, performance.now());
+    });
+    leaseInformer.start();
+    const podInformer = new Informer("pods", rest, paths.pods(), { watchdogMs: 600_000 });
+    const ungatedAt = new Map<string, number>();
+    const terminatingAt = new Map<string, number>();
+    podInformer.onChange((type, o) => {
+      const key = `${o.metadata?.namespace}/${o.metadata?.name}`;
+      const spec = (o.spec ?? {}) as { schedulingGates?: unknown[] };
+      if (
+        o.metadata?.labels &&
+        (o.metadata.labels as Record<string, string>)["gpulease.io/lease"] &&
+        !ungatedAt.has(key) &&
+        (spec.schedulingGates ?? []).length === 0
+      ) {
+        ungatedAt.set(key, performance.now());
+      }
+      if ((type === "delete" || o.metadata?.deletionTimestamp) && !terminatingAt.has(key))
+        terminatingAt.set(key, Date.now());
+    });
+    podInformer.start();
+    await Promise.all([leaseInformer.waitForSync(), podInformer.waitForSync()]);
+
+    // 4. Leases arrive.
+    const cpuBefore = procStats(pid);
+    const requestsBefore = await metric("rest_client_requests_total");
+    const leaseNames = Array.from({ length: LEASES }, (_, i) => ({
+      ns: tenants[i % TENANTS] as string,
+      name: `lease-${i}`,
+    }));
+    const leaseStart = performance.now();
+    await inParallel(leaseNames, 16, ({ ns, name }) =>
+      rest.create(`/apis/gpulease.io/v1alpha1/namespaces/${ns}/gpuleases`, {
+        apiVersion: "gpulease.io/v1alpha1",
+        kind: "GpuLease",
+        metadata: { name },
+        spec: { gpus: GPUS_PER_LEASE, gpusPerNode: GPUS_PER_LEASE },
+      }),
+    );
+    const createdIn = (performance.now() - leaseStart) / 1000;
+    while (activeAt.size < LEASES) await sleep(50);
+    const admissionSeconds = (Math.max(...activeAt.values()) - leaseStart) / 1000;
+    const busy = procStats(pid);
+    const requestsAfterAdmission = await metric("rest_client_requests_total");
+    results.admission = {
+      leases: LEASES,
+      createdInSeconds: createdIn,
+      allActiveAfterSeconds: admissionSeconds,
+      leasesPerSecond: LEASES / admissionSeconds,
+      shareOfWriteCeiling: LEASES / admissionSeconds / ceiling,
+      apiRequestsPerLease: (requestsAfterAdmission - requestsBefore) / LEASES,
+      operatorCpuSeconds: busy.cpuSeconds - cpuBefore.cpuSeconds,
+      operatorRssMB: busy.rssMB,
+    };
+    log(`admission: ${LEASES} leases Active in ${admissionSeconds.toFixed(1)} s`);
+
+    // 5. Tenant pods: PODS_PER_LEASE per lease, GPUs spread over them.
+    const pods: { ns: string; name: string; lease: string; gpus: number }[] = [];
+    for (const l of leaseNames) {
+      for (let p = 0; p < PODS_PER_LEASE; p++)
+        pods.push({ ns: l.ns, name: `${l.name}-p${p}`, lease: l.name, gpus: p < GPUS_PER_LEASE ? 1 : 0 });
+    }
+    const podStart = performance.now();
+    await inParallel(pods, 16, (p) =>
+      rest.create(`/api/v1/namespaces/${p.ns}/pods`, {
+        metadata: { name: p.name, labels: { "gpulease.io/lease": p.lease, app: "tenant" } },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: "c",
+              image: "registry.example/work:1",
+              ...(p.gpus ? { resources: { limits: { "nvidia.com/gpu": String(p.gpus) } } } : {}),
+            },
+          ],
+        },
+      }),
+    );
+    while (ungatedAt.size < pods.length) await sleep(100);
+    const bindSeconds = (Math.max(...ungatedAt.values()) - podStart) / 1000;
+    results.binding = {
+      pods: pods.length,
+      allUngatedAfterSeconds: bindSeconds,
+      podsPerSecond: pods.length / bindSeconds,
+    };
+    log(`binding: ${pods.length} pods ungated in ${bindSeconds.toFixed(1)} s`);
+
+    // 6. Idle: nothing changes for a while.
+    const idleBefore = procStats(pid);
+    const idleWindow = smoke ? 5 : 30;
+    await sleep(idleWindow * 1000);
+    const idleAfter = procStats(pid);
+    results.idle = {
+      cpuShare: (idleAfter.cpuSeconds - idleBefore.cpuSeconds) / idleWindow,
+      rssMB: idleAfter.rssMB,
+    };
+
+    // 7. Internal Jobs arrive: reclaims.
+    const jobStart = Date.now();
+    for (let j = 0; j < JOBS; j++) {
+      await rest.create(`/apis/batch/v1/namespaces/training/jobs`, {
+        metadata: { name: `train-${j}` },
+        spec: {
+          backoffLimit: 0,
+          template: {
+            metadata: { labels: { app: "internal" } },
+            spec: {
+              restartPolicy: "Never",
+              terminationGracePeriodSeconds: 1,
+              containers: [{ name: "t", image: "x", resources: { limits: { "nvidia.com/gpu": "8" } } }],
+            },
+          },
+        },
+      });
+    }
+    // Every Job's pod scheduled.
+    const scheduled = new Map<string, number>();
+    while (scheduled.size < JOBS && Date.now() - jobStart < 300_000) {
+      for (const raw of podInformer.list()) {
+        const o = raw as KubeObject & { spec?: { nodeName?: string } };
+        if (o.metadata?.namespace === "training" && o.spec?.nodeName && !scheduled.has(o.metadata.name ?? ""))
+          scheduled.set(o.metadata?.name ?? "", Date.now());
+      }
+      await sleep(100);
+    }
+    const reclaiming = leaseInformer
+      .list()
+      .map((o) => (o.status ?? {}) as { reclaim?: { requestedAt?: string; deadline?: string } })
+      .filter((s) => s.reclaim?.requestedAt);
+    const reactions: number[] = [];
+    for (const raw of podInformer.list()) {
+      const o = raw as KubeObject & {
+        status?: {
+          conditions?: { type: string; status: string; reason?: string; lastTransitionTime?: string }[];
+        };
+      };
+      if (o.metadata?.namespace !== "training") continue;
+      const unsched = o.status?.conditions?.find((c) => c.type === "PodScheduled");
+      void unsched;
+    }
+    const evictionDelays = [...operatorLog.matchAll(/"afterDeadlineMs":(-?\d+)/g)].map((m) => Number(m[1]));
+    const reactionHistogram = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const reactionSum = Number(
+      /gpulease_reclaim_reaction_seconds_sum (\S+)/.exec(reactionHistogram)?.[1] ?? Number.NaN,
+    );
+    const reactionCount = Number(
+      /gpulease_reclaim_reaction_seconds_count (\S+)/.exec(reactionHistogram)?.[1] ?? 0,
+    );
+    const reactionBuckets = [
+      ...reactionHistogram.matchAll(/gpulease_reclaim_reaction_seconds_bucket\{le="([^"]+)"\} (\S+)/g),
+    ].map((m) => [m[1], Number(m[2])] as const);
+    const p99Bucket = reactionBuckets.find(([, c]) => c >= 0.99 * reactionCount)?.[0];
+    const returnSum = Number(
+      /gpulease_gpu_return_seconds_sum (\S+)/.exec(reactionHistogram)?.[1] ?? Number.NaN,
+    );
+    const returnCount = Number(/gpulease_gpu_return_seconds_count (\S+)/.exec(reactionHistogram)?.[1] ?? 0);
+    for (const s of reclaiming) {
+      const requested = Date.parse(s.reclaim?.requestedAt ?? "");
+      if (!Number.isNaN(requested)) reactions.push(requested - jobStart);
+    }
+    results.reclaim = {
+      jobs: JOBS,
+      jobsScheduled: scheduled.size,
+      leasesReclaimed: reclaiming.length,
+      reactionMeanMs: (reactionSum / Math.max(1, reactionCount)) * 1000,
+      reactionP99BucketSeconds: p99Bucket,
+      noticeAfterJobCreatedMs: { p50: percentile(reactions, 50), p99: percentile(reactions, 99) },
+      evictionAfterDeadlineMs: {
+        p50: percentile(evictionDelays, 50),
+        p99: percentile(evictionDelays, 99),
+        max: Math.max(...evictionDelays),
+        min: Math.min(...evictionDelays),
+        count: evictionDelays.length,
+      },
+      gpuReturnMeanSeconds: returnSum / Math.max(1, returnCount),
+      jobsScheduledWithinSeconds: (Math.max(...scheduled.values()) - jobStart) / 1000,
+    };
+    const reconcileSum = Number(
+      /controller_runtime_reconcile_time_seconds_sum\{controller="gpulease"\} (\S+)/.exec(
+        reactionHistogram,
+      )?.[1] ?? Number.NaN,
+    );
+    const reconcileCount = Number(
+      /controller_runtime_reconcile_time_seconds_count\{controller="gpulease"\} (\S+)/.exec(
+        reactionHistogram,
+      )?.[1] ?? 0,
+    );
+    results.passes = { count: reconcileCount, meanMs: (reconcileSum / Math.max(1, reconcileCount)) * 1000 };
+    const final = procStats(pid);
+    results.operator = { rssMB: final.rssMB, cpuSecondsTotal: final.cpuSeconds };
+    leaseInformer.stop();
+    podInformer.stop();
+    operator.kill("SIGTERM");
+    await new Promise((r) => operator.on("exit", r));
+  } finally {
+    await plane.stop();
+  }
+  const a = results.admission as Record<string, number>;
+  const b = results.binding as Record<string, number>;
+  const i = results.idle as Record<string, number>;
+  const r = results.reclaim as Record<string, unknown> & {
+    evictionAfterDeadlineMs: Record<string, number>;
+    noticeAfterJobCreatedMs: Record<string, number>;
+  };
+  printTable(
+    `Scale: ${NODES} nodes × 8 GPUs, ${LEASES} leases, ${LEASES * PODS_PER_LEASE} tenant pods, ${JOBS} internal Jobs`,
+    [
+      ["API server write ceiling (status writes/s, 1 client)", results.writeCeilingPerSecond as number],
+      ["admission (leases/s reaching Active)", a.leasesPerSecond?.toFixed(1) ?? ""],
+      ["  as a share of the write ceiling", `${((a.shareOfWriteCeiling ?? 0) * 100).toFixed(0)} %`],
+      ["API requests per lease (admission)", a.apiRequestsPerLease?.toFixed(2) ?? ""],
+      ["binding (pods/s ungated)", b.podsPerSecond?.toFixed(1) ?? ""],
+      ["reclaim reaction, Unschedulable → notice, mean (ms)", (r.reactionMeanMs as number)?.toFixed(1)],
+      ["reclaim reaction p99 (histogram bucket, s)", String(r.reactionP99BucketSeconds)],
+      [
+        "notice after Job created p50 / p99 (ms)",
+        `${r.noticeAfterJobCreatedMs.p50} / ${r.noticeAfterJobCreatedMs.p99}`,
+      ],
+      [
+        "eviction − deadline p50 / p99 / max (ms)",
+        `${r.evictionAfterDeadlineMs.p50} / ${r.evictionAfterDeadlineMs.p99} / ${r.evictionAfterDeadlineMs.max}`,
+      ],
+      ["GPU return latency, mean (s)", (r.gpuReturnMeanSeconds as number)?.toFixed(1)],
+      [
+        "internal Jobs scheduled / within (s)",
+        `${r.jobsScheduled} / ${(r.jobsScheduledWithinSeconds as number)?.toFixed(1)}`,
+      ],
+      [
+        "operator plans run / mean pass (ms)",
+        `${(results.passes as Record<string, number>).count} / ${(results.passes as Record<string, number>).meanMs?.toFixed(1)}`,
+      ],
+      ["operator RSS busy / idle (MB)", `${a.operatorRssMB} / ${i.rssMB}`],
+      [
+        "operator CPU while admitting (s) / idle (cores)",
+        `${a.operatorCpuSeconds?.toFixed(1)} / ${i.cpuShare?.toFixed(3)}`,
+      ],
+    ],
+  );
+  writeFileSync(
+    resolve(ROOT, `bench/results/scale${smoke ? "-smoke" : ""}.json`),
+    `${JSON.stringify(results, null, 2)}\n`,
+  );
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`scale benchmark failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
