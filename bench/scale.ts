@@ -335,6 +335,7 @@ async function main(): Promise<void> {
       void unsched;
     }
     const evictionDelays = [...operatorLog.matchAll(/"afterDeadlineMs":(-?\d+)/g)].map((m) => Number(m[1]));
+    const reactionLog = [...operatorLog.matchAll(/"reactionMs":(\d+)/g)].map((m) => Number(m[1]));
     const reactionHistogram = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const reactionSum = Number(
       /gpulease_reclaim_reaction_seconds_sum (\S+)/.exec(reactionHistogram)?.[1] ?? Number.NaN,
@@ -359,6 +360,12 @@ async function main(): Promise<void> {
       jobsScheduled: scheduled.size,
       leasesReclaimed: reclaiming.length,
       reactionMeanMs: (reactionSum / Math.max(1, reactionCount)) * 1000,
+      reactionMs: {
+        p50: percentile(reactionLog, 50),
+        p99: percentile(reactionLog, 99),
+        max: Math.max(...reactionLog),
+        count: reactionLog.length,
+      },
       reactionP99BucketSeconds: p99Bucket,
       noticeAfterJobCreatedMs: { p50: percentile(reactions, 50), p99: percentile(reactions, 99) },
       evictionAfterDeadlineMs: {
@@ -382,6 +389,8 @@ async function main(): Promise<void> {
       )?.[1] ?? 0,
     );
     results.passes = { count: reconcileCount, meanMs: (reconcileSum / Math.max(1, reconcileCount)) * 1000 };
+    const heapUsed = Number(/nodejs_heap_size_used_bytes (\S+)/.exec(reactionHistogram)?.[1] ?? Number.NaN);
+    results.heapUsedMB = Math.round(heapUsed / 2 ** 20);
     const final = procStats(pid);
     results.operator = { rssMB: final.rssMB, cpuSecondsTotal: final.cpuSeconds };
     leaseInformer.stop();
@@ -406,8 +415,10 @@ async function main(): Promise<void> {
       ["  as a share of the write ceiling", `${((a.shareOfWriteCeiling ?? 0) * 100).toFixed(0)} %`],
       ["API requests per lease (admission)", a.apiRequestsPerLease?.toFixed(2) ?? ""],
       ["binding (pods/s ungated)", b.podsPerSecond?.toFixed(1) ?? ""],
-      ["reclaim reaction, Unschedulable → notice, mean (ms)", (r.reactionMeanMs as number)?.toFixed(1)],
-      ["reclaim reaction p99 (histogram bucket, s)", String(r.reactionP99BucketSeconds)],
+      [
+        "reclaim reaction, Unschedulable → notice p50 / p99 / max (ms)",
+        `${(r.reactionMs as Record<string, number>).p50} / ${(r.reactionMs as Record<string, number>).p99} / ${(r.reactionMs as Record<string, number>).max} (${(r.reactionMs as Record<string, number>).count} reclaims)`,
+      ],
       [
         "notice after Job created p50 / p99 (ms)",
         `${r.noticeAfterJobCreatedMs.p50} / ${r.noticeAfterJobCreatedMs.p99}`,
@@ -425,7 +436,10 @@ async function main(): Promise<void> {
         "operator plans run / mean pass (ms)",
         `${(results.passes as Record<string, number>).count} / ${(results.passes as Record<string, number>).meanMs?.toFixed(1)}`,
       ],
-      ["operator RSS busy / idle (MB)", `${a.operatorRssMB} / ${i.rssMB}`],
+      [
+        "operator RSS busy / idle (MB); V8 heap used at the end",
+        `${a.operatorRssMB} / ${i.rssMB}; ${results.heapUsedMB}`,
+      ],
       [
         "operator CPU while admitting (s) / idle (cores)",
         `${a.operatorCpuSeconds?.toFixed(1)} / ${i.cpuShare?.toFixed(3)}`,

@@ -33,6 +33,8 @@ export interface Caches {
 }
 
 export interface ExecutionResult {
+  /** The plan had more writes than one pass carries out: replan at once for the rest. */
+  truncated: boolean;
   writes: number;
   conflicts: number;
   failures: unknown[];
@@ -64,10 +66,35 @@ export class PlanExecutor {
     private readonly log: Logger,
     private readonly metrics: Metrics,
     private readonly concurrency = 16,
+    private readonly batch = 256,
   ) {}
 
   async execute(plan: ClusterPlan): Promise<ExecutionResult> {
-    const result: ExecutionResult = { writes: 0, conflicts: 0, failures: [], blockedEvictions: 0 };
+    const result: ExecutionResult = {
+      truncated: false,
+      writes: 0,
+      conflicts: 0,
+      failures: [],
+      blockedEvictions: 0,
+    };
+    // A pass carries out a bounded batch of each kind of write, reclaim notices first, so that new
+    // demand (an internal pod that cannot schedule) is planned within one short pass, not after
+    // thousands of pod bindings.
+    const cap = <T>(items: T[]): T[] => {
+      if (items.length <= this.batch) return items;
+      result.truncated = true;
+      return items.slice(0, this.batch);
+    };
+    const urgent = (phase: string | undefined) => (phase === "Reclaiming" ? 0 : 1);
+    plan = {
+      ...plan,
+      leaseStatuses: cap(
+        [...plan.leaseStatuses].sort((a, b) => urgent(a.status.phase) - urgent(b.status.phase)),
+      ),
+      bindings: cap(plan.bindings),
+      evictions: cap(plan.evictions),
+      notices: cap(plan.notices),
+    };
     const guard = async (what: string, write: () => Promise<void>) => {
       try {
         await write();
@@ -145,17 +172,27 @@ export class PlanExecutor {
         });
       }),
     );
+    // Notices actually written: count them, and time each reclaim once, from the moment its demand
+    // was first seen Unschedulable to the moment its first notice was written.
+    const timed = new Set<string>();
     for (const lease of plan.noticesGiven) {
       if (!written.has(`${lease.namespace}/${lease.name}`)) continue;
       this.metrics.notices.inc({ reason: lease.status.reason ?? "Reclaim" });
-    }
-    for (const decision of plan.reclaims) {
-      this.log.info(
-        { demand: decision.demand.key, nodes: decision.nodes, gpusEvicted: decision.gpusEvicted },
-        decision.explanation,
-      );
-      this.metrics.reclaimReaction.observe(Math.max(0, (Date.now() - decision.demand.since) / 1000));
-      this.metrics.gpusReclaimed.inc({ reason: "InternalDemand" }, decision.gpusEvicted);
+      const decision = plan.reclaims.find((d) => d.hits.some((h) => h.lease.uid === lease.uid));
+      if (decision && !timed.has(decision.demand.key)) {
+        timed.add(decision.demand.key);
+        this.metrics.reclaimReaction.observe(Math.max(0, (Date.now() - decision.demand.since) / 1000));
+        this.metrics.gpusReclaimed.inc({ reason: "InternalDemand" }, decision.gpusEvicted);
+        this.log.info(
+          {
+            demand: decision.demand.key,
+            nodes: decision.nodes,
+            gpusEvicted: decision.gpusEvicted,
+            reactionMs: Date.now() - decision.demand.since,
+          },
+          decision.explanation,
+        );
+      }
     }
     for (const hopeless of plan.hopelessDemand) {
       this.log.debug({ demand: hopeless.demand.key }, `no reclaim: ${hopeless.reason}`);

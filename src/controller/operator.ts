@@ -46,7 +46,7 @@ export class Operator {
   private started = false;
 
   constructor(
-    private readonly rest: KubeRest,
+    rest: KubeRest,
     private readonly config: OperatorConfig,
     private readonly log: Logger,
     private readonly metrics: Metrics,
@@ -233,6 +233,7 @@ export class Operator {
         this.queue.forget(key);
       }
       if (plan.wakeAt !== undefined) this.queue.addAfter(PLAN, Math.max(1, plan.wakeAt - Date.now() + 5));
+      if (outcome.truncated) this.queue.add(PLAN);
     } catch (error) {
       this.metrics.reconcileTotal.inc({ controller: CONTROLLER, result: "error" });
       this.metrics.reconcileErrors.inc({ controller: CONTROLLER });

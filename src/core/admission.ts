@@ -68,7 +68,6 @@ export function admit(
   const owners = tenantNamespaces(snapshot);
   const decisions: AdmissionDecision[] = [];
   const lend: string[] = [];
-  let wakeAt: number | undefined;
   const quotas = new Map(snapshot.quotas.map((q) => [q.name, q]));
 
   // Queues per tenant; leases without a tenant or quota wait with a reason.
@@ -137,7 +136,7 @@ export function admit(
   }
 
   const pool = new CandidatePool(snapshot, accounts, mayLend);
-  wakeAt = pool.wakeAt;
+  const wakeAt = pool.wakeAt;
   while (queues.size > 0) {
     // The next tenant: highest priority, then lowest share of its quota, then name.
     let next: { tenant: string; quota: QuotaView; share: number } | undefined;

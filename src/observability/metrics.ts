@@ -118,7 +118,7 @@ export class Metrics {
   readonly reclaimReaction = new Histogram({
     name: `${NAME}_reclaim_reaction_seconds`,
     help: "Time from an internal pod becoming Unschedulable to the reclaim notice",
-    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
   readonly gpusReclaimed = new Counter({
