@@ -109,7 +109,7 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 2000));
   kubectl("apply", "-f", "config/samples/");
   say("sample tenants acme and globex and their leases applied");
-  kubectl("apply", "-f", "config/samples/demo/");
+  kubectl("apply", "-f", "config/samples/demo/acme-finetune-pods.yaml");
 
   if (values.smoke) {
     const deadline = Date.now() + 90_000;
