@@ -74,12 +74,16 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
       if (account) account.state = "Returning";
     }
     for (const hit of decision.hits) {
+      // Two demands may take different nodes of one lease (partial reclaim): one notice for both.
+      const earlier = hits.get(leaseKey(hit.lease));
+      const nodes = [...new Set([...(earlier?.nodes ?? []), ...hit.nodes])].sort();
+      const allocations = hit.lease.status.allocations ?? [];
       hits.set(leaseKey(hit.lease), {
-        nodes: hit.nodes,
-        whole: hit.whole,
-        gpus: hit.gpus,
+        nodes,
+        whole: (earlier?.whole ?? false) || hit.whole,
+        gpus: allocations.filter((a) => nodes.includes(a.node)).reduce((sum, a) => sum + a.gpus, 0),
         reason: "InternalDemand",
-        explanation: decision.explanation,
+        explanation: earlier ? `${earlier.explanation}; ${decision.explanation}` : decision.explanation,
       });
     }
   }

@@ -13,7 +13,7 @@ import { ANNOTATION_LAST_CHECKPOINT } from "../api/labels.ts";
 import { holdsAllocation, type NodeAccount, podHoldsGpus } from "./accounting.ts";
 import type { DemandGroup } from "./demand.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type QuotaView } from "./model.ts";
-import { groupFits, type NodeRoom, staticFit } from "./scheduling-fit.ts";
+import { groupFits, type NodeRoom, placeGroup, staticFit } from "./scheduling-fit.ts";
 
 export interface LeaseHit {
   lease: LeaseView;
@@ -123,24 +123,27 @@ export function planReclaim(
   const hopeless: ReclaimPlan["hopeless"] = [];
   const blocked: DemandGroup[] = [];
   const taken = new Set<string>(); // nodes already being returned (before or by this plan)
-  const reclaimedLeases = new Set<string>();
   for (const account of accounts.values()) if (account.state === "Returning") taken.add(account.node.name);
 
+  // Room for internal pods now, and on nodes already on their way back; each demand group (oldest
+  // first) takes its share, so two groups are never promised the same returning GPUs.
+  let available: NodeRoom[] = [
+    ...[...accounts.values()].filter((a) => a.state === "Internal").map((a) => room(a, false)),
+    ...[...accounts.values()].filter((a) => taken.has(a.node.name)).map((a) => room(a, true)),
+  ];
   for (const group of demand) {
-    // Already served by what is Internal, or by what is on its way back: nothing more to take.
-    const internalRooms = [...accounts.values()]
-      .filter((a) => a.state === "Internal")
-      .map((a) => room(a, false));
-    const returningRooms = [...accounts.values()]
-      .filter((a) => taken.has(a.node.name))
-      .map((a) => room(a, true));
-    if (groupFits(group.pods, [...internalRooms, ...returningRooms], resourceFor)) continue;
+    const served = placeGroup(group.pods, available, resourceFor);
+    if (served) {
+      available = served;
+      continue;
+    }
 
     const candidates: Candidate[] = [];
     for (const account of accounts.values()) {
       if (account.state !== "Lent" || taken.has(account.node.name)) continue;
       if (!group.pods.some((p) => staticFit(p, account.node))) continue;
-      const leases = (leasesOn.get(account.node.name) ?? []).filter((l) => !reclaimedLeases.has(leaseKey(l)));
+      // Leases already hit by an earlier group on other nodes count here too: this node is theirs as well.
+      const leases = leasesOn.get(account.node.name) ?? [];
       const guard = leases.map((l) => protection(l, quotaOf(l), now)).find((p) => p !== undefined);
       let tenantPriority = Number.NEGATIVE_INFINITY;
       let leasePriority = Number.NEGATIVE_INFINITY;
@@ -181,15 +184,14 @@ export function planReclaim(
       }
       return [...freed];
     };
-    const fitsWith = (chosen: Candidate[]) => {
+    const roomsWith = (chosen: Candidate[]) => {
       const freed = new Set(freedBy(chosen));
-      const rooms = [
-        ...internalRooms,
-        ...returningRooms,
+      return [
+        ...available,
         ...[...accounts.values()].filter((a) => freed.has(a.node.name)).map((a) => room(a, true)),
       ];
-      return groupFits(group.pods, rooms, resourceFor);
     };
+    const fitsWith = (chosen: Candidate[]) => groupFits(group.pods, roomsWith(chosen), resourceFor);
 
     let chosen: Candidate[] = [];
     for (const candidate of usable) {
@@ -230,8 +232,8 @@ export function planReclaim(
       }
     }
     const nodes = freedBy(chosen).sort();
+    available = placeGroup(group.pods, roomsWith(chosen), resourceFor) ?? available;
     for (const node of nodes) taken.add(node);
-    for (const key of hits.keys()) reclaimedLeases.add(key);
     const gpusEvicted = [...hits.values()].reduce((s, h) => s + h.gpus, 0);
     const explanation =
       `${group.pods.length} internal pod(s) of ${group.key} need ${group.gpus} GPUs: returning ${nodes.join(", ")} ` +

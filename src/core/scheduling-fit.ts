@@ -62,14 +62,15 @@ export function staticFit(pod: PodView, node: NodeView): boolean {
 }
 
 /**
- * Whether every pod fits somewhere in `rooms` at once (largest GPU pods first, each on the tightest
- * node that takes it). Rooms are copied, not changed.
+ * Places every pod of a group in `rooms` at once (largest GPU pods first, each on the tightest node
+ * that takes it) and returns the rooms left, or undefined when the group does not fit. The input rooms
+ * are not changed.
  */
-export function groupFits(
+export function placeGroup(
   pods: PodView[],
   rooms: NodeRoom[],
   resourceName: (pod: PodView) => string,
-): boolean {
+): NodeRoom[] | undefined {
   const left = rooms.map((r) => ({ ...r }));
   const order = [...pods].sort(
     (a, b) => (b.gpus[resourceName(b)] ?? 0) - (a.gpus[resourceName(a)] ?? 0) || (a.name < b.name ? -1 : 1),
@@ -83,10 +84,19 @@ export function groupFits(
       if (!best || room.gpus < best.gpus || (room.gpus === best.gpus && room.node.name < best.node.name))
         best = room;
     }
-    if (!best) return false;
+    if (!best) return undefined;
     best.gpus -= gpus;
     best.cpuMillis -= pod.cpuMillis;
     best.memoryBytes -= pod.memoryBytes;
   }
-  return true;
+  return left;
+}
+
+/** Whether every pod of a group fits in `rooms` at once. */
+export function groupFits(
+  pods: PodView[],
+  rooms: NodeRoom[],
+  resourceName: (pod: PodView) => string,
+): boolean {
+  return placeGroup(pods, rooms, resourceName) !== undefined;
 }

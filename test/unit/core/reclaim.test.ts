@@ -296,12 +296,14 @@ describe("reclaim invariants (property tests)", () => {
         const plan = planCluster(snap);
         for (const decision of plan.reclaims) {
           for (const hit of decision.hits) expect(hit.lease.spec.class).not.toBe("Reserved");
-          // Every node it returns ends up free: no lease keeps an allocation there.
+          // Every node it returns ends up free: no lease keeps an allocation there (hits of all
+          // decisions together: a later demand may take another node of a lease an earlier one hit).
+          const allHits = plan.reclaims.flatMap((d) => d.hits);
           for (const returned of decision.nodes) {
             const keepers = leases.filter(
               (l) =>
                 (l.status.allocations ?? []).some((a) => a.node === returned) &&
-                !decision.hits.some((h) => h.lease.uid === l.uid && h.nodes.includes(returned)),
+                !allHits.some((h) => h.lease.uid === l.uid && h.nodes.includes(returned)),
             );
             expect(keepers).toEqual([]);
           }
@@ -349,5 +351,34 @@ describe("reclaim invariants (property tests)", () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("several internal demands at once", () => {
+  it("never promises two groups the same returning GPUs", () => {
+    const leases = [0, 1, 2].map((i) => active("low-ns", `l${i}`, { gpus: 8 }, [[`n${i}`, 8]]));
+    const nodes = [0, 1, 2].map((i) => node(`n${i}`, { lent: true }));
+    const pods = [0, 1, 2].map((i) =>
+      trainer(`t${i}`, 8, { group: `job/j${i}`, unschedulableSince: T0 - 1000 + i }),
+    );
+    const plan = planCluster(snapshot({ ...tenants, nodes, leases, pods }));
+    expect(plan.reclaims.flatMap((r) => r.nodes).sort()).toEqual(["n0", "n1", "n2"]);
+    // A replan while those nodes are on their way back takes nothing more.
+    const returning = nodes.map((n) => ({ ...n, returning: true }));
+    const noticed = leases.map((l) => ({ ...l, status: statusOf(plan, l.name) ?? l.status }));
+    expect(planCluster(snapshot({ ...tenants, nodes: returning, leases: noticed, pods })).reclaims).toEqual(
+      [],
+    );
+    // A fourth group still needs a node of its own.
+    const more = [...nodes.map((n) => ({ ...n, returning: true })), node("n3", { lent: true })];
+    const fourth = planCluster(
+      snapshot({
+        ...tenants,
+        nodes: more,
+        leases: [...noticed, active("low-ns", "l3", { gpus: 8 }, [["n3", 8]])],
+        pods: [...pods, trainer("t3", 8, { group: "job/j3" })],
+      }),
+    );
+    expect(fourth.reclaims.flatMap((r) => r.nodes)).toEqual(["n3"]);
   });
 });
