@@ -127,14 +127,16 @@ export function planReclaim(
 
   // Room for internal pods now, and on nodes already on their way back; each demand group (oldest
   // first) takes its share, so two groups are never promised the same returning GPUs.
-  let available: NodeRoom[] = [
+  // (Demand pods always ask for GPUs, so rooms without a free GPU are left out.)
+  const withGpus = (rooms: NodeRoom[]) => rooms.filter((r) => r.gpus > 0);
+  let available: NodeRoom[] = withGpus([
     ...[...accounts.values()].filter((a) => a.state === "Internal").map((a) => room(a, false)),
     ...[...accounts.values()].filter((a) => taken.has(a.node.name)).map((a) => room(a, true)),
-  ];
+  ]);
   for (const group of demand) {
     const served = placeGroup(group.pods, available, resourceFor);
     if (served) {
-      available = served;
+      available = withGpus(served);
       continue;
     }
 
@@ -232,7 +234,7 @@ export function planReclaim(
       }
     }
     const nodes = freedBy(chosen).sort();
-    available = placeGroup(group.pods, roomsWith(chosen), resourceFor) ?? available;
+    available = withGpus(placeGroup(group.pods, roomsWith(chosen), resourceFor) ?? available);
     for (const node of nodes) taken.add(node);
     const gpusEvicted = [...hits.values()].reduce((s, h) => s + h.gpus, 0);
     const explanation =
