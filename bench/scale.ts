@@ -152,11 +152,9 @@ async function main(): Promise<void> {
         evictionGrace: "10s",
       }),
     );
-    // The same heap cap as the Deployment (config/manager): the operator's live set is far smaller.
     const operator = spawn(
       process.execPath,
       [
-        "--max-old-space-size=256",
         "--import",
         "tsx",
         join(ROOT, "src/main.ts"),

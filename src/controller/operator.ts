@@ -7,9 +7,10 @@ import { randomUUID } from "node:crypto";
 import { configMs, type OperatorConfig } from "../config/operator-config.ts";
 import type { MalformedObject } from "../core/model.ts";
 import { type ClusterPlan, planCluster } from "../core/planner.ts";
+import { slimPod } from "../kube/convert.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
-import { type KubeRest, paths } from "../kube/rest.ts";
+import { type KubeObject, type KubeRest, paths } from "../kube/rest.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { PlanExecutor } from "./executor.ts";
@@ -57,11 +58,21 @@ export class Operator {
       message: string,
       fields?: Record<string, unknown>,
     ) => log[level](fields ?? {}, message);
-    const make = (name: string, path: string, labelSelector?: string) =>
-      new Informer(name, rest, path, { watchdogMs, log: informerLog, labelSelector });
+    const make = (
+      name: string,
+      path: string,
+      labelSelector?: string,
+      transform?: (o: KubeObject) => KubeObject,
+    ) =>
+      new Informer(name, rest, path, {
+        watchdogMs,
+        log: informerLog,
+        labelSelector,
+        ...(transform ? { transform } : {}),
+      });
     this.informers = {
       nodes: make("nodes", paths.nodes()),
-      pods: make("pods", paths.pods()),
+      pods: make("pods", paths.pods(), undefined, slimPod),
       namespaces: make("namespaces", paths.namespaces()),
       leases: make("gpuleases", paths.gpuLeases()),
       quotas: make("tenantquotas", paths.tenantQuotas()),

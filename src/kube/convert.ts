@@ -237,3 +237,48 @@ export function toQuotaView(raw: KubeObject): QuotaView | MalformedObject {
 export function isMalformed(view: object): view is MalformedObject {
   return "errors" in view;
 }
+
+const pick = (from: Json, keys: string[]): Json => {
+  const out: Json = {};
+  for (const key of keys) if (from[key] !== undefined) out[key] = from[key];
+  return out;
+};
+
+const slimContainer = (container: Json): Json => ({ name: container.name, resources: container.resources });
+
+/**
+ * What the pod cache keeps: the fields the operator reads (scheduling, resources, lease label, gates,
+ * conditions) and writes through patches. A cluster's pods are most of the operator's memory; whole
+ * pods (volumes, env, probes, container statuses…) would triple it.
+ */
+export function slimPod(raw: KubeObject): KubeObject {
+  const metadata = obj(raw.metadata);
+  const spec = obj(raw.spec);
+  const status = obj(raw.status);
+  return {
+    apiVersion: raw.apiVersion,
+    kind: raw.kind,
+    metadata: pick(metadata, [
+      "name",
+      "namespace",
+      "uid",
+      "resourceVersion",
+      "creationTimestamp",
+      "deletionTimestamp",
+      "labels",
+      "annotations",
+      "ownerReferences",
+    ]) as KubeObject["metadata"],
+    spec: {
+      ...pick(spec, ["nodeName", "nodeSelector", "affinity", "tolerations", "schedulingGates", "priority"]),
+      containers: arr(spec.containers).map(slimContainer),
+      ...(spec.initContainers ? { initContainers: arr(spec.initContainers).map(slimContainer) } : {}),
+    },
+    status: {
+      ...pick(status, ["phase"]),
+      conditions: arr(status.conditions).map((c) =>
+        pick(c, ["type", "status", "reason", "lastTransitionTime"]),
+      ),
+    },
+  };
+}

@@ -11,6 +11,8 @@ export type ChangeType = "add" | "update" | "delete";
 export type ChangeHandler = (type: ChangeType, object: KubeObject, old: KubeObject | undefined) => void;
 
 export interface InformerOptions {
+  /** Applied to every object before it is cached (drop what the operator never reads). */
+  transform?: (object: KubeObject) => KubeObject;
   labelSelector?: string;
   fieldSelector?: string;
   /** Restart a watch that delivered nothing (not even a bookmark) for this long. */
@@ -69,6 +71,11 @@ export class Informer {
     private readonly options: InformerOptions,
   ) {}
 
+  private keep(object: KubeObject): KubeObject {
+    const stripped = stripForCache(object);
+    return this.options.transform ? this.options.transform(stripped) : stripped;
+  }
+
   onChange(handler: ChangeHandler): void {
     this.handlers.push(handler);
   }
@@ -100,7 +107,7 @@ export class Informer {
    * plan sees it (no GPU promised twice while the watch event is in flight). Older versions are ignored.
    */
   upsert(written: KubeObject): void {
-    const object = stripForCache(written);
+    const object = this.keep(written);
     const key = objectKey(object);
     const old = this.store.get(key);
     if (old && !newer(object.metadata?.resourceVersion, old.metadata?.resourceVersion)) return;
@@ -171,7 +178,7 @@ export class Informer {
         limit: this.options.pageSize ?? 500,
         continue: continueToken,
       });
-      for (const item of page.items) seen.set(objectKey(item), stripForCache(item));
+      for (const item of page.items) seen.set(objectKey(item), this.keep(item));
       continueToken = page.metadata?.continue || undefined;
       resourceVersion = page.metadata?.resourceVersion;
     } while (continueToken);
@@ -230,7 +237,7 @@ export class Informer {
   private apply(event: WatchEvent): void {
     this.lastActivity = Date.now();
     const { type } = event;
-    const object = stripForCache(event.object);
+    const object = this.keep(event.object);
     if (type === "ERROR") {
       const status = object as { code?: number; message?: string };
       if (status.code === 410) throw new GoneError(410, status, "WATCH", this.path);
