@@ -279,6 +279,17 @@ async function main(): Promise<void> {
     };
     log(`binding: ${pods.length} pods ungated in ${bindSeconds.toFixed(1)} s`);
 
+    // Let the scheduler and kwok finish: every tenant pod Running.
+    const runningStart = performance.now();
+    for (;;) {
+      const running = podInformer
+        .list()
+        .filter((o) => ((o.status ?? {}) as { phase?: string }).phase === "Running" && (o.metadata?.labels as Record<string, string> | undefined)?.app === "tenant").length;
+      if (running >= pods.length || performance.now() - runningStart > 600_000) break;
+      await sleep(500);
+    }
+    results.allRunningAfterSeconds = (performance.now() - podStart) / 1000;
+
     // 6. Idle: nothing changes for a while.
     const idleBefore = procStats(pid);
     const idleWindow = smoke ? 5 : 30;
