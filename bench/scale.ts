@@ -284,7 +284,11 @@ async function main(): Promise<void> {
     for (;;) {
       const running = podInformer
         .list()
-        .filter((o) => ((o.status ?? {}) as { phase?: string }).phase === "Running" && (o.metadata?.labels as Record<string, string> | undefined)?.app === "tenant").length;
+        .filter(
+          (o) =>
+            ((o.status ?? {}) as { phase?: string }).phase === "Running" &&
+            (o.metadata?.labels as Record<string, string> | undefined)?.app === "tenant",
+        ).length;
       if (running >= pods.length || performance.now() - runningStart > 600_000) break;
       await sleep(500);
     }

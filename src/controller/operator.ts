@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { configMs, type OperatorConfig } from "../config/operator-config.ts";
 import type { MalformedObject } from "../core/model.ts";
 import { type ClusterPlan, planCluster } from "../core/planner.ts";
-import { slimPod } from "../kube/convert.ts";
+import { slimPod, toNodeView, toPodView } from "../kube/convert.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
 import { type KubeObject, type KubeRest, paths } from "../kube/rest.ts";
@@ -78,9 +78,24 @@ export class Operator {
       quotas: make("tenantquotas", paths.tenantQuotas()),
       resourceQuotas: make("resourcequotas", paths.resourceQuotas(), "app.kubernetes.io/managed-by=gpulease"),
     };
-    for (const informer of Object.values(this.informers)) {
-      // Informer callbacks only enqueue: the plan reads the caches when it runs.
-      informer.onChange(() => this.queue.add(PLAN));
+    // Informer callbacks only enqueue: the plan reads the caches when it runs. Node and pod updates
+    // that change nothing the planner reads (kubelet heartbeats, container statuses) are ignored:
+    // with a thousand nodes they would otherwise replan several times a second for nothing.
+    const convert = {
+      lendableSelector: config.lendableNodeSelector,
+      resourceNames: config.resourceNames,
+      gpuModelLabel: config.gpuModelLabel,
+    };
+    const relevant = {
+      nodes: (o: KubeObject) => JSON.stringify(toNodeView(o, convert)),
+      pods: (o: KubeObject) => JSON.stringify(toPodView(o, config.resourceNames)),
+    };
+    for (const [name, informer] of Object.entries(this.informers)) {
+      const fingerprint = relevant[name as keyof typeof relevant];
+      informer.onChange((type, object, old) => {
+        if (fingerprint && type === "update" && old && fingerprint(old) === fingerprint(object)) return;
+        this.queue.add(PLAN);
+      });
     }
     // When each pod was first seen Unschedulable, to the millisecond (the condition's own time has
     // one-second precision): the start of the reclaim reaction clock.

@@ -3,7 +3,7 @@ import {
   addPool,
   createLease,
   createTenant,
-  eventsFor,
+  expectEvents,
   getQuota,
   leaseWhere,
   phaseIs,
@@ -53,7 +53,7 @@ describe("admission and placement", () => {
     }
     const rq = await clients.core.readNamespacedResourceQuota({ name: "gpulease", namespace: ns });
     expect(rq.spec?.hard?.["requests.nvidia.com/gpu"]).toBe("16");
-    expect((await eventsFor(clients, ns, "train")).map((e) => e.reason)).toContain("Admitted");
+    await expectEvents(clients, ns, "train", ["Admitted"]);
     const quota = await eventually("tenant status", async () => {
       const q = await getQuota(clients, tenant);
       return q.status?.allocated?.gpus === 16 ? q : undefined;
@@ -98,7 +98,7 @@ describe("admission and placement", () => {
     expect(big.status?.message).toContain("at most 8");
     const long = await leaseWhere(clients, ns, "too-long", "Rejected", phaseIs("Ended"));
     expect(long.status?.reason).toBe("ExceedsMaxLeaseDuration");
-    expect((await eventsFor(clients, ns, "too-big")).map((e) => e.reason)).toContain("Rejected");
+    await expectEvents(clients, ns, "too-big", ["Rejected"]);
   });
 
   it("waits with NoMatchingNodes for a GPU model no lendable node has", async () => {

@@ -5,6 +5,7 @@ import {
   createLeasedPod,
   createTenant,
   eventsFor,
+  expectEvents,
   leaseWhere,
   phaseIs,
   uniqueId,
@@ -80,7 +81,7 @@ describe("enforcement", () => {
     });
     expect(running.spec?.nodeName).toBe(nodes[0]);
     expect(running.spec?.schedulingGates ?? []).toEqual([]);
-    expect((await eventsFor(clients, ns, "trainer")).map((e) => e.reason)).toContain("BoundToLease");
+    await expectEvents(clients, ns, "trainer", ["BoundToLease"]);
     await leaseWhere(clients, ns, "work", "counting its pod", (l) => l.status?.boundPods === 1);
   });
 

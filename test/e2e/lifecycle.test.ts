@@ -4,7 +4,7 @@ import {
   createLease,
   createLeasedPod,
   createTenant,
-  eventsFor,
+  expectEvents,
   getLease,
   getQuota,
   leaseWhere,
@@ -86,8 +86,7 @@ describe("lease lifecycle", () => {
     });
     const rq = await clients.core.readNamespacedResourceQuota({ name: "gpulease", namespace: ns });
     expect(rq.spec?.hard?.["requests.nvidia.com/gpu"]).toBe("0");
-    const reasons = (await eventsFor(clients, ns, "short")).map((e) => e.reason);
-    expect(reasons).toEqual(expect.arrayContaining(["Admitted", "ExpiringSoon", "Expired"]));
+    await expectEvents(clients, ns, "short", ["Admitted", "ExpiringSoon", "Expired"]);
     const quota = await eventually("tenant usage", async () => {
       const q = await getQuota(clients, tenant);
       return q.status?.usage?.charges === "12.00" ? q : undefined;
@@ -194,7 +193,7 @@ describe("lease lifecycle", () => {
     expect(lease.status?.conditions?.find((c) => c.type === "Ready")?.message).toContain(
       `node ${node} is not Ready`,
     );
-    expect((await eventsFor(clients, ns, "fragile")).map((e) => e.reason)).toContain("NodeUnavailable");
+    await expectEvents(clients, ns, "fragile", ["NodeUnavailable"]);
   });
 
   it("reports a lease in a namespace of no tenant, and a tenant without a quota, without failing", async () => {
@@ -212,6 +211,6 @@ describe("lease lifecycle", () => {
     const unknown = await createTestNamespace(clients, "ghost", { "gpulease.io/tenant": uniqueId("ghost") });
     await createLease(clients, unknown, "lost", { gpus: 1 });
     await leaseWhere(clients, unknown, "lost", "Pending NoTenantQuota", phaseIs("Pending", "NoTenantQuota"));
-    expect((await eventsFor(clients, unknown, "lost")).map((e) => e.reason)).toContain("NoTenantQuota");
+    await expectEvents(clients, unknown, "lost", ["NoTenantQuota"]);
   });
 });

@@ -8,6 +8,7 @@ import {
   createLeasedPod,
   createTenant,
   eventsFor,
+  expectEvents,
   getLease,
   leaseWhere,
   phaseIs,
@@ -111,8 +112,8 @@ describe("reclaim for internal demand", () => {
     expect(
       pods[0]?.status?.conditions?.some((c) => c.type === "DisruptionTarget" && c.status === "True"),
     ).toBe(true);
-    expect((await eventsFor(clients, ns, "work")).map((e) => e.reason)).toContain("ReclaimNotice");
-    expect((await eventsFor(clients, ns, "worker-0")).map((e) => e.reason)).toContain("ReclaimNotice");
+    await expectEvents(clients, ns, "work", ["ReclaimNotice"]);
+    await expectEvents(clients, ns, "worker-0", ["ReclaimNotice"]);
     for (const name of nodes) {
       expect((await clients.core.readNode({ name })).metadata?.labels?.["gpulease.io/state"]).toBe(
         "Returning",

@@ -199,3 +199,16 @@ export async function createInternalJob(
 export async function podsOf(clients: KubeClients, namespace: string, labelSelector: string) {
   return (await clients.core.listNamespacedPod({ namespace, labelSelector })).items;
 }
+
+/** Waits until the object has Events with every one of these reasons (Events are sent asynchronously). */
+export async function expectEvents(
+  clients: KubeClients,
+  namespace: string,
+  name: string,
+  reasons: string[],
+): Promise<void> {
+  await eventually(`Events ${reasons.join(", ")} on ${name}`, async () => {
+    const seen = (await eventsFor(clients, namespace, name)).map((e) => e.reason);
+    return reasons.every((r) => seen.includes(r)) ? true : undefined;
+  });
+}
