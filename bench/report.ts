@@ -148,18 +148,14 @@ if (planner) {
   );
 }
 
-const scale = results("scale");
-if (scale) {
-  const s = scale as Json & {
-    admission: Json;
-    binding: Json;
-    idle: Json;
-    reclaim: Json & { evictionAfterDeadlineMs: Json; noticeAfterJobCreatedMs: Json };
-  };
+function scaleSection(file: string, heading: string, plot: string): void {
+  const scale = results(file);
+  if (!scale) return;
+  const s = scale as Json & { admission: Json; binding: Json; idle: Json; reclaim: Json & { evictionAfterDeadlineMs: Json; reactionMs: Json } };
   lines.push(
-    "## Scale (real control plane, kwok nodes)",
+    heading,
     "",
-    "`npm run bench:scale` — etcd, kube-apiserver, kube-controller-manager, kube-scheduler 1.37 and kwok on this machine; the operator as a process.",
+    "etcd, kube-apiserver, kube-controller-manager, kube-scheduler 1.37 and kwok on this machine; the operator as a process.",
     "",
     "| figure | value |",
     "|---|---|",
@@ -167,20 +163,20 @@ if (scale) {
     `| admission: leases/s reaching Active | ${num(s.admission.leasesPerSecond)} (${num((s.admission.shareOfWriteCeiling as number) * 100, 0)} % of the ceiling) |`,
     `| API requests per lease (admission) | ${num(s.admission.apiRequestsPerLease, 2)} |`,
     `| binding: pods/s ungated | ${num(s.binding.podsPerSecond)} |`,
-    `| reclaim reaction, Unschedulable → notice p50 / p99 / max | ${(s.reclaim.reactionMs as Json).p50} / ${(s.reclaim.reactionMs as Json).p99} / ${(s.reclaim.reactionMs as Json).max} ms (${(s.reclaim.reactionMs as Json).count} reclaims) |`,
-    `| mean pass of the planner loop (plan + writes) | ${num((s.passes as Json).meanMs)} ms over ${(s.passes as Json).count} passes |`,
+    `| reclaim reaction, Unschedulable → notice p50 / p99 / max | ${s.reclaim.reactionMs?.p50} / ${s.reclaim.reactionMs?.p99} / ${s.reclaim.reactionMs?.max} ms (${s.reclaim.reactionMs?.count} reclaims) |`,
     `| eviction − deadline p50 / p99 / max | ${s.reclaim.evictionAfterDeadlineMs.p50} / ${s.reclaim.evictionAfterDeadlineMs.p99} / ${s.reclaim.evictionAfterDeadlineMs.max} ms (${s.reclaim.evictionAfterDeadlineMs.count} evictions; min ${s.reclaim.evictionAfterDeadlineMs.min} ms) |`,
     `| GPU return latency (mean, Returning → Internal) | ${num(s.reclaim.gpuReturnMeanSeconds)} s |`,
-    `| internal Jobs scheduled | ${s.reclaim.jobsScheduled} of ${s.reclaim.jobs} within ${num(s.reclaim.jobsScheduledWithinSeconds)} s |`,
+    `| internal Jobs scheduled | ${s.reclaim.jobsScheduled} of ${s.reclaim.jobs} within ${num(s.reclaim.jobsScheduledWithinSeconds)} s of creation (notice 5 s) |`,
+    `| planner loop: passes, mean pass (plan + writes) | ${(s.passes as Json | undefined)?.count ?? "n/a"}, ${num((s.passes as Json | undefined)?.meanMs)} ms |`,
     `| operator RSS busy / idle | ${s.admission.operatorRssMB} / ${s.idle.rssMB} MB |`,
-    `| operator CPU while idle | ${num(s.idle.cpuShare, 3)} cores |`,
+    `| operator CPU while admitting / while idle | ${num(s.admission.operatorCpuSeconds)} s / ${num(s.idle.cpuShare, 3)} cores |`,
     "",
-    "![scale](bench/plots/scale.svg)",
+    `![scale](bench/plots/${plot})`,
     "",
   );
   barChart(
-    "scale.svg",
-    "Scale: throughput against the API server's write ceiling (per second)",
+    plot,
+    `Throughput against the API server's write ceiling (${file})`,
     [
       { label: "write ceiling", value: s.writeCeilingPerSecond as number },
       { label: "leases admitted", value: s.admission.leasesPerSecond as number },
@@ -189,6 +185,16 @@ if (scale) {
     "/s",
   );
 }
+scaleSection(
+  "scale-1000-nodes",
+  "## Scale: 1,000 nodes × 8 GPUs, 2,000 leases, 10,000 tenant pods, 20 internal Jobs\n\n`npm run bench:scale` (this run: before the last fix, which stops node heartbeats from triggering replans; see the 300-node run below for after).",
+  "scale-1000.svg",
+);
+scaleSection(
+  "scale",
+  "## Scale: 300 nodes × 8 GPUs, 600 leases, 3,000 tenant pods, 10 internal Jobs\n\n`npm run bench:scale -- --nodes 300 --leases 600 --jobs 10` (latest code).",
+  "scale-300.svg",
+);
 
 const quality = results("quality");
 if (quality) {

@@ -66,7 +66,7 @@ export class PlanExecutor {
     private readonly log: Logger,
     private readonly metrics: Metrics,
     private readonly concurrency = 16,
-    private readonly batch = 256,
+    private readonly batch = 64,
   ) {}
 
   async execute(plan: ClusterPlan): Promise<ExecutionResult> {
