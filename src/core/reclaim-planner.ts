@@ -133,18 +133,13 @@ export function planReclaim(
     ...[...accounts.values()].filter((a) => a.state === "Internal").map((a) => room(a, false)),
     ...[...accounts.values()].filter((a) => taken.has(a.node.name)).map((a) => room(a, true)),
   ]);
-  for (const group of demand) {
-    const served = placeGroup(group.pods, available, resourceFor);
-    if (served) {
-      available = withGpus(served);
-      continue;
-    }
-
-    const candidates: Candidate[] = [];
+  // Every lent node as a candidate, with its cost, computed once for all demand groups (sorted by cost).
+  let candidateCache: Candidate[] | undefined;
+  const allCandidates = (): Candidate[] => {
+    if (candidateCache) return candidateCache;
+    const list: Candidate[] = [];
     for (const account of accounts.values()) {
-      if (account.state !== "Lent" || taken.has(account.node.name)) continue;
-      if (!group.pods.some((p) => staticFit(p, account.node))) continue;
-      // Leases already hit by an earlier group on other nodes count here too: this node is theirs as well.
+      if (account.state !== "Lent") continue;
       const leases = leasesOn.get(account.node.name) ?? [];
       const guard = leases.map((l) => protection(l, quotaOf(l), now)).find((p) => p !== undefined);
       let tenantPriority = Number.NEGATIVE_INFINITY;
@@ -160,14 +155,27 @@ export function planReclaim(
         lost += gpuTimeLost(lease, evicted, now);
         gpus += evicted;
       }
-      candidates.push({
+      list.push({
         account,
         leases,
         protectedBy: guard,
         cost: [leases.length ? tenantPriority : -1e9, leases.length ? leasePriority : -1e9, lost, gpus],
       });
     }
-    const usable = candidates.filter((c) => c.protectedBy === undefined).sort(compareCost);
+    candidateCache = list.sort(compareCost);
+    return candidateCache;
+  };
+  for (const group of demand) {
+    const served = placeGroup(group.pods, available, resourceFor);
+    if (served) {
+      available = withGpus(served);
+      continue;
+    }
+
+    const candidates = allCandidates().filter(
+      (c) => !taken.has(c.account.node.name) && group.pods.some((p) => staticFit(p, c.account.node)),
+    );
+    const usable = candidates.filter((c) => c.protectedBy === undefined);
 
     // Nodes freed by a choice: the chosen ones, plus every other node left empty by whole reclaims.
     const freedBy = (chosen: Candidate[]): string[] => {
