@@ -42,7 +42,8 @@ function barChart(
       : `<line x1="${x(goal)}" y1="34" x2="${x(goal)}" y2="${height - 6}" stroke="#E45756" stroke-dasharray="4 3"/><text x="${x(goal) + 4}" y="30" font-size="11" fill="#E45756">goal ${goal} ${unit}</text>`;
   writeFileSync(
     resolve(ROOT, "bench/plots", file),
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" role="img">
+<title>${title}</title>
 <rect width="100%" height="100%" fill="white"/>
 <text x="10" y="20" font-size="14" font-weight="bold">${title}</text>
 ${rows}
@@ -81,7 +82,8 @@ function lineChart(
     .join("\n");
   writeFileSync(
     resolve(ROOT, "bench/plots", file),
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" role="img">
+<title>${title}</title>
 <rect width="100%" height="100%" fill="white"/>
 <text x="10" y="20" font-size="14" font-weight="bold">${title}</text>
 ${legend}
