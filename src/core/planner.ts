@@ -124,7 +124,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   }
 
   const events: PlannedEvent[] = [];
-  let wakeAt = admission.wakeAt;
+  let wakeAt = earliest(admission.wakeAt, reclaim.wakeAt);
   const leasePlans: LeasePlan[] = [];
   for (const lease of snapshot.leases) {
     const tenant = owners.get(lease.namespace);

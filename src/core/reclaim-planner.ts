@@ -42,6 +42,8 @@ export interface ReclaimPlan {
   atRisk: Set<string>;
   /** Demand that GPUs could serve, now or once protections lapse: no node it could use is lent. */
   waiting: DemandGroup[];
+  /** When the first minRuntime protection that blocks a demand lapses (replan then). */
+  wakeAt: number | undefined;
 }
 
 interface Candidate {
@@ -67,6 +69,14 @@ export function protection(lease: LeaseView, quota: QuotaView | undefined, now: 
     return `lease ${lease.namespace}/${lease.name} is inside its minimum runtime until ${new Date(admittedAt + minRuntime).toISOString()}`;
   }
   return undefined;
+}
+
+/** When a lease's minRuntime protection ends (undefined: none, or Reserved which never lapses early). */
+export function protectionEnds(lease: LeaseView, quota: QuotaView | undefined): number | undefined {
+  if (lease.spec.class === "Reserved") return undefined;
+  const minRuntime = quota?.spec.minRuntime === undefined ? 0 : (parseDuration(quota.spec.minRuntime) ?? 0);
+  const admittedAt = Date.parse(lease.status.admittedAt ?? "");
+  return minRuntime > 0 && !Number.isNaN(admittedAt) ? admittedAt + minRuntime : undefined;
 }
 
 /** Seconds of GPU work lost if the lease stops now: since its last checkpoint, else since admission. */
@@ -122,6 +132,7 @@ export function planReclaim(
   const decisions: ReclaimDecision[] = [];
   const hopeless: ReclaimPlan["hopeless"] = [];
   const blocked: DemandGroup[] = [];
+  let wakeAt: number | undefined;
   const taken = new Set<string>(); // nodes already being returned (before or by this plan)
   for (const account of accounts.values()) if (account.state === "Returning") taken.add(account.node.name);
 
@@ -210,8 +221,16 @@ export function planReclaim(
     }
     if (!fitsWith(chosen)) {
       const all = candidates;
-      if (all.length > usable.length && fitsWith(all)) blocked.push(group);
-      else
+      if (all.length > usable.length && fitsWith(all)) {
+        blocked.push(group);
+        for (const c of all) {
+          for (const lease of c.leases) {
+            const lapse = protectionEnds(lease, quotaOf(lease));
+            if (lapse !== undefined && lapse > now)
+              wakeAt = wakeAt === undefined ? lapse : Math.min(wakeAt, lapse);
+          }
+        }
+      } else
         hopeless.push({
           demand: group,
           reason:
@@ -291,5 +310,5 @@ export function planReclaim(
     );
   const hopelessKeys = new Set(hopeless.map((h) => h.demand.key));
   const waiting = demand.filter((g) => !hopelessKeys.has(g.key));
-  return { decisions, hopeless, blocked, atRisk, waiting };
+  return { decisions, hopeless, blocked, atRisk, waiting, wakeAt };
 }

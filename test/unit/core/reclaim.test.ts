@@ -105,6 +105,10 @@ describe("reclaim planning", () => {
     expect(plan.leaseStatuses.filter((s) => s.status.phase === "Reclaiming")).toEqual([]);
     // The young lease is the next victim: it is told it is at risk.
     expect(statusOf(plan, "young")?.conditions?.find((c) => c.type === "AtRisk")?.status).toBe("True");
+    // And the planner wakes when its minimum runtime ends, to reclaim it then.
+    expect(plan.wakeAt).toBe(T0 + 5 * MIN);
+    const later = planCluster({ ...snap, now: T0 + 5 * MIN });
+    expect(later.reclaims.map((r) => r.nodes)).toEqual([["n2"]]);
   });
 
   it("does not reclaim for a pod that GPUs cannot help (CPU, node selector)", () => {
