@@ -1,6 +1,7 @@
 /** Synthetic clusters for the in-process benchmarks: deterministic for a seed. */
-import { parseGpuLease, parseTenantQuota } from "../src/api/index.ts";
+import { parseTenantQuota } from "../src/api/index.ts";
 import type { ClusterSnapshot, LeaseView, NodeView, PodView, QuotaView } from "../src/core/model.ts";
+import { lease, node, pod } from "../test/support/snapshot-builder.ts";
 
 export function rng(seed: number): () => number {
   let s = seed >>> 0 || 1;
@@ -16,23 +17,11 @@ export const MODELS = ["NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB"];
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export function makeNode(name: string, model: string, over: Partial<NodeView> = {}): NodeView {
-  return {
-    name,
+  return node(name, {
     labels: { "gpulease.io/lendable": "true", "nvidia.com/gpu.product": model },
-    annotations: {},
-    gpus: { "nvidia.com/gpu": 8 },
     gpuModel: model,
-    ready: true,
-    unschedulable: false,
-    lendable: true,
-    reclaimRequested: false,
-    lent: false,
-    returning: false,
-    taints: [],
-    cpuMillis: 96_000,
-    memoryBytes: 2 ** 40,
     ...over,
-  };
+  });
 }
 
 export function makeQuota(name: string, priority: number, maxGpus: number): QuotaView {
@@ -50,7 +39,6 @@ export function makeQuota(name: string, priority: number, maxGpus: number): Quot
   return { name, generation: 1, spec: parsed.value.spec, status: {} };
 }
 
-let uid = 0;
 export function makeLease(
   namespace: string,
   name: string,
@@ -58,46 +46,19 @@ export function makeLease(
   createdAt: number,
   status = {},
 ): LeaseView {
-  const parsed = parseGpuLease({ metadata: { name, namespace }, spec });
-  if (!parsed.ok) throw new Error(parsed.errors.join("; "));
-  return {
-    namespace,
-    name,
-    uid: `u${++uid}`,
-    generation: 1,
-    createdAt,
-    deleting: false,
-    hasFinalizer: true,
-    spec: parsed.value.spec,
-    status,
-    annotations: {},
-  };
+  return lease(namespace, name, spec, { createdAt, status });
 }
 
+/** A running internal pod of 8 GPUs unless told otherwise. */
 export function makePod(namespace: string, name: string, over: Partial<PodView> = {}): PodView {
-  return {
-    namespace,
-    name,
-    uid: `p-${namespace}-${name}`,
+  return pod(namespace, name, {
     createdAt: 0,
-    nodeName: undefined,
     phase: "Running",
-    terminating: false,
     gpus: { "nvidia.com/gpu": 8 },
-    lease: undefined,
-    gated: false,
-    unschedulable: false,
-    targetNode: undefined,
-    annotations: {},
-    unschedulableSince: undefined,
-    group: `pod/${name}`,
-    nodeSelector: {},
-    affinityTerms: [],
-    tolerations: [],
     cpuMillis: 8000,
     memoryBytes: 2 ** 34,
     ...over,
-  };
+  });
 }
 
 export interface BigClusterOptions {

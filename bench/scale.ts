@@ -337,16 +337,6 @@ async function main(): Promise<void> {
       .map((o) => (o.status ?? {}) as { reclaim?: { requestedAt?: string; deadline?: string } })
       .filter((s) => s.reclaim?.requestedAt);
     const reactions: number[] = [];
-    for (const raw of podInformer.list()) {
-      const o = raw as KubeObject & {
-        status?: {
-          conditions?: { type: string; status: string; reason?: string; lastTransitionTime?: string }[];
-        };
-      };
-      if (o.metadata?.namespace !== "training") continue;
-      const unsched = o.status?.conditions?.find((c) => c.type === "PodScheduled");
-      void unsched;
-    }
     const evictionDelays = [...operatorLog.matchAll(/"afterDeadlineMs":(-?\d+)/g)].map((m) => Number(m[1]));
     const reactionLog = [...operatorLog.matchAll(/"reactionMs":(\d+)/g)].map((m) => Number(m[1]));
     const reactionHistogram = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();

@@ -59,7 +59,3 @@ export const objectMetaSchema = z.object({
   finalizers: z.array(z.string()).optional(),
 });
 export type ObjectMeta = z.infer<typeof objectMetaSchema>;
-
-export function nameAtMost63(kind: string, why: string) {
-  return (object: { metadata: ObjectMeta }) => object.metadata.name.length <= 63 || `${kind} ${why}`;
-}

@@ -12,4 +12,3 @@ export const ANNOTATION_RECLAIM_DEADLINE = "gpulease.io/reclaim-deadline";
 export const ANNOTATION_LAST_CHECKPOINT = "gpulease.io/last-checkpoint";
 export const ANNOTATION_IDLE_SINCE = "gpulease.io/idle-since";
 export const ANNOTATION_RETURNING = "gpulease.io/returning";
-export const ANNOTATION_NOTICE_GIVEN = "gpulease.io/reclaim-notice-given";

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
-import { configMs, operatorConfigSchema } from "../config/operator-config.ts";
+import { convertSettings, operatorConfigSchema, poolSettings } from "../config/operator-config.ts";
 import type { LeaseView, QuotaView } from "../core/model.ts";
 import {
   isMalformed,
@@ -36,12 +36,12 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     process.exit(values.help ? 0 : 2);
   }
-  const config = operatorConfigSchema.parse({});
-  const selector = values["lendable-selector"]
-    ? Object.fromEntries(
-        values["lendable-selector"].split(",").map((kv) => kv.split("=") as [string, string]),
-      )
-    : config.lendableNodeSelector;
+  const selector = values["lendable-selector"];
+  const config = operatorConfigSchema.parse(
+    selector
+      ? { lendableNodeSelector: Object.fromEntries(selector.split(",").map((kv) => kv.split("=", 2))) }
+      : {},
+  );
   const kc = new KubeConfig();
   if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
   else kc.loadFromDefault();
@@ -53,21 +53,10 @@ async function main(): Promise<void> {
     rest.list(paths.gpuLeases()),
     rest.list(paths.tenantQuotas()),
   ]);
-  const convert = {
-    lendableSelector: selector,
-    resourceNames: config.resourceNames,
-    gpuModelLabel: config.gpuModelLabel,
-  };
+  const convert = convertSettings(config);
   const text = renderStatus({
     now: Date.now(),
-    settings: {
-      idlePeriodMs: configMs(config.idlePeriod),
-      headroomGpus: config.headroomGpus,
-      resourceNames: config.resourceNames,
-      expiryWarningMs: configMs(config.expiryWarning),
-      meteringIntervalMs: configMs(config.meteringInterval),
-      evictionGraceMs: configMs(config.evictionGrace),
-    },
+    settings: poolSettings(config),
     nodes: nodes.items.map((n) => toNodeView(n, convert)),
     pods: pods.items.map((p) => toPodView(p, config.resourceNames)),
     namespaces: namespaces.items.map(toNamespaceView),

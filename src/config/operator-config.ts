@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { parseDuration } from "../api/duration.ts";
 import { LABEL_LENDABLE } from "../api/labels.ts";
+import type { PoolSettings } from "../core/model.ts";
+import type { ConvertSettings } from "../kube/convert.ts";
 
 const duration = (field: string) =>
   z.string().refine((text) => parseDuration(text) !== undefined, {
@@ -61,4 +63,25 @@ export type OperatorConfig = z.infer<typeof operatorConfigSchema>;
 /** Milliseconds of a configuration duration ("0s" is zero). */
 export function configMs(text: string): number {
   return parseDuration(text) ?? 0;
+}
+
+/** How raw nodes and pods are read, from the configuration. */
+export function convertSettings(config: OperatorConfig): ConvertSettings {
+  return {
+    lendableSelector: config.lendableNodeSelector,
+    resourceNames: config.resourceNames,
+    gpuModelLabel: config.gpuModelLabel,
+  };
+}
+
+/** The core's settings, from the configuration. */
+export function poolSettings(config: OperatorConfig): PoolSettings {
+  return {
+    idlePeriodMs: configMs(config.idlePeriod),
+    headroomGpus: config.headroomGpus,
+    resourceNames: config.resourceNames,
+    expiryWarningMs: configMs(config.expiryWarning),
+    meteringIntervalMs: configMs(config.meteringInterval),
+    evictionGraceMs: configMs(config.evictionGrace),
+  };
 }

@@ -4,7 +4,7 @@
  * whole current state, so a crash or a missed event at any point is repaired by the next pass.
  */
 import { randomUUID } from "node:crypto";
-import { configMs, type OperatorConfig } from "../config/operator-config.ts";
+import { configMs, convertSettings, type OperatorConfig, poolSettings } from "../config/operator-config.ts";
 import type { MalformedObject } from "../core/model.ts";
 import { type ClusterPlan, planCluster } from "../core/planner.ts";
 import { slimPod, toNodeView, toPodView } from "../kube/convert.ts";
@@ -20,13 +20,6 @@ import { WorkQueue } from "./workqueue.ts";
 const CONTROLLER = "gpulease";
 const PLAN = "plan";
 
-export interface OperatorStats {
-  passes: number;
-  writes: number;
-  conflicts: number;
-  lastPlan: ClusterPlan | undefined;
-}
-
 export class Operator {
   readonly informers: {
     nodes: Informer;
@@ -37,7 +30,6 @@ export class Operator {
     resourceQuotas: Informer;
   };
   readonly queue: WorkQueue<string>;
-  readonly stats: OperatorStats = { passes: 0, writes: 0, conflicts: 0, lastPlan: undefined };
   private readonly executor: PlanExecutor;
   private readonly events: EventRecorder;
   private readonly snapshots: SnapshotBuilder;
@@ -81,11 +73,7 @@ export class Operator {
     // Informer callbacks only enqueue: the plan reads the caches when it runs. Node and pod updates
     // that change nothing the planner reads (kubelet heartbeats, container statuses) are ignored:
     // with a thousand nodes they would otherwise replan several times a second for nothing.
-    const convert = {
-      lendableSelector: config.lendableNodeSelector,
-      resourceNames: config.resourceNames,
-      gpuModelLabel: config.gpuModelLabel,
-    };
+    const convert = convertSettings(config);
     const relevant = {
       nodes: (o: KubeObject) => JSON.stringify(toNodeView(o, convert)),
       pods: (o: KubeObject) => JSON.stringify(toPodView(o, config.resourceNames)),
@@ -132,22 +120,7 @@ export class Operator {
     });
     this.events = new EventRecorder(rest);
     this.executor = new PlanExecutor(rest, this.informers, this.events, log, metrics);
-    this.snapshots = new SnapshotBuilder(
-      this.informers,
-      {
-        lendableSelector: config.lendableNodeSelector,
-        resourceNames: config.resourceNames,
-        gpuModelLabel: config.gpuModelLabel,
-      },
-      {
-        idlePeriodMs: configMs(config.idlePeriod),
-        headroomGpus: config.headroomGpus,
-        resourceNames: config.resourceNames,
-        expiryWarningMs: configMs(config.expiryWarning),
-        meteringIntervalMs: configMs(config.meteringInterval),
-        evictionGraceMs: configMs(config.evictionGrace),
-      },
-    );
+    this.snapshots = new SnapshotBuilder(this.informers, convert, poolSettings(config));
   }
 
   /** Starts the caches (not the work). */
@@ -220,7 +193,6 @@ export class Operator {
         }
       }
       const plan = planCluster(snapshot);
-      this.stats.lastPlan = plan;
       this.updateGauges(plan, snapshot.leases, snapshot.namespaces);
       for (const quota of snapshot.quotas) {
         const usage = quota.status.usage;
@@ -233,9 +205,6 @@ export class Operator {
       }
       const outcome = await this.executor.execute(plan);
       await this.reportMalformed(malformed);
-      this.stats.passes++;
-      this.stats.writes += outcome.writes;
-      this.stats.conflicts += outcome.conflicts;
       if (outcome.writes > 0 || outcome.conflicts > 0) {
         log.debug(
           {

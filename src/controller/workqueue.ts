@@ -44,10 +44,6 @@ export class WorkQueue<K> {
     return this.queue.length;
   }
 
-  get inFlight(): number {
-    return this.running;
-  }
-
   /** Adds the key now (deduplicated). */
   add(key: K): void {
     if (this.shuttingDown) return;

@@ -51,6 +51,10 @@ export interface ClusterPlan {
   noticesGiven: LeaseView[];
 }
 
+function podEvent(pod: PodView, type: PlannedEvent["type"], reason: string, message: string): PlannedEvent {
+  return { kind: "Pod", namespace: pod.namespace, name: pod.name, uid: pod.uid, type, reason, message };
+}
+
 function earliest(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
@@ -155,15 +159,14 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     if (plan.status.phase !== "Active") {
       for (const pod of pods) {
         if (!pod.gated || pod.terminating) continue;
-        events.push({
-          kind: "Pod",
-          namespace: pod.namespace,
-          name: pod.name,
-          uid: pod.uid,
-          type: "Normal",
-          reason: "WaitingForLease",
-          message: `lease ${plan.lease.name} is ${plan.status.phase ?? "Pending"}${plan.status.reason ? ` (${plan.status.reason})` : ""}: the pod stays gated until the lease is Active`,
-        });
+        events.push(
+          podEvent(
+            pod,
+            "Normal",
+            "WaitingForLease",
+            `lease ${plan.lease.name} is ${plan.status.phase ?? "Pending"}${plan.status.reason ? ` (${plan.status.reason})` : ""}: the pod stays gated until the lease is Active`,
+          ),
+        );
       }
       continue;
     }
@@ -182,15 +185,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
       bindings.push({ ...b, lease: plan.lease });
     }
     for (const u of unbindable) {
-      events.push({
-        kind: "Pod",
-        namespace: u.pod.namespace,
-        name: u.pod.name,
-        uid: u.pod.uid,
-        type: "Warning",
-        reason: u.reason,
-        message: u.message,
-      });
+      events.push(podEvent(u.pod, "Warning", u.reason, u.message));
     }
   }
   // Gated pods naming a lease that does not exist.
@@ -199,15 +194,14 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     if (leaseKeys.has(key)) continue;
     for (const pod of pods) {
       if (!pod.gated || pod.terminating) continue;
-      events.push({
-        kind: "Pod",
-        namespace: pod.namespace,
-        name: pod.name,
-        uid: pod.uid,
-        type: "Warning",
-        reason: "LeaseNotFound",
-        message: `no GpuLease named ${pod.lease} in namespace ${pod.namespace}: the pod stays gated`,
-      });
+      events.push(
+        podEvent(
+          pod,
+          "Warning",
+          "LeaseNotFound",
+          `no GpuLease named ${pod.lease} in namespace ${pod.namespace}: the pod stays gated`,
+        ),
+      );
     }
   }
 

@@ -56,10 +56,3 @@ export function apiError(statusCode: number, status: ApiStatus, method: string, 
       return new ApiError(statusCode, status, method, path);
   }
 }
-
-/** Errors a retry will likely fix without any change on our side. */
-export function isTransient(error: unknown): boolean {
-  if (error instanceof ConflictError || error instanceof TooManyRequestsError) return true;
-  if (error instanceof ApiError) return error.statusCode >= 500;
-  return true; // network errors, timeouts
-}

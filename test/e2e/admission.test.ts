@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import {
   addPool,
   createLease,
@@ -10,24 +10,10 @@ import {
   uniqueId,
 } from "../support/gpulease.ts";
 import { eventually, type KubeClients, kubeClients } from "../support/kube.ts";
-import { OperatorProcess } from "../support/operator-process.ts";
+import { operatorForThisFile } from "../support/operator-process.ts";
 
-let clients: KubeClients;
-let operator: OperatorProcess;
-const pool = uniqueId("pool-adm");
-
-beforeAll(async () => {
-  clients = kubeClients(inject("kubeconfig"));
-  operator = new OperatorProcess({
-    kubeconfig: inject("kubeconfig"),
-    config: { lendableNodeSelector: { "gpulease.io/pool": pool } },
-  });
-  await operator.start();
-});
-
-afterAll(async () => {
-  expect(await operator.stop()).toBe(0); // SIGTERM: finishes in-flight work and exits 0
-});
+const clients: KubeClients = kubeClients(inject("kubeconfig"));
+const { pool } = operatorForThisFile("pool-adm");
 
 describe("admission and placement", () => {
   it("admits a lease, places it on whole lent nodes, and raises the namespace's ResourceQuota", async () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import {
   addPool,
   createLease,
@@ -12,24 +12,10 @@ import {
 } from "../support/gpulease.ts";
 import { eventually, type KubeClients, kubeClients } from "../support/kube.ts";
 import { apiErrorMessage } from "../support/manifest.ts";
-import { OperatorProcess } from "../support/operator-process.ts";
+import { operatorForThisFile } from "../support/operator-process.ts";
 
-let clients: KubeClients;
-let operator: OperatorProcess;
-const pool = uniqueId("pool-enf");
-
-beforeAll(async () => {
-  clients = kubeClients(inject("kubeconfig"));
-  operator = new OperatorProcess({
-    kubeconfig: inject("kubeconfig"),
-    config: { lendableNodeSelector: { "gpulease.io/pool": pool } },
-  });
-  await operator.start();
-});
-
-afterAll(async () => {
-  expect(await operator.stop()).toBe(0);
-});
+const clients: KubeClients = kubeClients(inject("kubeconfig"));
+const { pool } = operatorForThisFile("pool-enf");
 
 async function activeLease(gpus: number, extra: Record<string, unknown> = {}) {
   const model = uniqueId("MODEL");

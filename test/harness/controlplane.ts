@@ -188,10 +188,6 @@ export class ControlPlane {
   crashed(): string[] {
     return this.processes.filter((p) => !p.running).map((p) => `${p.name} (exit ${p.exitCode})`);
   }
-
-  pids(): Record<string, number | undefined> {
-    return Object.fromEntries(this.processes.map((p) => [p.name, p.pid]));
-  }
 }
 
 async function distinctFreePorts(count: number): Promise<number[]> {

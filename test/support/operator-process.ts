@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { afterAll, beforeAll, expect, inject } from "vitest";
 import { stringify } from "yaml";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -113,4 +114,28 @@ export class OperatorProcess {
       return "";
     }
   }
+}
+
+/**
+ * The usual set-up of an e2e file: one operator process for the file, lending only the file's own
+ * node pool (label gpulease.io/pool=<pool>), stopped with SIGTERM at the end (and it must exit 0).
+ * Call at the top of a test file; returns the pool name.
+ */
+export function operatorForThisFile(
+  poolPrefix: string,
+  config: Record<string, unknown> = {},
+): { pool: string } {
+  const pool = `${poolPrefix}-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 7)}`;
+  let operator: OperatorProcess | undefined;
+  beforeAll(async () => {
+    operator = new OperatorProcess({
+      kubeconfig: inject("kubeconfig"),
+      config: { lendableNodeSelector: { "gpulease.io/pool": pool }, ...config },
+    });
+    await operator.start();
+  });
+  afterAll(async () => {
+    expect(await operator?.stop()).toBe(0); // SIGTERM: finishes in-flight work and exits 0
+  });
+  return { pool };
 }
