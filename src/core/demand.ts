@@ -10,7 +10,15 @@ export interface DemandGroup {
   gpus: number;
   /** When the earliest of its pods became Unschedulable. */
   since: number;
+  /**
+   * When the group is complete enough to plan for: a Job's controller creates its pods in batches
+   * a few milliseconds apart, so a group is planned only once its newest pod is GROUP_SETTLE_MS old
+   * (otherwise the first pod alone could trigger a reclaim the whole group cannot use).
+   */
+  settlesAt: number;
 }
+
+export const GROUP_SETTLE_MS = 1000;
 
 export function internalDemand(
   pods: PodView[],
@@ -29,8 +37,12 @@ export function internalDemand(
       pods: [],
       gpus: 0,
       since: pod.unschedulableSince ?? pod.createdAt,
+      settlesAt: 0,
     };
     group.pods.push(pod);
+    // A pod that is its own group is complete at once; a Job or pod group waits for its stragglers.
+    if (!pod.group.startsWith("pod/"))
+      group.settlesAt = Math.max(group.settlesAt, pod.createdAt + GROUP_SETTLE_MS);
     group.gpus += gpus;
     group.since = Math.min(group.since, pod.unschedulableSince ?? pod.createdAt);
     groups.set(key, group);

@@ -68,7 +68,9 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
 
   // Internal demand first: the owner's training comes before any new lending.
   const demand = internalDemand(snapshot.pods, owners, snapshot.settings.resourceNames);
-  const reclaim = planReclaim(snapshot, accounts, demand, owners);
+  const settled = demand.filter((g) => g.settlesAt <= snapshot.now);
+  const settling = demand.filter((g) => g.settlesAt > snapshot.now);
+  const reclaim = planReclaim(snapshot, accounts, settled, owners);
   const hits = new Map<string, ReclaimHit>();
   const returning = new Set<string>();
   for (const decision of reclaim.decisions) {
@@ -114,7 +116,10 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const admission = admit(
     snapshot,
     accounts,
-    (account) => !reclaim.waiting.some((group) => group.pods.some((pod) => staticFit(pod, account.node))),
+    (account) =>
+      ![...reclaim.waiting, ...settling].some((group) =>
+        group.pods.some((pod) => staticFit(pod, account.node)),
+      ),
   );
   const decisionFor = new Map(admission.decisions.map((d) => [leaseKey(d.lease), d]));
 
@@ -129,6 +134,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
 
   const events: PlannedEvent[] = [];
   let wakeAt = earliest(admission.wakeAt, reclaim.wakeAt);
+  for (const group of settling) wakeAt = earliest(wakeAt, group.settlesAt);
   const leasePlans: LeasePlan[] = [];
   for (const lease of snapshot.leases) {
     const tenant = owners.get(lease.namespace);

@@ -31,6 +31,7 @@ const trainer = (name: string, gpus: number, over: Partial<PodView> = {}) =>
     gpus: { "nvidia.com/gpu": gpus },
     unschedulable: true,
     unschedulableSince: T0 - 1000,
+    createdAt: T0 - 60_000,
     ...over,
   });
 
@@ -384,5 +385,20 @@ describe("several internal demands at once", () => {
       }),
     );
     expect(fourth.reclaims.flatMap((r) => r.nodes)).toEqual(["n3"]);
+  });
+});
+
+describe("a Job whose pods are still being created", () => {
+  it("waits a moment for the rest of the group before reclaiming, and wakes to plan it", () => {
+    const snap = snapshot({
+      ...tenants,
+      nodes: [node("n1", { lent: true })],
+      leases: [active("low-ns", "l", { gpus: 8 }, [["n1", 8]])],
+      pods: [trainer("w0", 8, { group: "job/fresh", createdAt: T0 })],
+    });
+    const now = planCluster(snap);
+    expect(now.reclaims).toEqual([]);
+    expect(now.wakeAt).toBe(T0 + 1000);
+    expect(planCluster({ ...snap, now: T0 + 1000 }).reclaims.map((r) => r.nodes)).toEqual([["n1"]]);
   });
 });
