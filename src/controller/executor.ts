@@ -443,10 +443,7 @@ export class PlanExecutor {
    * container through a downward API volume) and the pod condition DisruptionTarget.
    */
   async noticePod(pod: PodView, deadline: string, message: string): Promise<void> {
-    const updated = await this.rest.patch(paths.pod(pod.namespace, pod.name), "merge", {
-      metadata: { annotations: { [ANNOTATION_RECLAIM_DEADLINE]: deadline } },
-    });
-    this.caches.pods.upsert(updated);
+    // The condition goes first, so a pod that shows the annotation shows the condition too.
     const condition = {
       type: "DisruptionTarget",
       status: "True",
@@ -458,15 +455,18 @@ export class PlanExecutor {
       const withCondition = await this.rest.patch(
         `${paths.pod(pod.namespace, pod.name)}/status`,
         "strategic",
-        {
-          status: { conditions: [condition] },
-        },
+        { status: { conditions: [condition] } },
       );
       this.caches.pods.upsert(withCondition);
     } catch (error) {
+      if (error instanceof NotFoundError) return;
       // The annotation is the contract; the condition is a courtesy some API servers refuse.
       this.log.debug({ err: String(error), pod: pod.name }, "DisruptionTarget condition not set");
     }
+    const updated = await this.rest.patch(paths.pod(pod.namespace, pod.name), "merge", {
+      metadata: { annotations: { [ANNOTATION_RECLAIM_DEADLINE]: deadline } },
+    });
+    this.caches.pods.upsert(updated);
   }
 
   /** For malformed objects: a status the tenant can read, written without a parsed spec. */
