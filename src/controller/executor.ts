@@ -23,8 +23,10 @@ import type { Informer } from "../kube/informer.ts";
 import { type KubeObject, type KubeRest, paths } from "../kube/rest.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import { tenantOf } from "./log-context.ts";
 
 export interface Caches {
+  namespaces: Informer;
   nodes: Informer;
   pods: Informer;
   leases: Informer;
@@ -43,6 +45,16 @@ export interface ExecutionResult {
 }
 
 type Json = Record<string, unknown>;
+
+/** What one write is about; its log lines carry these fields, so an operator can grep by any of them. */
+interface WriteSubject {
+  what: string;
+  namespace?: string;
+  lease?: string;
+  node?: string;
+  pod?: string;
+  tenantQuota?: string;
+}
 
 async function runLimited<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -95,25 +107,26 @@ export class PlanExecutor {
       evictions: cap(plan.evictions),
       notices: cap(plan.notices),
     };
-    const guard = async (what: string, write: () => Promise<void>) => {
+    const guard = async (subject: WriteSubject, write: () => Promise<void>) => {
       try {
         await write();
         result.writes++;
       } catch (error) {
+        const fields = this.logFields(subject);
         if (error instanceof ConflictError) {
           result.conflicts++;
-          this.log.debug({ what }, "conflict: will replan");
+          this.log.debug(fields, "conflict: will replan");
         } else if (error instanceof NotFoundError) {
-          this.log.debug({ what }, "object gone: will replan");
+          this.log.debug(fields, "object gone: will replan");
         } else {
           result.failures.push(error);
-          this.log.warn({ what, err: String(error) }, "write failed");
+          this.log.warn({ ...fields, err: String(error) }, "write failed");
         }
       }
     };
 
     await runLimited(plan.lendNodes, this.concurrency, (c) =>
-      guard(`lend node ${c.node}`, () => this.changeNode(c)),
+      guard({ what: "lend node", node: c.node }, () => this.changeNode(c)),
     );
     // A lease placed on a node whose taint failed must not be written: it would be promised GPUs that
     // internal pods can still take.
@@ -125,7 +138,9 @@ export class PlanExecutor {
     // Quotas first: a tenant who sees its lease Active can create its pods at once. Pods created
     // earlier stay gated until the lease is Active, so a quota raised a moment early admits nothing.
     await runLimited(plan.resourceQuotas, this.concurrency, (q) =>
-      guard(`ResourceQuota in ${q.namespace}`, () => this.ensureResourceQuota(q.namespace, q.hard)),
+      guard({ what: "ResourceQuota", namespace: q.namespace }, () =>
+        this.ensureResourceQuota(q.namespace, q.hard),
+      ),
     );
     const written = new Set<string>();
     const leaseEvents = new Map<string, typeof plan.events>();
@@ -137,7 +152,7 @@ export class PlanExecutor {
       } else otherEvents.push(event);
     }
     await runLimited(statuses, this.concurrency, (s) =>
-      guard(`status of lease ${s.lease.namespace}/${s.lease.name}`, async () => {
+      guard({ what: "lease status", namespace: s.lease.namespace, lease: s.lease.name }, async () => {
         await this.writeLeaseStatus(s.lease.namespace, s.lease.name, s.status);
         written.add(`${s.lease.namespace}/${s.lease.name}`);
         // The lease's own Events go right after its status, so a crash leaves the smallest gap.
@@ -152,25 +167,30 @@ export class PlanExecutor {
       }),
     );
     await runLimited(plan.addFinalizers, this.concurrency, (l) =>
-      guard(`finalizer on ${l.namespace}/${l.name}`, () => this.addFinalizer(l.namespace, l.name)),
+      guard({ what: "add finalizer", namespace: l.namespace, lease: l.name }, () =>
+        this.addFinalizer(l.namespace, l.name),
+      ),
     );
     const failedStatus = new Set(
       statuses.map((s) => `${s.lease.namespace}/${s.lease.name}`).filter((key) => !written.has(key)),
     );
     const bindings = plan.bindings.filter((b) => !failedStatus.has(`${b.lease.namespace}/${b.lease.name}`));
     await runLimited(bindings, this.concurrency, (b) =>
-      guard(`bind pod ${b.pod.namespace}/${b.pod.name}`, async () => {
-        await this.bindPod(b.pod, b.node);
-        this.events.enqueue({
-          kind: "Pod",
-          namespace: b.pod.namespace,
-          name: b.pod.name,
-          uid: b.pod.uid,
-          type: "Normal",
-          reason: "BoundToLease",
-          message: `bound to node ${b.node} of lease ${b.lease.name}`,
-        });
-      }),
+      guard(
+        { what: "bind pod", namespace: b.pod.namespace, pod: b.pod.name, lease: b.lease.name, node: b.node },
+        async () => {
+          await this.bindPod(b.pod, b.node);
+          this.events.enqueue({
+            kind: "Pod",
+            namespace: b.pod.namespace,
+            name: b.pod.name,
+            uid: b.pod.uid,
+            type: "Normal",
+            reason: "BoundToLease",
+            message: `bound to node ${b.node} of lease ${b.lease.name}`,
+          });
+        },
+      ),
     );
     // Notices actually written: count them, and time each reclaim once, from the moment its demand
     // was first seen Unschedulable to the moment its first notice was written.
@@ -187,6 +207,8 @@ export class PlanExecutor {
           {
             demand: decision.demand.key,
             nodes: decision.nodes,
+            leases: decision.hits.map((h) => `${h.lease.namespace}/${h.lease.name}`),
+            tenants: [...new Set(decision.hits.map((h) => this.tenantOf(h.lease.namespace) ?? ""))],
             gpusEvicted: decision.gpusEvicted,
             reactionMs: Date.now() - decision.demand.since,
           },
@@ -198,61 +220,98 @@ export class PlanExecutor {
       this.log.debug({ demand: hopeless.demand.key }, `no reclaim: ${hopeless.reason}`);
     }
     await runLimited(plan.notices, this.concurrency, (n) =>
-      guard(`notice to pod ${n.pod.namespace}/${n.pod.name}`, async () => {
-        await this.noticePod(n.pod, n.deadline, n.message);
-        this.events.enqueue({
-          kind: "Pod",
+      guard(
+        {
+          what: "reclaim notice",
           namespace: n.pod.namespace,
-          name: n.pod.name,
-          uid: n.pod.uid,
-          type: "Warning",
-          reason: "ReclaimNotice",
-          message: `lease ${n.lease.name}: ${n.message}`,
-        });
-      }),
+          pod: n.pod.name,
+          lease: n.lease.name,
+          node: n.pod.nodeName,
+        },
+        async () => {
+          await this.noticePod(n.pod, n.deadline, n.message);
+          this.events.enqueue({
+            kind: "Pod",
+            namespace: n.pod.namespace,
+            name: n.pod.name,
+            uid: n.pod.uid,
+            type: "Warning",
+            reason: "ReclaimNotice",
+            message: `lease ${n.lease.name}: ${n.message}`,
+          });
+        },
+      ),
     );
     await runLimited(plan.evictions, this.concurrency, (e) =>
-      guard(`evict pod ${e.pod.namespace}/${e.pod.name}`, async () => {
-        const outcome = e.force ? await this.deletePod(e.pod) : await this.evict(e.pod);
-        this.metrics.evictions.inc({ reason: e.reason, outcome });
-        if (outcome === "blocked") result.blockedEvictions++;
-        if ((outcome === "evicted" || outcome === "deleted") && e.reason === "Reclaimed") {
-          const reclaim = e.lease.status.reclaim;
-          const now = Date.now();
-          const requested = Date.parse(reclaim?.requestedAt ?? "");
-          const deadline = Date.parse(reclaim?.deadline ?? "");
-          if (!Number.isNaN(requested)) this.metrics.noticeLeadTime.observe((now - requested) / 1000);
-          if (!Number.isNaN(deadline))
-            this.metrics.evictionDelay.observe(Math.max(0, (now - deadline) / 1000));
-          this.log.info(
-            {
-              namespace: e.pod.namespace,
-              pod: e.pod.name,
-              lease: e.lease.name,
-              deadline: reclaim?.deadline,
-              afterDeadlineMs: now - deadline,
-              outcome,
-            },
-            "reclaim eviction",
-          );
-        }
-      }),
+      guard(
+        {
+          what: e.force ? "delete pod" : "evict pod",
+          namespace: e.pod.namespace,
+          pod: e.pod.name,
+          lease: e.lease.name,
+          node: e.pod.nodeName,
+        },
+        async () => {
+          const outcome = e.force ? await this.deletePod(e.pod) : await this.evict(e.pod);
+          this.metrics.evictions.inc({ reason: e.reason, outcome });
+          if (outcome === "blocked") result.blockedEvictions++;
+          if ((outcome === "evicted" || outcome === "deleted") && e.reason === "Reclaimed") {
+            const reclaim = e.lease.status.reclaim;
+            const now = Date.now();
+            const requested = Date.parse(reclaim?.requestedAt ?? "");
+            const deadline = Date.parse(reclaim?.deadline ?? "");
+            if (!Number.isNaN(requested)) this.metrics.noticeLeadTime.observe((now - requested) / 1000);
+            if (!Number.isNaN(deadline))
+              this.metrics.evictionDelay.observe(Math.max(0, (now - deadline) / 1000));
+            this.log.info(
+              {
+                ...this.logFields({
+                  what: "reclaim eviction",
+                  namespace: e.pod.namespace,
+                  pod: e.pod.name,
+                  lease: e.lease.name,
+                  node: e.pod.nodeName,
+                }),
+                deadline: reclaim?.deadline,
+                afterDeadlineMs: now - deadline,
+                outcome,
+              },
+              "reclaim eviction",
+            );
+          }
+        },
+      ),
     );
     await runLimited(plan.nodeChanges, this.concurrency, (c) =>
-      guard(`node ${c.node}`, () => this.changeNode(c)),
+      guard({ what: "node state", node: c.node }, () => this.changeNode(c)),
     );
     const ledgersWritten = new Set<string>();
     await runLimited(plan.quotaStatuses, this.concurrency, (q) =>
-      guard(`status of TenantQuota ${q.quota.name}`, async () => {
+      guard({ what: "TenantQuota status", tenantQuota: q.quota.name }, async () => {
         await this.writeQuotaStatus(q.quota.name, q.status);
         ledgersWritten.add(q.quota.name);
       }),
     );
     await runLimited(plan.removeFinalizers, this.concurrency, (l) =>
-      guard(`remove finalizer of ${l.namespace}/${l.name}`, () => this.removeFinalizer(l.namespace, l.name)),
+      guard({ what: "remove finalizer", namespace: l.namespace, lease: l.name }, () =>
+        this.removeFinalizer(l.namespace, l.name),
+      ),
     );
     for (const event of otherEvents) this.events.enqueue(event);
     return result;
+  }
+
+  /** A write's log fields, with the tenant its namespace belongs to. */
+  private logFields(subject: WriteSubject): Record<string, string> {
+    const fields: Record<string, string> = {};
+    for (const [key, value] of Object.entries(subject)) if (value !== undefined) fields[key] = value;
+    const tenant = subject.tenantQuota ?? this.tenantOf(subject.namespace);
+    if (tenant !== undefined) fields.tenant = tenant;
+    return fields;
+  }
+
+  private tenantOf(namespace: string | undefined): string | undefined {
+    return tenantOf(this.caches.namespaces, namespace);
   }
 
   private isLent(node: string): boolean {

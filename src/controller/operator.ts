@@ -11,9 +11,10 @@ import { slimPod, toNodeView, toPodView } from "../kube/convert.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
 import { type KubeObject, type KubeRest, paths } from "../kube/rest.ts";
-import type { Logger } from "../observability/logger.ts";
+import { type Logger, withLogContext } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { PlanExecutor } from "./executor.ts";
+import { eventLogFields } from "./log-context.ts";
 import { SnapshotBuilder } from "./snapshot.ts";
 import { WorkQueue } from "./workqueue.ts";
 
@@ -118,7 +119,9 @@ export class Operator {
         onRetry: () => metrics.workqueueRetries.inc({ name: CONTROLLER, controller: CONTROLLER }),
       },
     });
-    this.events = new EventRecorder(rest);
+    this.events = new EventRecorder(rest, (event) =>
+      log.info(eventLogFields(this.informers.namespaces, event), event.message),
+    );
     this.executor = new PlanExecutor(rest, this.informers, this.events, log, metrics);
     this.snapshots = new SnapshotBuilder(this.informers, convert, poolSettings(config));
   }
@@ -178,9 +181,15 @@ export class Operator {
     return this.started;
   }
 
-  private async reconcile(key: string): Promise<void> {
-    const reconcileId = randomUUID();
-    const log = this.log.child({ controller: CONTROLLER, reconcileID: reconcileId });
+  /** One pass; every line logged during it (here, in the executor, for its Events) carries its ID. */
+  private reconcile(key: string): Promise<void> {
+    return withLogContext({ controller: CONTROLLER, reconcileID: randomUUID() }, () =>
+      this.planAndExecute(key),
+    );
+  }
+
+  private async planAndExecute(key: string): Promise<void> {
+    const log = this.log;
     const started = performance.now();
     this.metrics.activeWorkers.set({ controller: CONTROLLER }, 1);
     try {

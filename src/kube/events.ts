@@ -22,6 +22,8 @@ export class EventRecorder {
 
   constructor(
     private readonly rest: KubeRest,
+    /** Called for every event queued (not a duplicate), so the log tells the same story as the Events. */
+    private readonly onQueued: (event: PlannedEvent) => void = () => {},
     private readonly windowMs = 10 * 60_000,
     private readonly component = "gpulease-operator",
   ) {}
@@ -40,6 +42,7 @@ export class EventRecorder {
       return false;
     }
     this.recent.set(key, now);
+    this.onQueued(event);
     this.backlog.push(event);
     this.drain();
     return true;

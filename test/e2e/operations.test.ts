@@ -37,10 +37,27 @@ describe("metrics and health", () => {
     const op = operator({ lendableNodeSelector: { "gpulease.io/pool": pool }, metricsPort: port });
     await op.start();
     await addPool(clients, pool, 1);
-    const { namespaces } = await createTenant(clients);
+    const { tenant, namespaces } = await createTenant(clients);
     const [ns] = namespaces as [string];
     await createLease(clients, ns, "metered", { gpus: 4 });
     await leaseWhere(clients, ns, "metered", "Active", phaseIs("Active"));
+    // The log tells the same story as the Events, and names the tenant, the lease and the reconcile.
+    await op.waitForLog('"event":"Admitted"');
+    const admitted = op
+      .logs()
+      .split("\n")
+      .filter((line) => line.includes('"event":"Admitted"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((line) => line.lease === "metered");
+    expect(admitted).toMatchObject({
+      level: "info",
+      namespace: ns,
+      tenant,
+      lease: "metered",
+      controller: "gpulease",
+      reconcileID: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      msg: expect.stringContaining("admitted: 4 GPUs on"),
+    });
     expect(await get(port, "/healthz")).toEqual({ status: 200, text: "ok" });
     expect(await get(port, "/readyz")).toEqual({ status: 200, text: "ok: leading" });
     const { text } = await get(port, "/metrics");
