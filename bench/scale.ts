@@ -296,13 +296,21 @@ async function main(): Promise<void> {
 
     // 6. Idle: nothing changes for a while.
     const idleBefore = procStats(pid);
+    const reconcilesBefore = await metric("controller_runtime_reconcile_total");
+    const idleRequestsBefore = await metric("rest_client_requests_total");
     const idleWindow = smoke ? 5 : 30;
     await sleep(idleWindow * 1000);
     const idleAfter = procStats(pid);
     results.idle = {
       cpuShare: (idleAfter.cpuSeconds - idleBefore.cpuSeconds) / idleWindow,
       rssMB: idleAfter.rssMB,
+      // What the operator still did while nothing changed: explains the idle CPU.
+      reconcilesPerMinute:
+        ((await metric("controller_runtime_reconcile_total")) - reconcilesBefore) * (60 / idleWindow),
+      requestsPerMinute:
+        ((await metric("rest_client_requests_total")) - idleRequestsBefore) * (60 / idleWindow),
     };
+    log(`idle: ${JSON.stringify(results.idle)}`);
 
     // 7. Internal Jobs arrive: reclaims.
     const jobStart = Date.now();

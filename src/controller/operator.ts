@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { configMs, convertSettings, type OperatorConfig, poolSettings } from "../config/operator-config.ts";
 import type { MalformedObject } from "../core/model.ts";
 import { type ClusterPlan, planCluster } from "../core/planner.ts";
-import { slimPod, toNodeView, toPodView } from "../kube/convert.ts";
+import { jobPodsAtOnce, slimJob, slimPod, toNodeView, toPodView } from "../kube/convert.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
 import { type KubeObject, type KubeRest, paths } from "../kube/rest.ts";
@@ -29,6 +29,7 @@ export class Operator {
     leases: Informer;
     quotas: Informer;
     resourceQuotas: Informer;
+    jobs: Informer;
   };
   readonly queue: WorkQueue<string>;
   private readonly executor: PlanExecutor;
@@ -70,6 +71,8 @@ export class Operator {
       leases: make("gpuleases", paths.gpuLeases()),
       quotas: make("tenantquotas", paths.tenantQuotas()),
       resourceQuotas: make("resourcequotas", paths.resourceQuotas(), "app.kubernetes.io/managed-by=gpulease"),
+      // Only how many pods each Job runs at once: a Job's demand is planned as soon as all exist.
+      jobs: make("jobs", paths.jobs(), undefined, slimJob),
     };
     // Informer callbacks only enqueue: the plan reads the caches when it runs. Node and pod updates
     // that change nothing the planner reads (kubelet heartbeats, container statuses) are ignored:
@@ -78,6 +81,7 @@ export class Operator {
     const relevant = {
       nodes: (o: KubeObject) => JSON.stringify(toNodeView(o, convert)),
       pods: (o: KubeObject) => JSON.stringify(toPodView(o, config.resourceNames)),
+      jobs: (o: KubeObject) => String(jobPodsAtOnce(o)),
     };
     for (const [name, informer] of Object.entries(this.informers)) {
       const fingerprint = relevant[name as keyof typeof relevant];

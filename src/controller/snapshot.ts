@@ -15,6 +15,7 @@ import type {
 import {
   type ConvertSettings,
   isMalformed,
+  jobPodsAtOnce,
   toLeaseView,
   toNamespaceView,
   toNodeView,
@@ -57,6 +58,8 @@ export interface SnapshotSources {
   namespaces: Informer;
   leases: Informer;
   quotas: Informer;
+  /** Internal Jobs (slimmed), for the size of each Job's demand. */
+  jobs?: Informer;
 }
 
 export class SnapshotBuilder {
@@ -73,6 +76,15 @@ export class SnapshotBuilder {
   ) {
     this.nodes = new Memo((raw) => toNodeView(raw, convert));
     this.pods = new Memo((raw) => toPodView(raw, convert.resourceNames));
+  }
+
+  /** Pods each Job runs at once, by the demand key its pods carry (`namespace/job/name`). */
+  private jobSizes(): Map<string, number> {
+    const sizes = new Map<string, number>();
+    for (const job of this.sources.jobs?.store.values() ?? []) {
+      sizes.set(`${job.metadata?.namespace}/job/${job.metadata?.name}`, jobPodsAtOnce(job));
+    }
+    return sizes;
   }
 
   build(now: number): { snapshot: ClusterSnapshot; malformed: MalformedObject[] } {
@@ -96,6 +108,7 @@ export class SnapshotBuilder {
         namespaces: this.namespaces.all(this.sources.namespaces.store.values()),
         leases,
         quotas,
+        groupSizes: this.jobSizes(),
       },
       malformed,
     };

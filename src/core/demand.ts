@@ -11,9 +11,10 @@ export interface DemandGroup {
   /** When the earliest of its pods became Unschedulable. */
   since: number;
   /**
-   * When the group is complete enough to plan for: a Job's controller creates its pods in batches
-   * a few milliseconds apart, so a group is planned only once its newest pod is GROUP_SETTLE_MS old
-   * (otherwise the first pod alone could trigger a reclaim the whole group cannot use).
+   * When the group is complete enough to plan for. A group whose size is known (a Job's parallelism, a
+   * pod-group size annotation) is complete once that many of its pods exist. Otherwise a Job's
+   * controller creates its pods a few milliseconds apart, so the group is planned only once its newest
+   * pod is GROUP_SETTLE_MS old (else the first pod alone could trigger a reclaim the group cannot use).
    */
   settlesAt: number;
 }
@@ -24,8 +25,20 @@ export function internalDemand(
   pods: PodView[],
   owners: Map<string, string>,
   resourceNames: string[],
+  groupSizes: ReadonlyMap<string, number> = new Map(),
 ): DemandGroup[] {
   const groups = new Map<string, DemandGroup>();
+  // Every live pod of each group (scheduled or not) and the size its pods declare, to tell when a
+  // group is complete.
+  const members = new Map<string, number>();
+  const declared = new Map<string, number>();
+  for (const pod of pods) {
+    if (pod.group.startsWith("pod/") || owners.has(pod.namespace) || pod.terminating) continue;
+    if (pod.phase === "Succeeded" || pod.phase === "Failed") continue;
+    const key = `${pod.namespace}/${pod.group}`;
+    members.set(key, (members.get(key) ?? 0) + 1);
+    if (pod.groupSize !== undefined) declared.set(key, Math.max(declared.get(key) ?? 0, pod.groupSize));
+  }
   for (const pod of pods) {
     if (owners.has(pod.namespace) || pod.nodeName !== undefined || pod.terminating || pod.gated) continue;
     if (!pod.unschedulable) continue;
@@ -46,6 +59,10 @@ export function internalDemand(
     group.gpus += gpus;
     group.since = Math.min(group.since, pod.unschedulableSince ?? pod.createdAt);
     groups.set(key, group);
+  }
+  for (const group of groups.values()) {
+    const size = groupSizes.get(group.key) ?? declared.get(group.key);
+    if (size !== undefined && (members.get(group.key) ?? 0) >= size) group.settlesAt = 0;
   }
   // Oldest demand first; a deterministic order for equal times.
   return [...groups.values()].sort((a, b) => a.since - b.since || (a.key < b.key ? -1 : 1));

@@ -55,6 +55,8 @@ export interface PodView {
   unschedulableSince: number | undefined;
   /** Pods of one Job or pod group form one demand; this is the group's key (the pod's uid otherwise). */
   group: string;
+  /** How many pods its group has, where the pod says so (a pod-group size annotation). */
+  groupSize: number | undefined;
   nodeSelector: Record<string, string>;
   /** Required node affinity terms (ORed); each term's requirements are ANDed. */
   affinityTerms: NodeSelectorTerm[];
@@ -140,6 +142,11 @@ export interface ClusterSnapshot {
   namespaces: NamespaceView[];
   leases: LeaseView[];
   quotas: QuotaView[];
+  /**
+   * How many pods each internal Job runs at once, by demand key (`namespace/job/name`): a Job's demand
+   * is planned as soon as all of them exist. Jobs absent here wait GROUP_SETTLE_MS for stragglers.
+   */
+  groupSizes?: ReadonlyMap<string, number>;
 }
 
 export type { Allocation };

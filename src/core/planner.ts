@@ -67,7 +67,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const quotas = new Map(snapshot.quotas.map((q) => [q.name, q]));
 
   // Internal demand first: the owner's training comes before any new lending.
-  const demand = internalDemand(snapshot.pods, owners, snapshot.settings.resourceNames);
+  const demand = internalDemand(snapshot.pods, owners, snapshot.settings.resourceNames, snapshot.groupSizes);
   const settled = demand.filter((g) => g.settlesAt <= snapshot.now);
   const settling = demand.filter((g) => g.settlesAt > snapshot.now);
   const reclaim = planReclaim(snapshot, accounts, settled, owners);

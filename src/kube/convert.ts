@@ -4,6 +4,7 @@
  * reported as malformed instead of being dropped silently or crashing anything.
  */
 import {
+  ANNOTATION_POD_GROUP_SIZE,
   ANNOTATION_RETURNING,
   FINALIZER,
   LABEL_LEASE,
@@ -129,6 +130,18 @@ const GROUP_LABELS = [
   "kueue.x-k8s.io/pod-group-name",
 ];
 
+/** Annotations that give a pod group's size (gpulease's own, and Kueue's plain pod groups). */
+const GROUP_SIZE_ANNOTATIONS = [ANNOTATION_POD_GROUP_SIZE, "kueue.x-k8s.io/pod-group-total-count"];
+
+function podGroupSize(metadata: Json): number | undefined {
+  const annotations = strings(metadata.annotations);
+  for (const name of GROUP_SIZE_ANNOTATIONS) {
+    const size = Number(annotations[name]);
+    if (Number.isInteger(size) && size > 0) return size;
+  }
+  return undefined;
+}
+
 function podGroup(metadata: Json): string {
   const labels = strings(metadata.labels);
   for (const label of GROUP_LABELS) if (labels[label]) return `group/${labels[label]}`;
@@ -168,6 +181,7 @@ export function toPodView(raw: KubeObject, resourceNames: string[]): PodView {
     annotations: strings(metadata.annotations),
     unschedulableSince: unschedulable ? time(scheduled?.lastTransitionTime) || undefined : undefined,
     group: podGroup(metadata),
+    groupSize: podGroupSize(metadata),
     nodeSelector: strings(spec.nodeSelector),
     affinityTerms: arr(required.nodeSelectorTerms).map((t) => ({
       matchExpressions: requirements(t.matchExpressions),
@@ -281,4 +295,32 @@ export function slimPod(raw: KubeObject): KubeObject {
       ),
     },
   };
+}
+
+/**
+ * A Job as the cache keeps it: only what tells how many pods it runs at once. Internal demand of a
+ * Job is planned as soon as that many of its pods exist, not a settle period later.
+ */
+export function slimJob(raw: KubeObject): KubeObject {
+  const metadata = obj(raw.metadata);
+  return {
+    apiVersion: raw.apiVersion,
+    kind: raw.kind,
+    metadata: pick(metadata, ["name", "namespace", "uid", "resourceVersion"]) as KubeObject["metadata"],
+    spec: pick(obj(raw.spec), ["parallelism", "completions", "suspend"]),
+    status: pick(obj(raw.status), ["succeeded"]),
+  };
+}
+
+/** The number of pods a Job's controller keeps at once: min(parallelism, completions left). */
+export function jobPodsAtOnce(raw: KubeObject): number {
+  const spec = obj(raw.spec);
+  if (spec.suspend === true) return 0;
+  const parallelism = typeof spec.parallelism === "number" ? spec.parallelism : 1;
+  if (typeof spec.completions !== "number") return parallelism;
+  const succeeded = obj(raw.status).succeeded;
+  return Math.max(
+    0,
+    Math.min(parallelism, spec.completions - (typeof succeeded === "number" ? succeeded : 0)),
+  );
 }

@@ -129,6 +129,7 @@ export const paths = {
   nodes: () => "/api/v1/nodes",
   node: (name: string) => `/api/v1/nodes/${name}`,
   pods: () => "/api/v1/pods",
+  jobs: () => "/apis/batch/v1/jobs",
   pod: (ns: string, name: string) => `/api/v1/namespaces/${ns}/pods/${name}`,
   eviction: (ns: string, name: string) => `/api/v1/namespaces/${ns}/pods/${name}/eviction`,
   namespaces: () => "/api/v1/namespaces",

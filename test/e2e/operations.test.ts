@@ -245,6 +245,7 @@ describe("RBAC", () => {
       ["patch", "pods", "--subresource=status"],
       ["patch", "pods"],
       ["create", "resourcequotas"],
+      ["watch", "jobs.batch"],
       ["create", "events"],
     ]) {
       expect(can(operatorSa, ...args, "-A"), args.join(" ")).toBe("yes");

@@ -86,6 +86,7 @@ export function pod(namespace: string, name: string, over: Partial<PodView> = {}
     annotations: {},
     unschedulableSince: undefined,
     group: `pod/${name}`,
+    groupSize: undefined,
     nodeSelector: {},
     affinityTerms: [],
     tolerations: [],

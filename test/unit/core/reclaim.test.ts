@@ -401,4 +401,43 @@ describe("a Job whose pods are still being created", () => {
     expect(now.wakeAt).toBe(T0 + 1000);
     expect(planCluster({ ...snap, now: T0 + 1000 }).reclaims.map((r) => r.nodes)).toEqual([["n1"]]);
   });
+
+  it("plans at once when all the pods of a Job of known size exist, and waits while one is missing", () => {
+    const base = {
+      ...tenants,
+      nodes: [node("n1", { lent: true }), node("n2", { lent: true })],
+      leases: [
+        active("low-ns", "a", { gpus: 8 }, [["n1", 8]]),
+        active("low-ns", "b", { gpus: 8 }, [["n2", 8]]),
+      ],
+    };
+    const w0 = trainer("w0", 8, { group: "job/train", createdAt: T0 });
+    const w1 = trainer("w1", 8, { group: "job/train", createdAt: T0 });
+    const groupSizes = new Map([["training/job/train", 2]]);
+    const complete = planCluster(snapshot({ ...base, pods: [w0, w1], groupSizes }));
+    expect(complete.reclaims.map((r) => r.nodes)).toEqual([["n1", "n2"]]);
+    // One of its two pods is not there yet: wait for it (or for the settle period).
+    const partial = planCluster(snapshot({ ...base, pods: [w0], groupSizes }));
+    expect(partial.reclaims).toEqual([]);
+    expect(partial.wakeAt).toBe(T0 + 1000);
+  });
+
+  it("counts a group's pods that are already running towards its declared size", () => {
+    const snap = snapshot({
+      ...tenants,
+      nodes: [node("n1", { lent: true }), node("i1", { lendable: false })],
+      leases: [active("low-ns", "l", { gpus: 8 }, [["n1", 8]])],
+      pods: [
+        trainer("w0", 8, {
+          group: "group/g",
+          groupSize: 2,
+          createdAt: T0,
+          nodeName: "i1",
+          unschedulable: false,
+        }),
+        trainer("w1", 8, { group: "group/g", groupSize: 2, createdAt: T0 }),
+      ],
+    });
+    expect(planCluster(snap).reclaims.map((r) => r.nodes)).toEqual([["n1"]]);
+  });
 });
