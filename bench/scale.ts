@@ -294,7 +294,14 @@ async function main(): Promise<void> {
     }
     results.allRunningAfterSeconds = (performance.now() - podStart) / 1000;
 
-    // 6. Idle: nothing changes for a while.
+    // 6. Idle: nothing changes for a while. Events (one per bound pod) go out after the writes that
+    // caused them; wait for that tail first, and report it.
+    const drainStart = performance.now();
+    while ((await metric("gpulease_events_backlog")) > 0 && performance.now() - drainStart < 600_000)
+      await sleep(500);
+    const eventTailSeconds = (performance.now() - drainStart) / 1000;
+    results.eventTailSeconds = eventTailSeconds;
+    log(`events written ${eventTailSeconds.toFixed(1)} s after the last pod ran`);
     const idleBefore = procStats(pid);
     const reconcilesBefore = await metric("controller_runtime_reconcile_total");
     const idleRequestsBefore = await metric("rest_client_requests_total");
@@ -400,7 +407,7 @@ async function main(): Promise<void> {
       )?.[1] ?? 0,
     );
     results.passes = { count: reconcileCount, meanMs: (reconcileSum / Math.max(1, reconcileCount)) * 1000 };
-    const heapUsed = Number(/nodejs_heap_size_used_bytes (\S+)/.exec(reactionHistogram)?.[1] ?? Number.NaN);
+    const heapUsed = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(reactionHistogram)?.[1] ?? Number.NaN);
     results.heapUsedMB = Math.round(heapUsed / 2 ** 20);
     const final = procStats(pid);
     results.operator = { rssMB: final.rssMB, cpuSecondsTotal: final.cpuSeconds };
@@ -454,6 +461,10 @@ async function main(): Promise<void> {
       [
         "operator CPU while admitting (s) / idle (cores)",
         `${a.operatorCpuSeconds?.toFixed(1)} / ${i.cpuShare?.toFixed(3)}`,
+      ],
+      [
+        "idle: plans / API requests per minute; Event tail (s)",
+        `${i.reconcilesPerMinute} / ${i.requestsPerMinute}; ${(results.eventTailSeconds as number)?.toFixed(1)}`,
       ],
     ],
   );

@@ -123,9 +123,11 @@ export class Operator {
         onRetry: () => metrics.workqueueRetries.inc({ name: CONTROLLER, controller: CONTROLLER }),
       },
     });
-    this.events = new EventRecorder(rest, (event) =>
-      log.info(eventLogFields(this.informers.namespaces, event), event.message),
-    );
+    this.events = new EventRecorder(rest, {
+      onQueued: (event) => log.info(eventLogFields(this.informers.namespaces, event), event.message),
+      onDropped: () => metrics.eventsDropped.inc(),
+      onBacklog: (size) => metrics.eventBacklog.set(size),
+    });
     this.executor = new PlanExecutor(rest, this.informers, this.events, log, metrics);
     this.snapshots = new SnapshotBuilder(this.informers, convert, poolSettings(config));
   }

@@ -12,18 +12,24 @@ const API_VERSIONS: Record<PlannedEvent["kind"], string> = {
   Node: "v1",
 };
 
+export interface EventRecorderHooks {
+  /** Every event queued (not a duplicate), so the log tells the same story as the Events. */
+  onQueued?: (event: PlannedEvent) => void;
+  /** Events dropped because the backlog was full (the API server is too slow or unreachable). */
+  onDropped?: () => void;
+  /** Events queued or in flight, for a gauge. */
+  onBacklog?: (size: number) => void;
+}
+
 export class EventRecorder {
   private readonly recent = new Map<string, number>();
   private counter = 0;
   private readonly backlog: PlannedEvent[] = [];
   private sending = 0;
-  /** Events dropped because the backlog was full (the API server is too slow or unreachable). */
-  dropped = 0;
 
   constructor(
     private readonly rest: KubeRest,
-    /** Called for every event queued (not a duplicate), so the log tells the same story as the Events. */
-    private readonly onQueued: (event: PlannedEvent) => void = () => {},
+    private readonly hooks: EventRecorderHooks = {},
     private readonly windowMs = 10 * 60_000,
     private readonly component = "gpulease-operator",
   ) {}
@@ -38,11 +44,11 @@ export class EventRecorder {
     const last = this.recent.get(key);
     if (last !== undefined && now - last < this.windowMs) return false;
     if (this.backlog.length >= 10_000) {
-      this.dropped++;
+      this.hooks.onDropped?.();
       return false;
     }
     this.recent.set(key, now);
-    this.onQueued(event);
+    this.hooks.onQueued?.(event);
     this.backlog.push(event);
     this.drain();
     return true;
@@ -62,6 +68,7 @@ export class EventRecorder {
         this.drain();
       });
     }
+    this.hooks.onBacklog?.(this.backlog.length + this.sending);
   }
 
   private keyOf(event: PlannedEvent): string {

@@ -151,6 +151,16 @@ export class Metrics {
     labelNames: ["informer", "cause"],
     registers: [this.registry],
   });
+  readonly eventBacklog = new Gauge({
+    name: `${NAME}_events_backlog`,
+    help: "Kubernetes Events queued and not yet written (they go out after the writes that caused them)",
+    registers: [this.registry],
+  });
+  readonly eventsDropped = new Counter({
+    name: `${NAME}_events_dropped_total`,
+    help: "Kubernetes Events dropped because the backlog was full (the API server is too slow or down)",
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: `${NAME}_leader`,
     help: "1 when this replica holds the leader lease",
