@@ -4,7 +4,7 @@
  *
  *   tsx bench/scale.ts [--smoke] [--nodes 1000] [--leases 2000] [--pods-per-lease 5] [--jobs 20]
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -28,6 +28,8 @@ const { values } = parseArgs({
     leases: { type: "string" },
     "pods-per-lease": { type: "string" },
     jobs: { type: "string" },
+    // Node flags for the operator process, e.g. "--max-old-space-size=256" to see its memory floor.
+    "operator-node-options": { type: "string" },
   },
 });
 const smoke = values.smoke ?? false;
@@ -139,7 +141,8 @@ async function main(): Promise<void> {
       }
     }
 
-    // 3. The operator, as a process, with its metrics endpoint.
+    // 3. The operator, as a process, with its metrics endpoint: compiled, as the image runs it.
+    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "inherit" });
     const metricsPort = await freePort();
     const dir = mkdtempSync(join(tmpdir(), "gpulease-bench-"));
     writeFileSync(
@@ -155,9 +158,8 @@ async function main(): Promise<void> {
     const operator = spawn(
       process.execPath,
       [
-        "--import",
-        "tsx",
-        join(ROOT, "src/main.ts"),
+        ...(values["operator-node-options"]?.split(" ").filter(Boolean) ?? []),
+        join(ROOT, "dist/main.js"),
         "--kubeconfig",
         plane.kubeconfigPath,
         "--config",
@@ -409,6 +411,13 @@ async function main(): Promise<void> {
     results.passes = { count: reconcileCount, meanMs: (reconcileSum / Math.max(1, reconcileCount)) * 1000 };
     const heapUsed = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(reactionHistogram)?.[1] ?? Number.NaN);
     results.heapUsedMB = Math.round(heapUsed / 2 ** 20);
+    const gauge = (name: string) =>
+      Math.round(
+        Number(new RegExp(`^${name} (\\S+)`, "m").exec(reactionHistogram)?.[1] ?? Number.NaN) / 2 ** 20,
+      );
+    results.heapTotalMB = gauge("nodejs_heap_size_total_bytes");
+    results.externalMB = gauge("nodejs_external_memory_bytes");
+    results.operatorNodeOptions = values["operator-node-options"] ?? "";
     const final = procStats(pid);
     results.operator = { rssMB: final.rssMB, cpuSecondsTotal: final.cpuSeconds };
     leaseInformer.stop();
@@ -455,8 +464,8 @@ async function main(): Promise<void> {
         `${(results.passes as Record<string, number>).count} / ${(results.passes as Record<string, number>).meanMs?.toFixed(1)}`,
       ],
       [
-        "operator RSS busy / idle (MB); V8 heap used at the end",
-        `${a.operatorRssMB} / ${i.rssMB}; ${results.heapUsedMB}`,
+        "operator RSS busy / idle (MB); V8 heap used / total, external at the end (MB)",
+        `${a.operatorRssMB} / ${i.rssMB}; ${results.heapUsedMB} / ${results.heapTotalMB}, ${results.externalMB}`,
       ],
       [
         "operator CPU while admitting (s) / idle (cores)",
