@@ -22,7 +22,8 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       base: { component: "gpulease-operator" },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
-      mixin: () => reconcileContext.getStore() ?? {},
+      // A copy: pino merges each line's own fields into the object the mixin returns.
+      mixin: () => ({ ...reconcileContext.getStore() }),
     },
     destination ?? process.stdout,
   );

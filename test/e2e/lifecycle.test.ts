@@ -1,3 +1,4 @@
+import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { describe, expect, inject, it } from "vitest";
 import {
   addPool,
@@ -93,6 +94,16 @@ describe("lease lifecycle", () => {
     expect(lease.metadata.finalizers).toContain("gpulease.io/finalizer");
     await createLeasedPod(clients, ns, "worker", "done", 4);
     await runningPod(ns, "worker");
+    // The pod takes its time to stop (a finalizer of the test's own holds it while terminating): the
+    // lease must wait for it.
+    await clients.core.patchNamespacedPod(
+      {
+        namespace: ns,
+        name: "worker",
+        body: [{ op: "add", path: "/metadata/finalizers", value: ["test.gpulease.io/hold"] }],
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
+    );
     await new Promise((r) => setTimeout(r, 2000));
     await clients.custom.deleteNamespacedCustomObject({
       group: "gpulease.io",
@@ -110,6 +121,16 @@ describe("lease lifecycle", () => {
       (l) => l.status?.endReason === "Released",
     );
     expect(releasing.metadata.deletionTimestamp).toBeDefined();
+    await eventually("the pod evicted", async () => {
+      const pod = await clients.core.readNamespacedPod({ namespace: ns, name: "worker" });
+      return pod.metadata?.deletionTimestamp ? true : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await getLease(clients, ns, "done")).status?.endReason).toBe("Released"); // still held
+    await clients.core.patchNamespacedPod(
+      { namespace: ns, name: "worker", body: [{ op: "remove", path: "/metadata/finalizers" }] },
+      setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
+    );
     await podGone(ns, "worker");
     await eventually("lease gone", async () => {
       try {
@@ -123,6 +144,31 @@ describe("lease lifecycle", () => {
     expect(quota.status?.ledger?.retiredLeases).toBe(1);
     expect(quota.status?.ledger?.gpuSeconds ?? 0).toBeGreaterThanOrEqual(8); // 4 GPUs for ≥ 2 s
     expect(quota.status?.allocated?.gpus).toBe(0);
+  });
+
+  it("gives every lease its finalizer at creation, and puts it back if it is removed", async () => {
+    const { namespaces } = await createTenant(clients);
+    const [ns] = namespaces as [string];
+    await createLease(clients, ns, "kept", { gpus: 1, gpuModel: uniqueId("NOSUCHMODEL") });
+    // The admission policy adds it: no operator write needed.
+    expect((await getLease(clients, ns, "kept")).metadata.finalizers).toEqual(["gpulease.io/finalizer"]);
+    // Without the policy (older clusters, or someone removed it), the operator adds it.
+    await clients.custom.patchNamespacedCustomObject(
+      {
+        group: "gpulease.io",
+        version: "v1alpha1",
+        namespace: ns,
+        plural: "gpuleases",
+        name: "kept",
+        body: [{ op: "remove", path: "/metadata/finalizers" }],
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
+    );
+    await eventually("the operator to put the finalizer back", async () =>
+      (await getLease(clients, ns, "kept")).metadata.finalizers?.includes("gpulease.io/finalizer")
+        ? true
+        : undefined,
+    );
   });
 
   it("says so on the lease when one of its nodes goes NotReady", async () => {

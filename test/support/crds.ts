@@ -76,6 +76,20 @@ export async function installPolicies(kubeconfig: string): Promise<void> {
         dryRun: "All",
       });
       if (!gated.spec?.schedulingGates?.some((g) => g.name === "gpulease.io/lease")) return undefined;
+      const lease = (await clients.custom.createNamespacedCustomObject({
+        group: "gpulease.io",
+        version: "v1alpha1",
+        namespace,
+        plural: "gpuleases",
+        body: {
+          apiVersion: "gpulease.io/v1alpha1",
+          kind: "GpuLease",
+          metadata: { name: "probe" },
+          spec: { gpus: 1 },
+        },
+        dryRun: "All",
+      })) as { metadata?: { finalizers?: string[] } };
+      if (!lease.metadata?.finalizers?.includes("gpulease.io/finalizer")) return undefined;
       try {
         await clients.core.createNamespacedPod({ namespace, body: pod({}, true), dryRun: "All" });
         return undefined;
