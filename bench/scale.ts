@@ -1,6 +1,6 @@
 /**
  * Scale benchmark on the local control plane with kwok: nodes × 8 GPUs, leases, tenant pods and
- * internal Jobs arriving. Prints a table and writes bench/results/scale.json.
+ * internal Jobs arriving. Prints a table and writes bench/results/scale-<nodes>.json (scale-smoke.json).
  *
  *   tsx bench/scale.ts [--smoke] [--nodes 1000] [--leases 2000] [--pods-per-lease 5] [--jobs 20]
  */
@@ -478,7 +478,7 @@ async function main(): Promise<void> {
     ],
   );
   writeFileSync(
-    resolve(ROOT, `bench/results/scale${smoke ? "-smoke" : ""}.json`),
+    resolve(ROOT, `bench/results/scale-${smoke ? "smoke" : NODES}.json`),
     `${JSON.stringify(results, null, 2)}\n`,
   );
 }

@@ -28,15 +28,16 @@ export function internalDemand(
   groupSizes: ReadonlyMap<string, number> = new Map(),
 ): DemandGroup[] {
   const groups = new Map<string, DemandGroup>();
-  // Every live pod of each group (scheduled or not) and the size its pods declare, to tell when a
-  // group is complete.
+  // The pods of each group the scheduler has decided on (placed, or marked Unschedulable), and the
+  // size its pods declare: a group is complete once every one of its pods has a verdict, so a pod the
+  // scheduler has not tried yet is waited for, not planned without.
   const members = new Map<string, number>();
   const declared = new Map<string, number>();
   for (const pod of pods) {
     if (pod.group.startsWith("pod/") || owners.has(pod.namespace) || pod.terminating) continue;
     if (pod.phase === "Succeeded" || pod.phase === "Failed") continue;
     const key = `${pod.namespace}/${pod.group}`;
-    members.set(key, (members.get(key) ?? 0) + 1);
+    if (pod.nodeName !== undefined || pod.unschedulable) members.set(key, (members.get(key) ?? 0) + 1);
     if (pod.groupSize !== undefined) declared.set(key, Math.max(declared.get(key) ?? 0, pod.groupSize));
   }
   for (const pod of pods) {

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { Informer } from "../../src/kube/informer.ts";
@@ -46,6 +48,38 @@ describe("the informer", () => {
       i.get(`${ns}/after`) && !i.get(`${ns}/before`) ? true : undefined,
     );
     expect(seen).toEqual(expect.arrayContaining(["add:before", "add:after", "delete:before"]));
+  });
+
+  it("relists when the API server answers its watch with 410 Gone (history compacted), and keeps following", async () => {
+    // The test control plane watches ConfigMaps straight from etcd: compacting etcd past the
+    // informer's resourceVersion makes its next watch expire, as on a busy cluster after a long gap.
+    const etcd = readFileSync(join(dirname(inject("kubeconfig")), "etcd-url"), "utf8").trim();
+    const etcdCall = async (path: string, body: unknown) =>
+      (await (await fetch(`${etcd}${path}`, { method: "POST", body: JSON.stringify(body) })).json()) as {
+        header?: { revision?: string };
+      };
+    const ns = await createTestNamespace(clients, "inf");
+    await configMap(ns, "before", "1");
+    const i = informer(`/api/v1/namespaces/${ns}/configmaps`, { watchdogMs: 1500 });
+    i.start();
+    await i.waitForSync();
+    // Changes after the informer's resourceVersion that it does not watch (another namespace), then
+    // etcd's history compacted up to them.
+    const other = await createTestNamespace(clients, "inf");
+    for (let n = 0; n < 3; n++) await configMap(other, `noise-${n}`, "x");
+    const revision = (await etcdCall("/v3/kv/range", { key: Buffer.from("/").toString("base64") })).header
+      ?.revision;
+    expect(Number(revision)).toBeGreaterThan(0);
+    await etcdCall("/v3/kv/compaction", { revision, physical: true });
+    // The watch restarts (the watchdog, or the server ends it) from a compacted resourceVersion.
+    await eventually(
+      "a 410 Gone and a relist",
+      async () => (i.restarts.gone >= 1 ? true : undefined),
+      20_000,
+    );
+    expect(i.get(`${ns}/before`)).toBeDefined();
+    await configMap(ns, "after", "2");
+    await eventually("events after the relist", async () => (i.get(`${ns}/after`) ? true : undefined));
   });
 
   it("restarts a watch that goes silent, and keeps following", async () => {

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { type ControlPlaneBinaries, ensureBinaries } from "./binaries.ts";
 import { createPki, type Pki } from "./pki.ts";
 import { freePort } from "./ports.ts";
@@ -58,6 +58,8 @@ export class ControlPlane {
     try {
       const etcdUrl = `http://127.0.0.1:${etcdPort}`;
       const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
+      // Beside the kubeconfig, for tests that compact etcd (see --watch-cache-sizes below).
+      writeFileSync(join(dirname(kubeconfigPath), "etcd-url"), etcdUrl);
       processes.push(
         new ManagedProcess(
           "etcd",
@@ -100,6 +102,9 @@ export class ControlPlane {
             // The reconciler of the `kubernetes` Service refuses a loopback address; nothing here needs it.
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            // ConfigMaps are watched straight from etcd (no watch cache), so a test can compact etcd and
+            // see a watch from an old resourceVersion refused with 410 Gone, as on a busy cluster.
+            "--watch-cache-sizes=configmaps#0",
             "--v=1",
           ],
           logFile("kube-apiserver"),

@@ -420,6 +420,10 @@ describe("a Job whose pods are still being created", () => {
     const partial = planCluster(snapshot({ ...base, pods: [w0], groupSizes }));
     expect(partial.reclaims).toEqual([]);
     expect(partial.wakeAt).toBe(T0 + 1000);
+    // Both exist but the scheduler has not tried the second yet: wait for its verdict too.
+    const untried = { ...w1, unschedulable: false, unschedulableSince: undefined };
+    const undecided = planCluster(snapshot({ ...base, pods: [w0, untried], groupSizes }));
+    expect(undecided.reclaims).toEqual([]);
   });
 
   it("counts a group's pods that are already running towards its declared size", () => {
