@@ -92,10 +92,10 @@ export class PlanExecutor {
     // A pass carries out a bounded batch of each kind of write, reclaim notices first, so that new
     // demand (an internal pod that cannot schedule) is planned within one short pass, not after
     // thousands of pod bindings.
-    const cap = <T>(items: T[]): T[] => {
-      if (items.length <= this.batch) return items;
+    const cap = <T>(items: T[], batch = this.batch): T[] => {
+      if (items.length <= batch) return items;
       result.truncated = true;
-      return items.slice(0, this.batch);
+      return items.slice(0, batch);
     };
     const urgent = (phase: string | undefined) => (phase === "Reclaiming" ? 0 : 1);
     plan = {
@@ -104,8 +104,9 @@ export class PlanExecutor {
         [...plan.leaseStatuses].sort((a, b) => urgent(a.status.phase) - urgent(b.status.phase)),
       ),
       bindings: cap(plan.bindings),
-      evictions: cap(plan.evictions),
-      notices: cap(plan.notices),
+      // Due evictions and notices keep a promise made to a tenant: a larger share of a pass.
+      evictions: cap(plan.evictions, this.batch * 4),
+      notices: cap(plan.notices, this.batch * 4),
     };
     const guard = async (subject: WriteSubject, write: () => Promise<void>) => {
       try {
@@ -169,27 +170,6 @@ export class PlanExecutor {
     await runLimited(plan.addFinalizers, this.concurrency, (l) =>
       guard({ what: "add finalizer", namespace: l.namespace, lease: l.name }, () =>
         this.addFinalizer(l.namespace, l.name),
-      ),
-    );
-    const failedStatus = new Set(
-      statuses.map((s) => `${s.lease.namespace}/${s.lease.name}`).filter((key) => !written.has(key)),
-    );
-    const bindings = plan.bindings.filter((b) => !failedStatus.has(`${b.lease.namespace}/${b.lease.name}`));
-    await runLimited(bindings, this.concurrency, (b) =>
-      guard(
-        { what: "bind pod", namespace: b.pod.namespace, pod: b.pod.name, lease: b.lease.name, node: b.node },
-        async () => {
-          await this.bindPod(b.pod, b.node);
-          this.events.enqueue({
-            kind: "Pod",
-            namespace: b.pod.namespace,
-            name: b.pod.name,
-            uid: b.pod.uid,
-            type: "Normal",
-            reason: "BoundToLease",
-            message: `bound to node ${b.node} of lease ${b.lease.name}`,
-          });
-        },
       ),
     );
     // Notices actually written: count them, and time each reclaim once, from the moment its demand
@@ -279,6 +259,28 @@ export class PlanExecutor {
               "reclaim eviction",
             );
           }
+        },
+      ),
+    );
+    // Pod bindings last among the pod writes: notices and evictions keep promises with deadlines.
+    const failedStatus = new Set(
+      statuses.map((s) => `${s.lease.namespace}/${s.lease.name}`).filter((key) => !written.has(key)),
+    );
+    const bindings = plan.bindings.filter((b) => !failedStatus.has(`${b.lease.namespace}/${b.lease.name}`));
+    await runLimited(bindings, this.concurrency, (b) =>
+      guard(
+        { what: "bind pod", namespace: b.pod.namespace, pod: b.pod.name, lease: b.lease.name, node: b.node },
+        async () => {
+          await this.bindPod(b.pod, b.node);
+          this.events.enqueue({
+            kind: "Pod",
+            namespace: b.pod.namespace,
+            name: b.pod.name,
+            uid: b.pod.uid,
+            type: "Normal",
+            reason: "BoundToLease",
+            message: `bound to node ${b.node} of lease ${b.lease.name}`,
+          });
         },
       ),
     );
