@@ -13,6 +13,7 @@ import {
   SCHEDULING_GATE,
   TAINT_LENT,
 } from "../api/index.ts";
+import { EVICTION_LEAD_MS } from "../core/lease-lifecycle.ts";
 import type { PodView } from "../core/model.ts";
 import type { NodeChange } from "../core/node-pool.ts";
 import type { ClusterPlan } from "../core/planner.ts";
@@ -222,8 +223,15 @@ export class PlanExecutor {
         },
       ),
     );
-    await runLimited(plan.evictions, this.concurrency, (e) =>
-      guard(
+    // Evictions armed ahead of their deadline wait for it here, so they go out the moment it passes
+    // (and never before); the others go at once. Twice the usual concurrency: deadlines are shared.
+    await runLimited(plan.evictions, this.concurrency * 2, async (e) => {
+      // A timer may fire a millisecond early: check the clock, not the timer.
+      while (e.notBefore !== undefined && Date.now() < e.notBefore) {
+        const wait = Math.min(e.notBefore - Date.now(), EVICTION_LEAD_MS);
+        await new Promise((r) => setTimeout(r, Math.max(1, wait)));
+      }
+      await guard(
         {
           what: e.force ? "delete pod" : "evict pod",
           namespace: e.pod.namespace,
@@ -260,8 +268,8 @@ export class PlanExecutor {
             );
           }
         },
-      ),
-    );
+      );
+    });
     // Pod bindings last among the pod writes: notices and evictions keep promises with deadlines.
     const failedStatus = new Set(
       statuses.map((s) => `${s.lease.namespace}/${s.lease.name}`).filter((key) => !written.has(key)),

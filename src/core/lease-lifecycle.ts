@@ -42,8 +42,11 @@ export interface LeasePlan {
   lease: LeaseView;
   status: GpuLeaseStatus;
   events: PlannedEvent[];
-  /** Bound pods to evict (lease ended, being deleted, or reclaimed at its deadline). */
-  evict: { pod: PodView; reason: EndReason; force: boolean }[];
+  /**
+   * Bound pods to evict (lease ended, being deleted, or reclaimed at its deadline). `notBefore`: a
+   * reclaim eviction planned just ahead of its deadline, to be sent at the deadline and not before.
+   */
+  evict: { pod: PodView; reason: EndReason; force: boolean; notBefore?: number }[];
   /** Pods to tell about a reclaim deadline. */
   notify: PodNotice[];
   /** This plan gave the lease its reclaim notice (for metrics). */
@@ -153,6 +156,12 @@ export function giveNotice(
   };
 }
 
+/**
+ * How long before a reclaim deadline its evictions are planned, to be sent the moment it passes: the
+ * plan (about 100 ms at 1,000 nodes) is then done before the deadline, not after it.
+ */
+export const EVICTION_LEAD_MS = 500;
+
 interface ReclaimStep {
   status: GpuLeaseStatus;
   evict: LeasePlan["evict"];
@@ -188,6 +197,13 @@ export function reclaimStep(
         out.notify.push({ pod, deadline: reclaim.deadline ?? "", message: status.message ?? "" });
       }
     }
+    if (deadline - now > EVICTION_LEAD_MS) {
+      out.wakeAt = deadline - EVICTION_LEAD_MS;
+      return out;
+    }
+    // Armed: sent at the deadline. A pass right after it follows up (blocked evictions, the end).
+    for (const pod of affected)
+      out.evict.push({ pod, reason: "Reclaimed", force: false, notBefore: deadline });
     out.wakeAt = deadline;
     return out;
   }

@@ -33,7 +33,8 @@ export interface ClusterPlan {
   bindings: (Binding & { lease: LeaseView })[];
   /** Pods to tell about their lease's reclaim deadline (annotation, condition, Event). */
   notices: (PodNotice & { lease: LeaseView })[];
-  evictions: { lease: LeaseView; pod: PodView; reason: string; force: boolean }[];
+  /** `notBefore`: an eviction armed ahead of its reclaim deadline, sent when the deadline passes. */
+  evictions: { lease: LeaseView; pod: PodView; reason: string; force: boolean; notBefore?: number }[];
   /** Other node changes: returns (untaint), idle marks, state labels. */
   nodeChanges: NodeChange[];
   quotaStatuses: { quota: QuotaView; status: TenantQuotaStatus }[];
@@ -212,7 +213,13 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   }
 
   const evictions = leasePlans.flatMap((p) =>
-    p.evict.map((e) => ({ lease: p.lease, pod: e.pod, reason: e.reason, force: e.force })),
+    p.evict.map((e) => ({
+      lease: p.lease,
+      pod: e.pod,
+      reason: e.reason,
+      force: e.force,
+      ...(e.notBefore !== undefined ? { notBefore: e.notBefore } : {}),
+    })),
   );
   const notices = leasePlans.flatMap((p) => p.notify.map((n) => ({ ...n, lease: p.lease })));
 

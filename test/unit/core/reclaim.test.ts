@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { EVICTION_LEAD_MS } from "../../../src/core/lease-lifecycle.ts";
 import type { LeaseView, PodView } from "../../../src/core/model.ts";
 import { planCluster } from "../../../src/core/planner.ts";
 import { lease, node, pod, quota, snapshot, T0, tenantNs } from "../../support/snapshot-builder.ts";
@@ -195,11 +196,15 @@ describe("the notice and the eviction", () => {
       pods,
     });
 
-  it("tells the pods before the deadline and evicts nothing", () => {
+  it("tells the pods before the deadline, and arms their evictions for the deadline, not before", () => {
     const plan = planCluster(world(reclaiming(T0 + MIN), [running("p", "n1")], T0));
     expect(plan.notices.map((n) => [n.pod.name, n.deadline])).toEqual([["p", iso(T0 + MIN)]]);
     expect(plan.evictions).toEqual([]);
-    expect(plan.wakeAt).toBe(T0 + MIN);
+    // Wakes just ahead of the deadline to arm the evictions.
+    expect(plan.wakeAt).toBe(T0 + MIN - EVICTION_LEAD_MS);
+    const armed = planCluster(world(reclaiming(T0 + MIN), [running("p", "n1")], T0 + MIN - EVICTION_LEAD_MS));
+    expect(armed.evictions.map((e) => [e.pod.name, e.notBefore])).toEqual([["p", T0 + MIN]]);
+    expect(armed.wakeAt).toBe(T0 + MIN);
     // Told once: the annotation is there, nothing more to say.
     const told = planCluster(
       world(
