@@ -224,8 +224,9 @@ export class PlanExecutor {
       ),
     );
     // Evictions armed ahead of their deadline wait for it here, so they go out the moment it passes
-    // (and never before); the others go at once. Twice the usual concurrency: deadlines are shared.
-    await runLimited(plan.evictions, this.concurrency * 2, async (e) => {
+    // (and never before); the others go at once. Four times the usual concurrency: a reclaim of many
+    // pods shares one deadline, and each eviction waits on the API server (PDBs, the pod update).
+    await runLimited(plan.evictions, this.concurrency * 4, async (e) => {
       // A timer may fire a millisecond early: check the clock, not the timer.
       while (e.notBefore !== undefined && Date.now() < e.notBefore) {
         const wait = Math.min(e.notBefore - Date.now(), EVICTION_LEAD_MS);
