@@ -78,14 +78,7 @@ async function main(): Promise<void> {
   say(`${lendable.length} lendable and ${internal.length} internal simulated 8×H100 nodes are Ready`);
   kubectl("apply", "--server-side", "-k", "crds/");
   kubectl("wait", "--for=condition=Established", "crd/gpuleases.gpulease.io", "crd/tenantquotas.gpulease.io");
-  kubectl(
-    "apply",
-    "--server-side",
-    "-f",
-    "config/policies/mutating-gate-leased-pods.yaml",
-    "-f",
-    "config/policies/validating-tenant-pods.yaml",
-  );
+  kubectl("apply", "--server-side", "-k", "config/policies/");
   say("CRDs and admission policies installed");
 
   const log = createLogger("info");
