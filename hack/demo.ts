@@ -8,7 +8,7 @@
  * --smoke exits 0 once the sample leases are admitted and a tenant pod runs (used to check the demo).
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
@@ -81,7 +81,10 @@ async function main(): Promise<void> {
   kubectl("apply", "--server-side", "-k", "config/policies/");
   say("CRDs and admission policies installed");
 
-  const log = createLogger("info");
+  // The operator's log (JSON, one line per decision and Event) goes to a file: the terminal keeps
+  // the demo's own lines and the next steps readable.
+  const operatorLog = resolve(clusterDir, "operator.log");
+  const log = createLogger("info", createWriteStream(operatorLog, { flags: "a" }));
   const metrics = new Metrics();
   const config = operatorConfigSchema.parse({
     idlePeriod: "10s",
@@ -97,7 +100,7 @@ async function main(): Promise<void> {
     });
   }
   await operator.start();
-  say("operator running (nodes are lent after 10 s without internal GPU pods)");
+  say(`operator running (nodes are lent after 10 s without internal GPU pods); its log: ${operatorLog}`);
   // Give the policies a moment to load before tenants create pods.
   await new Promise((r) => setTimeout(r, 2000));
   kubectl("apply", "-f", "config/samples/");
