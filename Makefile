@@ -85,7 +85,7 @@ kind-e2e: image
 bench: deps controlplane
 	npm run bench
 
-## bench-smoke: a small run of every benchmark (what CI runs; never judged on wall time)
+## bench-smoke: a small run of every benchmark (about 30 s; never judged on wall time)
 bench-smoke: deps controlplane
 	npm run bench:smoke
 

@@ -103,7 +103,7 @@ const lines: string[] = ["# Benchmarks", ""];
 lines.push(
   "Figures from the last full run of each benchmark on this project's machine (2 cores, 24 GiB, no GPU).",
   "Each benchmark is one command; each writes `bench/results/<name>.json`, and `npm run bench:report`",
-  "turns them into this page and the plots in `bench/plots/`. CI runs a small smoke of each (`make bench-smoke`)",
+  "turns them into this page and the plots in `bench/plots/`. `make bench-smoke` runs a small smoke of each (about 30 s)",
   "and never judges wall time.",
   "",
 );
