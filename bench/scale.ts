@@ -30,6 +30,8 @@ const { values } = parseArgs({
     jobs: { type: "string" },
     // Node flags for the operator process, e.g. "--max-old-space-size=256" to see its memory floor.
     "operator-node-options": { type: "string" },
+    // The operator's log level (debug explains every pass; the log is kept, its path printed).
+    "operator-log-level": { type: "string", default: "info" },
   },
 });
 const smoke = values.smoke ?? false;
@@ -150,7 +152,7 @@ async function main(): Promise<void> {
       stringify({
         idlePeriod: "0s",
         metricsPort,
-        logLevel: "info",
+        logLevel: values["operator-log-level"],
         meteringInterval: "5m",
         evictionGrace: "10s",
       }),

@@ -139,10 +139,13 @@ export class PlanExecutor {
     );
     // Quotas first: a tenant who sees its lease Active can create its pods at once. Pods created
     // earlier stay gated until the lease is Active, so a quota raised a moment early admits nothing.
-    await runLimited(plan.resourceQuotas, this.concurrency, (q) =>
-      guard({ what: "ResourceQuota", namespace: q.namespace }, () =>
-        this.ensureResourceQuota(q.namespace, q.hard),
-      ),
+    await runLimited(
+      plan.resourceQuotas.filter((q) => !this.resourceQuotaUpToDate(q.namespace, q.hard)),
+      this.concurrency,
+      (q) =>
+        guard({ what: "ResourceQuota", namespace: q.namespace }, () =>
+          this.ensureResourceQuota(q.namespace, q.hard),
+        ),
     );
     const written = new Set<string>();
     const leaseEvents = new Map<string, typeof plan.events>();
@@ -398,9 +401,16 @@ export class PlanExecutor {
     return this.finalizers(namespace, name, (list) => list.filter((f) => f !== FINALIZER));
   }
 
+  /** The namespace's ResourceQuota (in the cache) already has these limits: nothing to write. */
+  private resourceQuotaUpToDate(namespace: string, hard: Record<string, string>): boolean {
+    const raw = this.caches.resourceQuotas.get(`${namespace}/${RESOURCE_QUOTA_NAME}`);
+    if (!raw) return false;
+    const current = ((raw.spec as Json | undefined)?.hard ?? {}) as Record<string, string>;
+    return Object.entries(hard).every(([k, v]) => current[k] === v);
+  }
+
   async ensureResourceQuota(namespace: string, hard: Record<string, string>): Promise<void> {
-    const key = `${namespace}/${RESOURCE_QUOTA_NAME}`;
-    const raw = this.caches.resourceQuotas.get(key);
+    const raw = this.caches.resourceQuotas.get(`${namespace}/${RESOURCE_QUOTA_NAME}`);
     if (!raw) {
       try {
         const created = await this.rest.create(paths.namespacedResourceQuotas(namespace), {
@@ -419,9 +429,7 @@ export class PlanExecutor {
       }
       return;
     }
-    const current = ((raw.spec as Json | undefined)?.hard ?? {}) as Record<string, string>;
-    const same = Object.entries(hard).every(([k, v]) => current[k] === v);
-    if (same) return;
+    if (this.resourceQuotaUpToDate(namespace, hard)) return;
     const updated = await this.rest.patch(paths.resourceQuota(namespace, RESOURCE_QUOTA_NAME), "merge", {
       metadata: { resourceVersion: raw.metadata?.resourceVersion },
       spec: { hard },
