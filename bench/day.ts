@@ -178,10 +178,8 @@ for (let now = start; now < start + HOURS * 3_600_000; now += STEP) {
     }
   }
   schedule(now);
-  const pods = [...internal.values(), ...tenantPods.values()].map((p) => ({
-    ...p,
-    unschedulableSince: p.unschedulableSince,
-  }));
+  // Copies: the simulation changes its pods after the plan has read them.
+  const pods = [...internal.values(), ...tenantPods.values()].map((p) => ({ ...p }));
   applyPlan(now, {
     now,
     settings: {

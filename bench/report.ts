@@ -12,6 +12,14 @@ const results = (name: string): Record<string, unknown> | undefined => {
   return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>) : undefined;
 };
 type Json = Record<string, unknown>;
+/** A bench/results/scale-*.json, as far as this report reads it. */
+type ScaleResult = Json & {
+  admission: Json;
+  binding: Json;
+  idle: Json;
+  reclaim: Json & { reactionMs: Json; evictionAfterDeadlineMs: Json };
+};
+const scaleResults = (name: string) => results(name) as ScaleResult | undefined;
 const num = (v: unknown, digits = 1) =>
   typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "n/a";
 mkdirSync(resolve(ROOT, "bench/plots"), { recursive: true });
@@ -151,14 +159,8 @@ if (planner) {
 }
 
 function scaleSection(file: string, heading: string, plot: string): void {
-  const scale = results(file);
-  if (!scale) return;
-  const s = scale as Json & {
-    admission: Json;
-    binding: Json;
-    idle: Json;
-    reclaim: Json & { evictionAfterDeadlineMs: Json; reactionMs: Json };
-  };
+  const s = scaleResults(file);
+  if (!s) return;
   lines.push(
     heading,
     "",
@@ -210,14 +212,7 @@ scaleSection(
 // TLS handshakes: client-node opens a connection pool per request). "Before" is the previous published
 // run at 1,000 nodes (commit 123ce6f); "after" is bench/results/scale-1000.json.
 {
-  const after = results("scale-1000") as
-    | (Json & {
-        admission: Json;
-        binding: Json;
-        idle: Json;
-        reclaim: Json & { reactionMs: Json; evictionAfterDeadlineMs: Json };
-      })
-    | undefined;
+  const after = scaleResults("scale-1000");
   if (after) {
     const row = (figure: string, before: string, now: string) => `| ${figure} | ${before} | ${now} |`;
     lines.push(
@@ -257,13 +252,7 @@ scaleSection(
 
 // The memory floor: the same run with the operator's old space capped at 256 MB.
 {
-  const capped = results("scale-1000-heap256") as
-    | (Json & {
-        admission: Json;
-        idle: Json;
-        reclaim: Json & { reactionMs: Json; evictionAfterDeadlineMs: Json };
-      })
-    | undefined;
+  const capped = scaleResults("scale-1000-heap256");
   if (capped) {
     lines.push(
       "## Memory: the heap capped",
@@ -342,21 +331,9 @@ if (day) {
 // Goals of issue 6, each with the figure it is judged by.
 {
   const p = planner as (Json & { fullPlanMs: Json; steadyReplanMs: Json }) | undefined;
-  const big = results("scale-1000") as
-    | (Json & {
-        admission: Json;
-        idle: Json;
-        reclaim: Json & { reactionMs: Json; evictionAfterDeadlineMs: Json };
-      })
-    | undefined;
-  const mid = results("scale-300") as
-    | (Json & {
-        admission: Json;
-        idle: Json;
-        reclaim: Json & { reactionMs: Json; evictionAfterDeadlineMs: Json };
-      })
-    | undefined;
-  const capped1000 = results("scale-1000-heap256");
+  const big = scaleResults("scale-1000");
+  const mid = scaleResults("scale-300");
+  const capped1000 = scaleResults("scale-1000-heap256");
   const q = quality as (Json & { placement: Json; victims: Json }) | undefined;
   const d = day as (Json & { internalExtraWaitBeyondNoticeMs: Json }) | undefined;
   const row = (goal: string, figure: string, met: boolean | undefined) =>
@@ -388,7 +365,7 @@ if (day) {
     ),
     row(
       "operator ≤ 256 MB RSS at scale",
-      `${big?.idle.rssMB} MB (1,000 nodes, 10,000 pods; ${(capped1000?.idle as Json | undefined)?.rssMB} MB with the heap capped at 256 MB), ${mid?.idle.rssMB} MB (300 nodes, 3,000 pods)`,
+      `${big?.idle.rssMB} MB (1,000 nodes, 10,000 pods; ${capped1000?.idle.rssMB} MB with the heap capped at 256 MB), ${mid?.idle.rssMB} MB (300 nodes, 3,000 pods)`,
       big ? (big.idle.rssMB as number) <= 256 : undefined,
     ),
     row(

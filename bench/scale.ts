@@ -411,12 +411,11 @@ async function main(): Promise<void> {
       )?.[1] ?? 0,
     );
     results.passes = { count: reconcileCount, meanMs: (reconcileSum / Math.max(1, reconcileCount)) * 1000 };
-    const heapUsed = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(reactionHistogram)?.[1] ?? Number.NaN);
-    results.heapUsedMB = Math.round(heapUsed / 2 ** 20);
     const gauge = (name: string) =>
       Math.round(
         Number(new RegExp(`^${name} (\\S+)`, "m").exec(reactionHistogram)?.[1] ?? Number.NaN) / 2 ** 20,
       );
+    results.heapUsedMB = gauge("nodejs_heap_size_used_bytes");
     results.heapTotalMB = gauge("nodejs_heap_size_total_bytes");
     results.externalMB = gauge("nodejs_external_memory_bytes");
     results.operatorNodeOptions = values["operator-node-options"] ?? "";
