@@ -11,6 +11,7 @@ import { jobPodsAtOnce, slimJob, slimPod, toNodeView, toPodView } from "../kube/
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
 import { type KubeObject, type KubeRest, paths } from "../kube/rest.ts";
+import { ClusterWriter } from "../kube/writers.ts";
 import { type Logger, withLogContext } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { PlanExecutor } from "./executor.ts";
@@ -33,6 +34,7 @@ export class Operator {
   };
   readonly queue: WorkQueue<string>;
   private readonly executor: PlanExecutor;
+  private readonly writer: ClusterWriter;
   private readonly events: EventRecorder;
   private readonly snapshots: SnapshotBuilder;
   private readonly reportedMalformed = new Map<string, string>();
@@ -128,7 +130,8 @@ export class Operator {
       onDropped: () => metrics.eventsDropped.inc(),
       onBacklog: (size) => metrics.eventBacklog.set(size),
     });
-    this.executor = new PlanExecutor(rest, this.informers, this.events, log, metrics);
+    this.writer = new ClusterWriter(rest, this.informers, log);
+    this.executor = new PlanExecutor(this.writer, this.events, log, metrics);
     this.snapshots = new SnapshotBuilder(this.informers, convert, poolSettings(config));
   }
 
@@ -268,7 +271,7 @@ export class Operator {
       );
       try {
         if (object.kind === "GpuLease" && object.namespace) {
-          await this.executor.reportMalformedLease(object.namespace, object.name, object.errors);
+          await this.writer.reportMalformedLease(object.namespace, object.name, object.errors);
         }
         this.events.enqueue({
           kind: object.kind,

@@ -60,6 +60,8 @@ export interface SnapshotSources {
   quotas: Informer;
   /** Internal Jobs (slimmed), for the size of each Job's demand. */
   jobs?: Informer;
+  /** The ResourceQuotas the operator keeps, so the plan writes only those that differ. */
+  resourceQuotas?: Informer;
 }
 
 export class SnapshotBuilder {
@@ -87,6 +89,16 @@ export class SnapshotBuilder {
     return sizes;
   }
 
+  private resourceQuotas(informer: Informer): { namespace: string; hard: Record<string, string> }[] {
+    return [...informer.store.values()].map((raw) => ({
+      namespace: raw.metadata?.namespace ?? "",
+      hard: ((raw.spec as { hard?: Record<string, string> } | undefined)?.hard ?? {}) as Record<
+        string,
+        string
+      >,
+    }));
+  }
+
   build(now: number): { snapshot: ClusterSnapshot; malformed: MalformedObject[] } {
     const malformed: MalformedObject[] = [];
     const leases: LeaseView[] = [];
@@ -109,6 +121,9 @@ export class SnapshotBuilder {
         leases,
         quotas,
         groupSizes: this.jobSizes(),
+        ...(this.sources.resourceQuotas
+          ? { resourceQuotas: this.resourceQuotas(this.sources.resourceQuotas) }
+          : {}),
       },
       malformed,
     };

@@ -29,6 +29,8 @@ export interface PlannedEvent {
   type: "Normal" | "Warning";
   reason: string;
   message: string;
+  /** For a pod's Event about its lease's state: the lease's name (the Event waits for its status). */
+  lease?: string;
 }
 
 export interface PodNotice {

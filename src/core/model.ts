@@ -147,6 +147,8 @@ export interface ClusterSnapshot {
    * is planned as soon as all of them exist. Jobs absent here wait GROUP_SETTLE_MS for stragglers.
    */
   groupSizes?: ReadonlyMap<string, number>;
+  /** The ResourceQuotas the operator keeps, as last written (absent: every one is written). */
+  resourceQuotas?: { namespace: string; hard: Record<string, string> }[];
 }
 
 export type { Allocation };

@@ -19,12 +19,18 @@ import {
 } from "./lease-lifecycle.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import { type NodeChange, planNodePool } from "./node-pool.ts";
+import { buildActions, type PlanAction } from "./plan-actions.ts";
 import { planQuotaStatus, type RetiringLease } from "./quota-status.ts";
 import { planReclaim, type ReclaimDecision } from "./reclaim-planner.ts";
 import { type DesiredResourceQuota, planResourceQuotas } from "./resource-quotas.ts";
 import { staticFit } from "./scheduling-fit.ts";
 
 export interface ClusterPlan {
+  /**
+   * Every write of the plan as a typed action with its prerequisites: what the executor runs. The
+   * lists below are the same decisions by kind, for tests, metrics and the status command.
+   */
+  actions: PlanAction[];
   /** Nodes to lend: tainted before any lease is placed on them. */
   lendNodes: NodeChange[];
   leaseStatuses: { lease: LeaseView; status: GpuLeaseStatus }[];
@@ -52,8 +58,23 @@ export interface ClusterPlan {
   noticesGiven: LeaseView[];
 }
 
-function podEvent(pod: PodView, type: PlannedEvent["type"], reason: string, message: string): PlannedEvent {
-  return { kind: "Pod", namespace: pod.namespace, name: pod.name, uid: pod.uid, type, reason, message };
+function podEvent(
+  pod: PodView,
+  type: PlannedEvent["type"],
+  reason: string,
+  message: string,
+  lease?: string,
+): PlannedEvent {
+  return {
+    kind: "Pod",
+    namespace: pod.namespace,
+    name: pod.name,
+    uid: pod.uid,
+    type,
+    reason,
+    message,
+    ...(lease !== undefined ? { lease } : {}),
+  };
 }
 
 function earliest(a: number | undefined, b: number | undefined): number | undefined {
@@ -153,9 +174,8 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     wakeAt = earliest(wakeAt, plan.wakeAt);
   }
 
-  const leaseStatuses = leasePlans
-    .filter((p) => !sameJson(p.status, p.lease.status))
-    .map((p) => ({ lease: p.lease, status: p.status }));
+  const changedPlans = leasePlans.filter((p) => !sameJson(p.status, p.lease.status));
+  const leaseStatuses = changedPlans.map((p) => ({ lease: p.lease, status: p.status }));
   const addFinalizers = snapshot.leases.filter((l) => !l.deleting && !l.hasFinalizer);
 
   // Pods: bind gated pods of Active leases; say why the others wait.
@@ -172,6 +192,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
             "Normal",
             "WaitingForLease",
             `lease ${plan.lease.name} is ${plan.status.phase ?? "Pending"}${plan.status.reason ? ` (${plan.status.reason})` : ""}: the pod stays gated until the lease is Active`,
+            plan.lease.name,
           ),
         );
       }
@@ -263,14 +284,37 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const lendNodes = pool.changes.filter((c) => c.lent === true);
   const nodeChanges = pool.changes.filter((c) => c.lent !== true);
 
+  const current = new Map((snapshot.resourceQuotas ?? []).map((q) => [q.namespace, q.hard]));
+  const resourceQuotas = planResourceQuotas({
+    ...snapshot,
+    leases: leasePlans.map((p) => ({ ...p.lease, status: p.status })),
+  }).filter((q) => !sameHard(current.get(q.namespace), q.hard));
+  const actions = buildActions({
+    lendNodes,
+    nodeChanges,
+    resourceQuotas,
+    currentResourceQuota: (namespace) => current.get(namespace),
+    leaseStatuses: changedPlans.map((p) => ({
+      lease: p.lease,
+      status: p.status,
+      noticeGiven: p.noticeGiven,
+    })),
+    addFinalizers,
+    notices,
+    evictions,
+    bindings,
+    quotaStatuses,
+    removeFinalizers,
+    events,
+    tenantOf: (namespace) => owners.get(namespace),
+  });
+
   return {
+    actions,
     lendNodes,
     leaseStatuses,
     addFinalizers,
-    resourceQuotas: planResourceQuotas({
-      ...snapshot,
-      leases: leasePlans.map((p) => ({ ...p.lease, status: p.status })),
-    }),
+    resourceQuotas,
     bindings,
     notices,
     evictions,
@@ -285,6 +329,11 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     hopelessDemand: reclaim.hopeless,
     noticesGiven: leasePlans.filter((p) => p.noticeGiven).map((p) => p.lease),
   };
+}
+
+/** The namespace's ResourceQuota already has these limits (unknown: it must be written). */
+function sameHard(current: Record<string, string> | undefined, hard: Record<string, string>): boolean {
+  return current !== undefined && Object.entries(hard).every(([k, v]) => current[k] === v);
 }
 
 /** AtRisk: set while the lease is among the next likely victims; cleared (not removed) after. */

@@ -1,0 +1,120 @@
+/**
+ * Picks the batch of actions one pass carries out, under a write budget, so that every action in it
+ * has each prerequisite either in the same batch (to run before it) or already done. Then orders the
+ * batch into waves: an action runs in a later wave than everything it requires. Pure.
+ */
+import { type ActionPriority, isWrite, type PlanAction, PRIORITY_ORDER } from "./plan-actions.ts";
+
+export interface WriteBudget {
+  /** Writes of urgent actions (reclaim notices, due evictions, Reclaiming statuses) per pass. */
+  urgent: number;
+  /** Every other write per pass. */
+  other: number;
+}
+
+export interface Batch {
+  /** Waves in order: every action's prerequisites inside the batch are in earlier waves. */
+  waves: PlanAction[][];
+  /** Actions left for a later pass (the budget ran out, or a prerequisite did). */
+  deferred: number;
+}
+
+const rank = (priority: ActionPriority) => PRIORITY_ORDER.indexOf(priority);
+const bucket = (action: PlanAction): keyof WriteBudget => (action.priority === "urgent" ? "urgent" : "other");
+
+/**
+ * `done`: ids of actions that already succeeded (earlier batches of the same plan). A prerequisite
+ * that is neither in the plan nor done can never be met: its dependents are deferred.
+ */
+export function selectBatch(
+  actions: readonly PlanAction[],
+  budget: WriteBudget,
+  done: ReadonlySet<string> = new Set(),
+): Batch {
+  const byId = new Map<string, PlanAction>();
+  for (const action of actions) if (!done.has(action.id)) byId.set(action.id, action);
+  const order = [...byId.values()]
+    .map((action, index) => ({ action, index }))
+    .sort((a, b) => rank(a.action.priority) - rank(b.action.priority) || a.index - b.index)
+    .map((entry) => entry.action);
+
+  const selected = new Set<string>();
+  const spent: WriteBudget = { urgent: 0, other: 0 };
+  // An action with the prerequisites it pulls in, prerequisites first; undefined if one can never be met.
+  const closure = (root: PlanAction): PlanAction[] | undefined => {
+    const out: PlanAction[] = [];
+    const visiting = new Set<string>();
+    const visit = (action: PlanAction): boolean => {
+      if (selected.has(action.id) || out.includes(action)) return true;
+      if (visiting.has(action.id)) return false; // a cycle is a planner bug: never run it
+      visiting.add(action.id);
+      for (const id of action.requires) {
+        if (done.has(id)) continue;
+        const required = byId.get(id);
+        if (!required || !visit(required)) return false;
+      }
+      out.push(action);
+      return true;
+    };
+    return visit(root) ? out : undefined;
+  };
+
+  const chosen: PlanAction[] = [];
+  let deferred = 0;
+  for (const action of order) {
+    if (selected.has(action.id) || !isWrite(action)) continue;
+    const group = closure(action);
+    if (!group) {
+      deferred++;
+      continue;
+    }
+    const cost: WriteBudget = { urgent: 0, other: 0 };
+    for (const member of group) if (isWrite(member)) cost[bucket(member)]++;
+    if (spent.urgent + cost.urgent > budget.urgent || spent.other + cost.other > budget.other) {
+      deferred++;
+      continue;
+    }
+    spent.urgent += cost.urgent;
+    spent.other += cost.other;
+    for (const member of group) {
+      selected.add(member.id);
+      chosen.push(member);
+    }
+  }
+  // Events cost no write: each goes with the write it announces, or waits for it.
+  for (const action of order) {
+    if (isWrite(action)) continue;
+    if (action.requires.every((id) => done.has(id) || selected.has(id))) {
+      selected.add(action.id);
+      chosen.push(action);
+    } else deferred++;
+  }
+  return { waves: intoWaves(chosen, done), deferred };
+}
+
+/** Groups a batch into waves by dependency depth; within a wave, the batch's (priority) order. */
+function intoWaves(batch: PlanAction[], done: ReadonlySet<string>): PlanAction[][] {
+  const depth = new Map<string, number>();
+  const byId = new Map(batch.map((a) => [a.id, a]));
+  const depthOf = (action: PlanAction): number => {
+    const known = depth.get(action.id);
+    if (known !== undefined) return known;
+    let d = 0;
+    for (const id of action.requires) {
+      if (done.has(id)) continue;
+      const required = byId.get(id);
+      if (required) d = Math.max(d, depthOf(required) + 1);
+    }
+    depth.set(action.id, d);
+    return d;
+  };
+  const waves: PlanAction[][] = [];
+  for (const action of batch) {
+    const d = depthOf(action);
+    while (waves.length <= d) waves.push([]);
+    (waves[d] as PlanAction[]).push(action);
+  }
+  // Within a wave, urgent first (the batch was chosen in priority order, but closures interleave).
+  for (const wave of waves) wave.sort((a, b) => rank(a.priority) - rank(b.priority));
+  return waves;
+}

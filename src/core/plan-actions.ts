@@ -1,0 +1,379 @@
+/**
+ * The plan as a list of typed actions, each naming the actions it requires. The ordering rules that
+ * keep the operator's promises live here, as data, and nowhere else:
+ *
+ * - a lease is placed on a node only after the node's lent taint is written;
+ * - a pod is bound only after its lease's Active status is written;
+ * - a ResourceQuota is raised before the lease statuses that use it, lowered after those that free it;
+ * - a TenantQuota status (allocations, usage, ledger) goes out only with every lease status it counts;
+ * - an Event goes out only after the write of the state it announces;
+ * - a lease's finalizer goes only once its usage is in the ledger (checked by the planner on the
+ *   written quota status, so across passes).
+ *
+ * The shell runs them (src/controller/executor.ts) without re-deriving any of this. Pure.
+ */
+import type { GpuLeaseStatus, TenantQuotaStatus } from "../api/index.ts";
+import type { Binding } from "./binding.ts";
+import { sameJson } from "./equality.ts";
+import type { PlannedEvent, PodNotice } from "./lease-lifecycle.ts";
+import { type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
+import type { NodeChange } from "./node-pool.ts";
+import type { DesiredResourceQuota } from "./resource-quotas.ts";
+
+/**
+ * Which writes go first when a pass cannot carry out the whole plan. Urgent writes keep a promise
+ * with a deadline (a reclaim notice, a due eviction); admission writes serve waiting tenants; upkeep
+ * is node marks and tenant summaries; metering refreshes usage figures, which can always wait.
+ */
+export type ActionPriority = "urgent" | "admission" | "upkeep" | "metering";
+export const PRIORITY_ORDER: readonly ActionPriority[] = ["urgent", "admission", "upkeep", "metering"];
+
+interface ActionBase {
+  /** Unique within a plan; stable across plans for the same write (so `done` sets carry over). */
+  id: string;
+  /** Actions that must have succeeded before this one is sent. */
+  requires: string[];
+  priority: ActionPriority;
+}
+
+/** What a lease status write means, for metrics and logs after it succeeds. */
+export type LeaseTransition = "admitted" | "noticeGiven" | "ended" | "changed" | "metered";
+
+export type PlanAction =
+  | (ActionBase & { kind: "lendNode"; change: NodeChange })
+  | (ActionBase & { kind: "nodeChange"; change: NodeChange })
+  | (ActionBase & { kind: "resourceQuota"; quota: DesiredResourceQuota })
+  | (ActionBase & {
+      kind: "leaseStatus";
+      lease: LeaseView;
+      status: GpuLeaseStatus;
+      transition: LeaseTransition;
+    })
+  | (ActionBase & { kind: "addFinalizer"; lease: LeaseView })
+  | (ActionBase & { kind: "podNotice"; lease: LeaseView; notice: PodNotice })
+  | (ActionBase & {
+      kind: "eviction";
+      lease: LeaseView;
+      pod: PodView;
+      reason: string;
+      force: boolean;
+      /** Sent at this instant and never before (a reclaim deadline). */
+      notBefore?: number;
+    })
+  | (ActionBase & { kind: "binding"; lease: LeaseView; binding: Binding })
+  | (ActionBase & { kind: "quotaStatus"; quota: QuotaView; status: TenantQuotaStatus })
+  | (ActionBase & { kind: "removeFinalizer"; lease: LeaseView })
+  | (ActionBase & { kind: "event"; event: PlannedEvent });
+
+export type ActionKind = PlanAction["kind"];
+
+/** Events cost nothing from a pass's write budget: they are queued and sent in the background. */
+export const isWrite = (action: PlanAction): boolean => action.kind !== "event";
+
+export const actionIds = {
+  lendNode: (node: string) => `lend/${node}`,
+  nodeChange: (node: string) => `node/${node}`,
+  resourceQuota: (namespace: string) => `rq/${namespace}`,
+  leaseStatus: (lease: { namespace: string; name: string }) => `status/${leaseKey(lease)}`,
+  addFinalizer: (lease: { namespace: string; name: string }) => `finalizer+/${leaseKey(lease)}`,
+  removeFinalizer: (lease: { namespace: string; name: string }) => `finalizer-/${leaseKey(lease)}`,
+  podNotice: (pod: { namespace: string; name: string }) => `notice/${pod.namespace}/${pod.name}`,
+  eviction: (pod: { namespace: string; name: string }) => `evict/${pod.namespace}/${pod.name}`,
+  binding: (pod: { namespace: string; name: string }) => `bind/${pod.namespace}/${pod.name}`,
+  quotaStatus: (quota: string) => `tq/${quota}`,
+};
+
+/** What the planner decided, in the shape the action builder reads. */
+export interface PlanParts {
+  lendNodes: NodeChange[];
+  nodeChanges: NodeChange[];
+  resourceQuotas: DesiredResourceQuota[];
+  /** The namespace's ResourceQuota as last written (undefined: none yet), to tell a raise from a cut. */
+  currentResourceQuota: (namespace: string) => Record<string, string> | undefined;
+  leaseStatuses: { lease: LeaseView; status: GpuLeaseStatus; noticeGiven: boolean }[];
+  addFinalizers: LeaseView[];
+  notices: (PodNotice & { lease: LeaseView })[];
+  evictions: { lease: LeaseView; pod: PodView; reason: string; force: boolean; notBefore?: number }[];
+  bindings: (Binding & { lease: LeaseView })[];
+  quotaStatuses: { quota: QuotaView; status: TenantQuotaStatus }[];
+  removeFinalizers: LeaseView[];
+  events: PlannedEvent[];
+  /** The tenant a namespace belongs to. */
+  tenantOf: (namespace: string) => string | undefined;
+}
+
+function transitionOf(lease: LeaseView, status: GpuLeaseStatus, noticeGiven: boolean): LeaseTransition {
+  const before = lease.status.phase;
+  if (noticeGiven) return "noticeGiven";
+  if (status.phase === "Active" && before !== "Active" && before !== "Reclaiming") return "admitted";
+  if (status.phase === "Ended" && before !== "Ended") return "ended";
+  const { usage: _after, ...restAfter } = status;
+  const { usage: _before, ...restBefore } = {
+    ...lease.status,
+    observedGeneration: status.observedGeneration,
+  };
+  return sameJson(restAfter, restBefore) ? "metered" : "changed";
+}
+
+function priorityOfStatus(status: GpuLeaseStatus, transition: LeaseTransition): ActionPriority {
+  if (transition === "metered") return "metering";
+  if (transition === "noticeGiven" || status.phase === "Reclaiming") return "urgent";
+  return "admission";
+}
+
+const allocationTotal = (status: GpuLeaseStatus): Map<string, number> => {
+  const byNode = new Map<string, number>();
+  for (const a of status.allocations ?? []) byNode.set(a.node, (byNode.get(a.node) ?? 0) + a.gpus);
+  return byNode;
+};
+
+/** Nodes this status allocates that the lease did not hold before: they must be tainted first. */
+function newNodes(lease: LeaseView, status: GpuLeaseStatus): string[] {
+  const before = allocationTotal(lease.status);
+  return [...allocationTotal(status).keys()].filter((node) => !before.has(node));
+}
+
+/** GPUs a status holds in total (Active or Reclaiming), for deciding which way a quota moves. */
+function heldGpus(status: GpuLeaseStatus): number {
+  if (status.phase !== "Active" && status.phase !== "Reclaiming") return 0;
+  return (status.allocations ?? []).reduce((sum, a) => sum + a.gpus, 0);
+}
+
+function raises(current: Record<string, string> | undefined, hard: Record<string, string>): boolean {
+  if (current === undefined) return true;
+  return Object.entries(hard).some(([key, value]) => Number(value) > Number(current[key] ?? 0));
+}
+
+/** Turns the planner's decisions into actions with their prerequisites. */
+export function buildActions(parts: PlanParts): PlanAction[] {
+  const actions: PlanAction[] = [];
+  const lent = new Set(parts.lendNodes.map((c) => c.node));
+  const changed = new Set(parts.nodeChanges.map((c) => c.node));
+
+  for (const change of parts.lendNodes) {
+    actions.push({
+      kind: "lendNode",
+      id: actionIds.lendNode(change.node),
+      requires: [],
+      priority: "admission",
+      change,
+    });
+  }
+
+  // ResourceQuotas: a raise goes before the statuses that grant GPUs in the namespace (a tenant who
+  // sees its lease Active can create its pods at once); a cut goes after the statuses that free them.
+  const quotaByNamespace = new Map<string, { id: string; raise: boolean }>();
+  const statusesByNamespace = new Map<string, { id: string; grows: boolean; shrinks: boolean }[]>();
+  for (const { lease, status } of parts.leaseStatuses) {
+    const before = heldGpus(lease.status);
+    const after = heldGpus(status);
+    const list = statusesByNamespace.get(lease.namespace) ?? [];
+    list.push({ id: actionIds.leaseStatus(lease), grows: after > before, shrinks: after < before });
+    statusesByNamespace.set(lease.namespace, list);
+  }
+  for (const quota of parts.resourceQuotas) {
+    const raise = raises(parts.currentResourceQuota(quota.namespace), quota.hard);
+    const id = actionIds.resourceQuota(quota.namespace);
+    quotaByNamespace.set(quota.namespace, { id, raise });
+    const freeing = raise
+      ? []
+      : (statusesByNamespace.get(quota.namespace) ?? []).filter((s) => s.shrinks).map((s) => s.id);
+    actions.push({ kind: "resourceQuota", id, requires: freeing, priority: "admission", quota });
+  }
+
+  const statusIds = new Set<string>();
+  const statusMeaning = new Map<string, { transition: LeaseTransition; placementChanged: boolean }>();
+  for (const { lease, status, noticeGiven } of parts.leaseStatuses) {
+    const id = actionIds.leaseStatus(lease);
+    statusIds.add(id);
+    const transition = transitionOf(lease, status, noticeGiven);
+    statusMeaning.set(id, {
+      transition,
+      placementChanged:
+        status.phase !== lease.status.phase || !sameJson(status.allocations, lease.status.allocations),
+    });
+    const requires = newNodes(lease, status)
+      .filter((node) => lent.has(node))
+      .map(actionIds.lendNode);
+    const quota = quotaByNamespace.get(lease.namespace);
+    if (quota?.raise && heldGpus(status) > heldGpus(lease.status)) requires.push(quota.id);
+    actions.push({
+      kind: "leaseStatus",
+      id,
+      requires,
+      priority: priorityOfStatus(status, transition),
+      lease,
+      status,
+      transition,
+    });
+  }
+  const statusOf = (lease: { namespace: string; name: string }): string[] => {
+    const id = actionIds.leaseStatus(lease);
+    return statusIds.has(id) ? [id] : [];
+  };
+  // The status write a pod action depends on, only where it changes what the pod action relies on:
+  // a metering refresh of the same lease must not hold back a notice, an eviction or a binding.
+  const statusThat = (
+    lease: { namespace: string; name: string },
+    relevant: (transition: LeaseTransition, placementChanged: boolean) => boolean,
+  ): string[] => {
+    const id = actionIds.leaseStatus(lease);
+    const entry = statusMeaning.get(id);
+    return entry && relevant(entry.transition, entry.placementChanged) ? [id] : [];
+  };
+
+  for (const lease of parts.addFinalizers) {
+    actions.push({
+      kind: "addFinalizer",
+      id: actionIds.addFinalizer(lease),
+      requires: [],
+      priority: "admission",
+      lease,
+    });
+  }
+  const podEvents: PlannedEvent[] = [];
+  const podEventRequires: string[] = [];
+  for (const notice of parts.notices) {
+    const id = actionIds.podNotice(notice.pod);
+    actions.push({
+      kind: "podNotice",
+      id,
+      // The pod is told only what its lease's status already says.
+      requires: statusThat(notice.lease, (t) => t === "noticeGiven"),
+      priority: "urgent",
+      lease: notice.lease,
+      notice: { pod: notice.pod, deadline: notice.deadline, message: notice.message },
+    });
+    podEvents.push({
+      kind: "Pod",
+      namespace: notice.pod.namespace,
+      name: notice.pod.name,
+      uid: notice.pod.uid,
+      type: "Warning",
+      reason: "ReclaimNotice",
+      message: `lease ${notice.lease.name}: ${notice.message}`,
+    });
+    podEventRequires.push(id);
+  }
+  for (const eviction of parts.evictions) {
+    actions.push({
+      kind: "eviction",
+      id: actionIds.eviction(eviction.pod),
+      // An eviction for an ending lease goes after the status that ends it.
+      requires: statusThat(eviction.lease, (t) => t === "ended"),
+      priority: "urgent",
+      lease: eviction.lease,
+      pod: eviction.pod,
+      reason: eviction.reason,
+      force: eviction.force,
+      ...(eviction.notBefore !== undefined ? { notBefore: eviction.notBefore } : {}),
+    });
+  }
+  for (const binding of parts.bindings) {
+    // Bound only inside a placement the lease's written status shows.
+    const requires = statusThat(binding.lease, (_t, placementChanged) => placementChanged);
+    if (lent.has(binding.node)) requires.push(actionIds.lendNode(binding.node));
+    const id = actionIds.binding(binding.pod);
+    actions.push({
+      kind: "binding",
+      id,
+      requires,
+      priority: "admission",
+      lease: binding.lease,
+      binding: { pod: binding.pod, node: binding.node },
+    });
+    podEvents.push({
+      kind: "Pod",
+      namespace: binding.pod.namespace,
+      name: binding.pod.name,
+      uid: binding.pod.uid,
+      type: "Normal",
+      reason: "BoundToLease",
+      message: `bound to node ${binding.node} of lease ${binding.lease.name}`,
+    });
+    podEventRequires.push(id);
+  }
+  for (const change of parts.nodeChanges) {
+    actions.push({
+      kind: "nodeChange",
+      id: actionIds.nodeChange(change.node),
+      requires: [],
+      priority: "upkeep",
+      change,
+    });
+  }
+
+  // A tenant's summary counts the statuses this plan gives its leases: it waits for all of them.
+  const statusesByTenant = new Map<string, string[]>();
+  for (const { lease } of parts.leaseStatuses) {
+    const tenant = parts.tenantOf(lease.namespace);
+    if (tenant === undefined) continue;
+    const list = statusesByTenant.get(tenant) ?? [];
+    list.push(actionIds.leaseStatus(lease));
+    statusesByTenant.set(tenant, list);
+  }
+  for (const { quota, status } of parts.quotaStatuses) {
+    actions.push({
+      kind: "quotaStatus",
+      id: actionIds.quotaStatus(quota.name),
+      requires: statusesByTenant.get(quota.name) ?? [],
+      priority: "upkeep",
+      quota,
+      status,
+    });
+  }
+  for (const lease of parts.removeFinalizers) {
+    actions.push({
+      kind: "removeFinalizer",
+      id: actionIds.removeFinalizer(lease),
+      requires: statusOf(lease),
+      priority: "upkeep",
+      lease,
+    });
+  }
+
+  let eventIndex = 0;
+  podEvents.forEach((event, i) => {
+    actions.push({
+      kind: "event",
+      id: `event/${eventIndex++}`,
+      requires: [podEventRequires[i] as string],
+      priority: "upkeep",
+      event,
+    });
+  });
+  for (const event of parts.events) {
+    actions.push({
+      kind: "event",
+      id: `event/${eventIndex++}`,
+      requires: announcedBy(event, { statusIds, lent, changed }),
+      priority: "upkeep",
+      event,
+    });
+  }
+  return actions;
+}
+
+/** The write whose result an Event announces (none: the Event describes what already is). */
+function announcedBy(
+  event: PlannedEvent,
+  plan: { statusIds: Set<string>; lent: Set<string>; changed: Set<string> },
+): string[] {
+  switch (event.kind) {
+    case "GpuLease": {
+      const id = actionIds.leaseStatus({ namespace: event.namespace ?? "", name: event.name });
+      return plan.statusIds.has(id) ? [id] : [];
+    }
+    case "Node":
+      if (plan.lent.has(event.name)) return [actionIds.lendNode(event.name)];
+      if (plan.changed.has(event.name)) return [actionIds.nodeChange(event.name)];
+      return [];
+    case "Pod": {
+      if (event.lease === undefined) return [];
+      const id = actionIds.leaseStatus({ namespace: event.namespace ?? "", name: event.lease });
+      return plan.statusIds.has(id) ? [id] : [];
+    }
+    default:
+      return [];
+  }
+}
