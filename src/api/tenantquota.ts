@@ -126,6 +126,9 @@ export const tenantQuotaStatusSchema = z.object({
       gpuSeconds: z.int().optional(),
       reclaimedGpuSeconds: z.int().optional(),
       chargeMicros: z.string().optional(),
+      /** UIDs of deleted leases whose usage is in the ledger, kept while each lease object exists. */
+      foldedUids: z.array(z.string()).optional(),
+      /** The same, as written by versions before 0.2 (read, never written). */
       recentUids: z.array(z.string()).optional(),
     })
     .optional(),

@@ -20,7 +20,7 @@ import {
 import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import { type NodeChange, planNodePool } from "./node-pool.ts";
 import { buildActions, type PlanAction } from "./plan-actions.ts";
-import { planQuotaStatus, type RetiringLease } from "./quota-status.ts";
+import { foldedUids, planQuotaStatus, type RetiringLease } from "./quota-status.ts";
 import { planReclaim, type ReclaimDecision } from "./reclaim-planner.ts";
 import { type DesiredResourceQuota, planResourceQuotas } from "./resource-quotas.ts";
 import { staticFit } from "./scheduling-fit.ts";
@@ -246,16 +246,18 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
 
   // Deleted leases: fold their usage into the tenant's ledger, then (next pass) drop the finalizer.
   const retiringByTenant = new Map<string, RetiringLease[]>();
+  const foldedByTenant = new Map<string, Set<string>>();
+  const foldedOf = (quota: QuotaView): Set<string> => {
+    let set = foldedByTenant.get(quota.name);
+    if (!set) foldedByTenant.set(quota.name, (set = foldedUids(quota)));
+    return set;
+  };
   const removeFinalizers: LeaseView[] = [];
   for (const plan of leasePlans) {
     if (!plan.retire || !plan.lease.hasFinalizer) continue;
     const tenant = owners.get(plan.lease.namespace);
     const quota = tenant === undefined ? undefined : quotas.get(tenant);
-    if (
-      !quota ||
-      quota.status.ledger?.recentUids?.includes(plan.lease.uid) ||
-      plan.lease.status.phase === undefined
-    ) {
+    if (!quota || foldedOf(quota).has(plan.lease.uid) || plan.lease.status.phase === undefined) {
       removeFinalizers.push(plan.lease);
       continue;
     }
@@ -273,9 +275,11 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     list.push({ lease: p.lease, status: p.status });
     plansByTenant.set(tenant, list);
   }
+  const liveUids = new Set(snapshot.leases.map((l) => l.uid));
   for (const quota of snapshot.quotas) {
     const leases = plansByTenant.get(quota.name) ?? [];
-    const status = planQuotaStatus(snapshot, quota, leases, retiringByTenant.get(quota.name) ?? []);
+    const retiring = retiringByTenant.get(quota.name) ?? [];
+    const status = planQuotaStatus(snapshot, quota, leases, retiring, liveUids);
     if (!sameJson(status, quota.status)) quotaStatuses.push({ quota, status });
   }
 

@@ -8,7 +8,18 @@ import { setCondition } from "./conditions.ts";
 import { chargeMicros, formatGpuHours, formatMoney, parseMoneyMicros } from "./metering.ts";
 import type { ClusterSnapshot, LeaseView, QuotaView } from "./model.ts";
 
-const RECENT_UIDS = 500;
+/**
+ * Most lease UIDs a ledger holds at once (the CRD's maxItems). A UID stays while its lease object still
+ * exists, so the lease can never be folded twice; past this many, further deleted leases wait (their
+ * finalizer holds them) until folded leases are gone and their UIDs pruned.
+ */
+export const MAX_FOLDED_UIDS = 10_000;
+
+/** UIDs of deleted leases already in the ledger (recentUids: the field's name before foldedUids). */
+export function foldedUids(quota: QuotaView): Set<string> {
+  const ledger = quota.status.ledger;
+  return new Set([...(ledger?.foldedUids ?? []), ...(ledger?.recentUids ?? [])]);
+}
 
 export interface RetiringLease {
   lease: LeaseView;
@@ -21,33 +32,42 @@ function leaseCharge(status: GpuLeaseStatus): bigint {
 
 /**
  * `leaseStatuses` are the statuses this plan gives the tenant's leases; `retiring` are deleted leases
- * whose usage must be folded into the ledger before their finalizer goes.
+ * whose usage must be folded into the ledger before their finalizer goes; `liveUids` are the UIDs of
+ * every lease that still exists.
+ *
+ * Folding is idempotent by construction: a lease is folded only if its UID is not in the ledger, and
+ * its UID leaves the ledger only once the lease object is gone (its finalizer went after the fold was
+ * written), so no retry, restart or deletion rate can fold one twice.
  */
 export function planQuotaStatus(
   snapshot: ClusterSnapshot,
   quota: QuotaView,
   leases: { lease: LeaseView; status: GpuLeaseStatus }[],
   retiring: RetiringLease[],
+  liveUids: ReadonlySet<string>,
 ): TenantQuotaStatus {
+  const previous = foldedUids(quota);
+  const folded = [...previous].filter((uid) => liveUids.has(uid));
   const ledger = {
     retiredLeases: quota.status.ledger?.retiredLeases ?? 0,
     gpuSeconds: quota.status.ledger?.gpuSeconds ?? 0,
     reclaimedGpuSeconds: quota.status.ledger?.reclaimedGpuSeconds ?? 0,
     chargeMicros: quota.status.ledger?.chargeMicros ?? "0",
-    recentUids: [...(quota.status.ledger?.recentUids ?? [])],
+    foldedUids: folded,
   };
   let ledgerCharge = BigInt(ledger.chargeMicros);
   for (const { lease, status } of retiring) {
-    if (ledger.recentUids.includes(lease.uid)) continue;
+    if (previous.has(lease.uid)) continue;
+    if (ledger.foldedUids.length >= MAX_FOLDED_UIDS) break; // the rest wait for room
     const gpuSeconds = status.usage?.gpuSeconds ?? 0;
     ledger.retiredLeases += 1;
     ledger.gpuSeconds += gpuSeconds;
     if (status.endReason === "Reclaimed") ledger.reclaimedGpuSeconds += gpuSeconds;
     ledgerCharge += leaseCharge(status);
-    ledger.recentUids.push(lease.uid);
+    ledger.foldedUids.push(lease.uid);
   }
-  ledger.recentUids = ledger.recentUids.slice(-RECENT_UIDS);
   ledger.chargeMicros = ledgerCharge.toString();
+  const inLedger = new Set(ledger.foldedUids);
 
   let gpus = 0;
   let reservedGpus = 0;
@@ -57,7 +77,7 @@ export function planQuotaStatus(
   let reclaimedGpuSeconds = ledger.reclaimedGpuSeconds;
   let charges = ledgerCharge;
   for (const { lease, status } of leases) {
-    if (ledger.recentUids.includes(lease.uid)) continue; // already in the ledger
+    if (inLedger.has(lease.uid)) continue; // already in the ledger
     const view = { ...lease, status };
     if (holdsAllocation(view)) {
       gpus += allocatedGpus(view);

@@ -247,7 +247,7 @@ describe("lifecycle", () => {
     const ended = { ...l, status: statusOf(first, "l") ?? {} };
     const second = planCluster({ ...base, leases: [ended], pods: [] });
     const quotaStatus = second.quotaStatuses[0]?.status;
-    expect(quotaStatus?.ledger).toMatchObject({ retiredLeases: 1, gpuSeconds: 7200, recentUids: [l.uid] });
+    expect(quotaStatus?.ledger).toMatchObject({ retiredLeases: 1, gpuSeconds: 7200, foldedUids: [l.uid] });
     expect(second.removeFinalizers).toEqual([]);
     const third = planCluster({
       ...base,
