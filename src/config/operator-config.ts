@@ -9,6 +9,17 @@ const duration = (field: string) =>
     message: `${field} must be a duration written like 0s, 30s, 5m or 1h`,
   });
 
+/**
+ * Usage in lease status is refreshed at most this often: every refresh is a write per Active lease,
+ * and a refresh at every pass (0s was accepted once) starved admission of 1,000 leases.
+ */
+export const MIN_METERING_INTERVAL = "10s";
+
+const durationAtLeast = (field: string, minimum: string) =>
+  duration(field).refine((text) => (parseDuration(text) ?? 0) >= (parseDuration(minimum) ?? 0), {
+    message: `${field} must be at least ${minimum}`,
+  });
+
 /** The operator's configuration file (YAML), every field defaulted. Flags override it. */
 export const operatorConfigSchema = z.strictObject({
   /** Nodes whose labels include all of these may be lent. */
@@ -26,7 +37,7 @@ export const operatorConfigSchema = z.strictObject({
   /** Grace after a reclaim deadline before a PDB-blocked pod is deleted instead of evicted. */
   evictionGrace: duration("evictionGrace").default("30s"),
   /** Lease and tenant usage in status is refreshed at this period (ended leases carry exact figures). */
-  meteringInterval: duration("meteringInterval").default("1m"),
+  meteringInterval: durationAtLeast("meteringInterval", MIN_METERING_INTERVAL).default("1m"),
   /** Full re-reconcile of everything at this period, as a safety net. */
   resyncPeriod: duration("resyncPeriod").default("5m"),
   /** A watch with no event or bookmark for this long is restarted. */

@@ -248,8 +248,10 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const retiringByTenant = new Map<string, RetiringLease[]>();
   const foldedByTenant = new Map<string, Set<string>>();
   const foldedOf = (quota: QuotaView): Set<string> => {
-    let set = foldedByTenant.get(quota.name);
-    if (!set) foldedByTenant.set(quota.name, (set = foldedUids(quota)));
+    const known = foldedByTenant.get(quota.name);
+    if (known) return known;
+    const set = foldedUids(quota);
+    foldedByTenant.set(quota.name, set);
     return set;
   };
   const removeFinalizers: LeaseView[] = [];

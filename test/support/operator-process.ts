@@ -33,7 +33,7 @@ export class OperatorProcess {
         idlePeriod: "0s",
         metricsPort: 0,
         expiryWarning: "2s",
-        meteringInterval: "0s",
+        meteringInterval: "10s",
         logLevel: "debug",
         ...options.config,
       }),

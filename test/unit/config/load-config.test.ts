@@ -35,6 +35,7 @@ describe("operator configuration", () => {
   it.each([
     ["idlePeriod: soon\n", "idlePeriod: idlePeriod must be a duration"],
     ["headroomGpus: -1\n", "headroomGpus"],
+    ["meteringInterval: 0s\n", "meteringInterval must be at least 10s"],
     ["unknownSetting: 1\n", 'Unrecognized key: "unknownSetting"'],
     ["- a list\n", "must be a YAML mapping"],
   ])("stops at start on a bad file (%j), naming the field", (text, message) => {

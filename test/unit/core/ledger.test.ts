@@ -55,7 +55,10 @@ function run(
             q.name === action.quota.name ? { ...q, status: action.status } : q,
           );
           // A crash right after the ledger write: nothing else of this pass lands.
-          if (crashAfterLedger?.(p)) return run(world, passes - p - 1, budget, fails);
+          if (crashAfterLedger?.(p)) {
+            run(world, passes - p - 1, budget, fails);
+            return;
+          }
         } else if (action.kind === "resourceQuota") {
           world.resourceQuotas = [action.quota];
         } else if (action.kind === "removeFinalizer") {

@@ -387,4 +387,51 @@ describe("the plan as ordered actions", () => {
     expect(batch.waves.flat().filter((a) => a.kind !== "event" && a.priority !== "urgent").length).toBe(1);
     expect(batch.deferred).toBeGreaterThan(0);
   });
+
+  it("writes admissions before metering refreshes, so usage updates never starve admission", () => {
+    const admitted = new Date(T0 - 3_600_000).toISOString();
+    const active = Array.from({ length: 20 }, (_, i) =>
+      lease(
+        "a-ns",
+        `running${i}`,
+        { gpus: 1 },
+        {
+          status: {
+            phase: "Active",
+            admittedAt: admitted,
+            allocations: [{ node: "n0", gpus: 1, since: admitted }],
+            usage: { gpuSeconds: 0, closedGpuSeconds: 0, charges: "0.00" },
+          },
+        },
+      ),
+    );
+    const pending = Array.from({ length: 3 }, (_, i) =>
+      lease("a-ns", `new${i}`, { gpus: 4 }, { createdAt: T0 + i }),
+    );
+    const steady = snapshot({
+      nodes: [node("n0", { gpus: { "nvidia.com/gpu": 32 }, lent: true }), node("n1")],
+      leases: active,
+      namespaces: [tenantNs("a-ns", "a")],
+      quotas: [quota("a", { limits: [{ maxGpus: 80 }] })],
+    });
+    // The running leases' statuses as the operator last wrote them; then a minute passes.
+    const written = planCluster(steady).leaseStatuses;
+    const snap = {
+      ...steady,
+      now: T0 + 60_000,
+      leases: [
+        ...active.map((l) => ({
+          ...l,
+          status: written.find((w) => w.lease.uid === l.uid)?.status ?? l.status,
+        })),
+        ...pending,
+      ],
+    };
+    const plan = planCluster(snap);
+    const metered = plan.actions.filter((a) => a.kind === "leaseStatus" && a.transition === "metered");
+    expect(metered.length).toBe(20); // every running lease's usage moved
+    const batch = selectBatch(plan.actions, { urgent: 4, other: 6 });
+    const chosen = batch.waves.flat().filter((a) => a.kind === "leaseStatus");
+    expect(chosen.filter((a) => a.kind === "leaseStatus" && a.transition === "admitted")).toHaveLength(3);
+  });
 });
