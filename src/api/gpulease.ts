@@ -15,7 +15,7 @@ export const LEASE_CLASSES = ["Interruptible", "Reserved"] as const;
 export type LeaseClass = (typeof LEASE_CLASSES)[number];
 export const LEASE_PHASES = ["Pending", "Active", "Reclaiming", "Ended"] as const;
 export type LeasePhase = (typeof LEASE_PHASES)[number];
-export const END_REASONS = ["Expired", "Released", "Reclaimed", "Rejected"] as const;
+export const END_REASONS = ["Expired", "Released", "Reclaimed", "Rejected", "NodeLost"] as const;
 export type EndReason = (typeof END_REASONS)[number];
 
 export const gpuLeaseSpecSchema = z

@@ -254,6 +254,44 @@ export function reclaimStep(
   return out;
 }
 
+/**
+ * Nodes deleted under a lease: their allocations end now (the moment the operator sees them gone), so
+ * metering, charges and the namespace's ResourceQuota stop counting GPUs that no longer exist. The lease
+ * shrinks to its other nodes where it allows partial reclaim, and ends as NodeLost otherwise.
+ */
+function loseNodes(
+  lease: LeaseView,
+  status: GpuLeaseStatus,
+  lost: { node: string; gpus: number }[],
+  now: number,
+): { status: GpuLeaseStatus; event: PlannedEvent } {
+  const gone = new Set(lost.map((a) => a.node));
+  const allocations = status.allocations ?? [];
+  const kept = allocations.filter((a) => !gone.has(a.node));
+  const gpus = lost.reduce((sum, a) => sum + a.gpus, 0);
+  const nodes = [...gone].sort().join(", ");
+  if (kept.length === 0 || !lease.spec.allowPartialReclaim) {
+    const message = `node(s) ${nodes} were deleted with ${gpus} GPUs of the lease: it ends; usage stops at ${iso(now)}`;
+    return {
+      status: endStatus(lease, status, "NodeLost", now, message, now),
+      event: leaseEvent(lease, "Warning", "NodeLost", message),
+    };
+  }
+  const closed = openGpuSeconds({ ...status, allocations: allocations.filter((a) => gone.has(a.node)) }, now);
+  const message = `node(s) ${nodes} were deleted: the lease lost ${gpus} GPUs there and keeps ${kept.length} node(s)`;
+  return {
+    status: {
+      ...status,
+      reason: "NodeLost",
+      message,
+      allocations: kept,
+      allocatedNodes: kept.length,
+      usage: { ...status.usage, closedGpuSeconds: (status.usage?.closedGpuSeconds ?? 0) + closed },
+    },
+    event: leaseEvent(lease, "Warning", "NodeLost", message),
+  };
+}
+
 function nodeProblem(account: NodeAccount | undefined, node: string): string | undefined {
   if (!account) return `node ${node} no longer exists`;
   if (!account.node.ready) return `node ${node} is not Ready`;
@@ -343,6 +381,14 @@ export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
       );
       for (const pod of boundPods) evict.push({ pod, reason: "Expired", force: false });
     } else {
+      const lost = (status.allocations ?? []).filter((a) => !accounts.has(a.node));
+      if (lost.length > 0) {
+        const outcome = loseNodes(lease, status, lost, now);
+        status = outcome.status;
+        events.push(outcome.event);
+        if (status.phase === "Ended")
+          for (const pod of boundPods) evict.push({ pod, reason: "NodeLost", force: false });
+      }
       if (status.phase === "Active" && ctx.reclaimHit) {
         status = giveNotice(lease, status, ctx.reclaimHit, quota, now);
         noticeGiven = true;

@@ -312,6 +312,65 @@ describe("lifecycle", () => {
     });
   });
 
+  it("ends a lease whose node was deleted: usage stops when the node was seen gone, the quota drops", () => {
+    const l = active("l", { gpus: 8 }, T0 - 3_600_000);
+    const plan = planCluster(
+      snapshot({ nodes: [node("n2")], namespaces: acmeNs, quotas: acme, leases: [l] }),
+    );
+    expect(statusOf(plan, "l")).toMatchObject({
+      phase: "Ended",
+      endReason: "NodeLost",
+      allocations: [],
+      usage: { gpuSeconds: 8 * 3600, charges: "9.60" }, // 8 GPUs for the hour before, at 1.20
+    });
+    expect(plan.events.find((e) => e.name === "l")?.reason).toBe("NodeLost");
+    expect(plan.resourceQuotas).toEqual([
+      { namespace: "acme-prod", hard: { "requests.nvidia.com/gpu": "0" } },
+    ]);
+  });
+
+  it("shrinks a lease that allows partial reclaim to the nodes it still has when one is deleted", () => {
+    const since = new Date(T0 - 3_600_000).toISOString();
+    const l = lease(
+      "acme-prod",
+      "l",
+      { gpus: 16, gpusPerNode: 8, allowPartialReclaim: true },
+      {
+        status: {
+          phase: "Active",
+          admittedAt: since,
+          allocations: [
+            { node: "gone", gpus: 8, since },
+            { node: "n1", gpus: 8, since },
+          ],
+          pricing: { perGpuHour: "1.20", currency: "USD" },
+        },
+      },
+    );
+    const later = T0 + 3_600_000;
+    const first = planCluster(
+      snapshot({ nodes: [node("n1", { lent: true })], namespaces: acmeNs, quotas: acme, leases: [l] }),
+    );
+    const shrunk = statusOf(first, "l");
+    expect(shrunk).toMatchObject({
+      phase: "Active",
+      reason: "NodeLost",
+      allocations: [{ node: "n1", gpus: 8 }],
+    });
+    expect(first.resourceQuotas[0]?.hard["requests.nvidia.com/gpu"]).toBe("8");
+    // An hour later, only the remaining node is billed for it.
+    const second = planCluster(
+      snapshot({
+        now: later,
+        nodes: [node("n1", { lent: true })],
+        namespaces: acmeNs,
+        quotas: acme,
+        leases: [{ ...l, status: shrunk ?? {} }],
+      }),
+    );
+    expect(statusOf(second, "l")?.usage?.gpuSeconds).toBe(8 * 3600 * 2 + 8 * 3600);
+  });
+
   it("returns a lent node with nothing on it to internal use", () => {
     const plan = planCluster(
       snapshot({ nodes: [node("n1", { lent: true })], namespaces: acmeNs, quotas: acme }),
