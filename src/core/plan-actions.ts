@@ -4,7 +4,7 @@
  *
  * - a lease is placed on a node only after the node's lent taint is written;
  * - a pod is bound only after its lease's Active status is written;
- * - a ResourceQuota is raised before the lease statuses that use it, lowered after those that free it;
+ * - a ResourceQuota is written after every lease status of its namespace that changes what it counts;
  * - a TenantQuota status (allocations, usage, ledger) goes out only with every lease status it counts;
  * - an Event goes out only after the write of the state it announces;
  * - a lease's finalizer goes only once its usage is in the ledger (checked by the planner on the
@@ -88,8 +88,6 @@ export interface PlanParts {
   lendNodes: NodeChange[];
   nodeChanges: NodeChange[];
   resourceQuotas: DesiredResourceQuota[];
-  /** The namespace's ResourceQuota as last written (undefined: none yet), to tell a raise from a cut. */
-  currentResourceQuota: (namespace: string) => Record<string, string> | undefined;
   leaseStatuses: { lease: LeaseView; status: GpuLeaseStatus; noticeGiven: boolean }[];
   addFinalizers: LeaseView[];
   notices: (PodNotice & { lease: LeaseView })[];
@@ -139,11 +137,6 @@ function heldGpus(status: GpuLeaseStatus): number {
   return (status.allocations ?? []).reduce((sum, a) => sum + a.gpus, 0);
 }
 
-function raises(current: Record<string, string> | undefined, hard: Record<string, string>): boolean {
-  if (current === undefined) return true;
-  return Object.entries(hard).some(([key, value]) => Number(value) > Number(current[key] ?? 0));
-}
-
 /** Turns the planner's decisions into actions with their prerequisites. */
 export function buildActions(parts: PlanParts): PlanAction[] {
   const actions: PlanAction[] = [];
@@ -160,25 +153,24 @@ export function buildActions(parts: PlanParts): PlanAction[] {
     });
   }
 
-  // ResourceQuotas: a raise goes before the statuses that grant GPUs in the namespace (a tenant who
-  // sees its lease Active can create its pods at once); a cut goes after the statuses that free them.
-  const quotaByNamespace = new Map<string, { id: string; raise: boolean }>();
-  const statusesByNamespace = new Map<string, { id: string; grows: boolean; shrinks: boolean }[]>();
+  // ResourceQuotas follow the statuses they count: a namespace's quota is written only with every
+  // status of the plan that changes what its leases hold, so it never admits a pod for an admission
+  // that was not written (its pods would hold quota the written leases need).
+  const changingByNamespace = new Map<string, string[]>();
   for (const { lease, status } of parts.leaseStatuses) {
-    const before = heldGpus(lease.status);
-    const after = heldGpus(status);
-    const list = statusesByNamespace.get(lease.namespace) ?? [];
-    list.push({ id: actionIds.leaseStatus(lease), grows: after > before, shrinks: after < before });
-    statusesByNamespace.set(lease.namespace, list);
+    if (heldGpus(status) === heldGpus(lease.status)) continue;
+    const list = changingByNamespace.get(lease.namespace) ?? [];
+    list.push(actionIds.leaseStatus(lease));
+    changingByNamespace.set(lease.namespace, list);
   }
   for (const quota of parts.resourceQuotas) {
-    const raise = raises(parts.currentResourceQuota(quota.namespace), quota.hard);
-    const id = actionIds.resourceQuota(quota.namespace);
-    quotaByNamespace.set(quota.namespace, { id, raise });
-    const freeing = raise
-      ? []
-      : (statusesByNamespace.get(quota.namespace) ?? []).filter((s) => s.shrinks).map((s) => s.id);
-    actions.push({ kind: "resourceQuota", id, requires: freeing, priority: "admission", quota });
+    actions.push({
+      kind: "resourceQuota",
+      id: actionIds.resourceQuota(quota.namespace),
+      requires: changingByNamespace.get(quota.namespace) ?? [],
+      priority: "admission",
+      quota,
+    });
   }
 
   const statusIds = new Set<string>();
@@ -195,8 +187,6 @@ export function buildActions(parts: PlanParts): PlanAction[] {
     const requires = newNodes(lease, status)
       .filter((node) => lent.has(node))
       .map(actionIds.lendNode);
-    const quota = quotaByNamespace.get(lease.namespace);
-    if (quota?.raise && heldGpus(status) > heldGpus(lease.status)) requires.push(quota.id);
     actions.push({
       kind: "leaseStatus",
       id,

@@ -299,7 +299,6 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     lendNodes,
     nodeChanges,
     resourceQuotas,
-    currentResourceQuota: (namespace) => current.get(namespace),
     leaseStatuses: changedPlans.map((p) => ({
       lease: p.lease,
       status: p.status,

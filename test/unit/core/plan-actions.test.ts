@@ -79,17 +79,6 @@ function apply(world: ClusterSnapshot, action: PlanAction, witness: Witness): vo
       if (action.status.phase === "Active" && current.status.phase !== "Active")
         witness.admissions.set(action.lease.name, (witness.admissions.get(action.lease.name) ?? 0) + 1);
       current.status = action.status;
-      // The namespace's ResourceQuota already admits every GPU its Active leases hold.
-      const held = world.leases
-        .filter(
-          (l) =>
-            l.namespace === current.namespace &&
-            (l.status.phase === "Active" || l.status.phase === "Reclaiming"),
-        )
-        .reduce((sum, l) => sum + (l.status.allocations ?? []).reduce((s, a) => s + a.gpus, 0), 0);
-      const hard = world.resourceQuotas?.find((q) => q.namespace === current.namespace)?.hard;
-      if (Number(hard?.["requests.nvidia.com/gpu"] ?? 0) < held)
-        witness.violations.push(`${current.namespace} holds ${held} GPUs, its ResourceQuota admits fewer`);
       return;
     }
     case "binding": {
@@ -140,6 +129,18 @@ function apply(world: ClusterSnapshot, action: PlanAction, witness: Witness): vo
       return;
     }
     case "resourceQuota": {
+      // A namespace's quota admits exactly the GPUs its leases' written statuses hold.
+      const held = world.leases
+        .filter(
+          (l) =>
+            l.namespace === action.quota.namespace &&
+            (l.status.phase === "Active" || l.status.phase === "Reclaiming"),
+        )
+        .reduce((sum, l) => sum + (l.status.allocations ?? []).reduce((s, a) => s + a.gpus, 0), 0);
+      if (action.quota.hard["requests.nvidia.com/gpu"] !== String(held))
+        witness.violations.push(
+          `${action.quota.namespace} quota set to ${action.quota.hard["requests.nvidia.com/gpu"]}, written leases hold ${held}`,
+        );
       world.resourceQuotas = [
         ...(world.resourceQuotas ?? []).filter((q) => q.namespace !== action.quota.namespace),
         action.quota,
@@ -327,7 +328,7 @@ describe("the plan as ordered actions", () => {
     const writes = batch.waves.flat().filter((a) => a.kind !== "event");
     expect(writes.length).toBeLessThanOrEqual(8);
     expect(batch.deferred).toBeGreaterThan(0);
-    // Every status in the batch comes after the taint of its node and the raise of its quota.
+    // Every status in the batch comes after the taint of its node; the quota after the statuses.
     const position = new Map(batch.waves.flatMap((wave, i) => wave.map((a) => [a.id, i] as const)));
     for (const action of writes) {
       for (const id of action.requires)
