@@ -55,7 +55,7 @@ export const tenantQuotaSpecSchema = z
       .min(1, "spec.limits must have at least 1 item")
       .max(16, "spec.limits must have at most 16 items"),
     maxLeaseDuration: durationSchema(
-      "spec.maxLeaseDuration must be a positive duration written like 30m, 8h or 1h30m",
+      "spec.maxLeaseDuration must be a positive duration written like 30m, 8h or 1h30m, at most 6 digits per unit",
       { min: 1000 },
     ).optional(),
     reclaimNotice: durationSchema(
