@@ -97,6 +97,17 @@ export const tenantQuotaSpecSchema = z
         });
       }
     }
+    // A lease is never reclaimed during its minRuntime: unbounded, Interruptible would silently mean never.
+    if (spec.maxLeaseDuration === undefined && spec.minRuntime !== undefined) {
+      if ((parseDuration(spec.minRuntime) ?? 0) > 24 * HOUR_MS) {
+        ctx.issues.push({
+          code: "custom",
+          input: spec,
+          message:
+            "spec.minRuntime must be at most 24h, or at most spec.maxLeaseDuration when that is set, because a lease is never reclaimed during its minRuntime",
+        });
+      }
+    }
   });
 export type TenantQuotaSpec = z.infer<typeof tenantQuotaSpecSchema>;
 
