@@ -3,12 +3,16 @@
  * Builds or finds the control plane, adds GPU nodes, installs the CRDs and admission policies, starts
  * the operator, applies the sample tenants and leases, and prints what to try. Ctrl-C stops it all.
  *
- *   tsx hack/demo.ts [--nodes 4] [--internal-nodes 2] [--smoke]
+ *   tsx hack/demo.ts [--nodes 4] [--internal-nodes 2] [--metrics-port P] [--cluster-dir .cluster] [--smoke]
  *
  * --smoke exits 0 once the sample leases are admitted and a tenant pod runs (used to check the demo).
+ * Metrics are on :8080, or on a free port when 8080 is taken (the next steps say which). Every run
+ * starts from a fresh control-plane directory, and any failure stops every process it started.
  */
 import { execFileSync } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
@@ -22,42 +26,109 @@ import { ControlPlane } from "../test/harness/controlplane.ts";
 import { addGpuNodes, waitForNodesReady } from "../test/harness/gpu-nodes.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
+const DEFAULT_METRICS_PORT = 8080;
 const { values } = parseArgs({
   options: {
     nodes: { type: "string", default: "4" },
     "internal-nodes": { type: "string", default: "2" },
-    "metrics-port": { type: "string", default: "8080" },
+    // Unset: 8080, or a free port when 8080 is taken. Set: that port or a failure.
+    "metrics-port": { type: "string" },
+    "cluster-dir": { type: "string", default: resolve(ROOT, ".cluster") },
     smoke: { type: "boolean", default: false },
   },
 });
 
 const say = (line: string) => process.stdout.write(`\x1b[1m[demo]\x1b[0m ${line}\n`);
+const clusterDir = resolve(values["cluster-dir"]);
+const runDir = resolve(clusterDir, "run");
+const pidFile = resolve(clusterDir, "demo.pid");
+
+function alive(pidFilePath: string): number | undefined {
+  if (!existsSync(pidFilePath)) return undefined;
+  const pid = Number(readFileSync(pidFilePath, "utf8"));
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+// What a failure or Ctrl-C must stop, whatever point setup reached.
+let planeStarting: Promise<ControlPlane> | undefined;
+let operator: Operator | undefined;
+let server: Server | undefined;
+let stopping: Promise<never> | undefined;
+
+/** Stops everything this run started, newest first, then exits. Safe to call from any point. */
+function shutdown(code: number): Promise<never> {
+  stopping ??= (async () => {
+    say(code === 0 ? "stopping" : "stopping everything the demo started");
+    const within = <T>(p: Promise<T>, ms: number) =>
+      Promise.race([p, new Promise<void>((r) => setTimeout(r, ms).unref())]);
+    await within(operator?.stop().catch(() => undefined) ?? Promise.resolve(), 10_000);
+    server?.close();
+    // A start still under way is awaited, so no component it launched is left behind.
+    const plane = await planeStarting?.catch(() => undefined);
+    // After a failure the component logs stay for reading; the next run removes them first.
+    await plane?.stop({ keepDir: code !== 0 });
+    if (code !== 0 && plane) say(`component logs: ${resolve(runDir, "logs")}`);
+    rmSync(pidFile, { force: true });
+    process.exit(code);
+  })();
+  return stopping;
+}
+
+/** The metrics server: on the port asked for, else on 8080, else on any free port. */
+async function listenMetrics(metrics: Metrics): Promise<{ server: Server; port: number }> {
+  const probe = {
+    live: () => true,
+    ready: () => ({ ok: operator?.cachesSynced ?? false, detail: "demo" }),
+  };
+  const asked = values["metrics-port"];
+  let listening: Server;
+  if (asked !== undefined) {
+    listening = await startHttpServer(Number(asked), metrics, probe);
+  } else {
+    try {
+      listening = await startHttpServer(DEFAULT_METRICS_PORT, metrics, probe);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+      listening = await startHttpServer(0, metrics, probe);
+      say(`port ${DEFAULT_METRICS_PORT} is taken: metrics on ${(listening.address() as AddressInfo).port}`);
+    }
+  }
+  return { server: listening, port: (listening.address() as AddressInfo).port };
+}
 
 async function main(): Promise<void> {
-  const clusterDir = resolve(ROOT, ".cluster");
-  if (existsSync(resolve(clusterDir, "pid"))) {
+  process.on("SIGINT", () => void shutdown(0));
+  process.on("SIGTERM", () => void shutdown(0));
+  if (alive(resolve(clusterDir, "pid"))) {
     say("a cluster from `make cluster-up` is running: stop it first with `make cluster-down`");
     process.exit(1);
   }
+  const other = alive(pidFile);
+  if (other) {
+    say(`another demo is running (pid ${other}): stop it first`);
+    process.exit(1);
+  }
   mkdirSync(clusterDir, { recursive: true });
+  writeFileSync(pidFile, String(process.pid));
   const kubeconfig = resolve(clusterDir, "kubeconfig");
+
+  // Before anything starts: a taken port fails here, not after a minute of setup.
+  const metrics = new Metrics();
+  const listening = await listenMetrics(metrics);
+  server = listening.server;
+  const metricsPort = listening.port;
+
+  // Never reuse a failed run's etcd data: its nodes and objects make this run's creates fail (409).
+  rmSync(runDir, { recursive: true, force: true });
   say("starting the local control plane (the first run builds it: several minutes)");
-  const plane = await ControlPlane.start({
-    dir: resolve(clusterDir, "run"),
-    kubeconfigPath: kubeconfig,
-    log: say,
-  });
-  let operator: Operator | undefined;
-  let server: Awaited<ReturnType<typeof startHttpServer>> | undefined;
-  const shutdown = async (code: number) => {
-    say("stopping");
-    await operator?.stop();
-    server?.close();
-    await plane.stop();
-    process.exit(code);
-  };
-  process.on("SIGINT", () => void shutdown(0));
-  process.on("SIGTERM", () => void shutdown(0));
+  planeStarting = ControlPlane.start({ dir: runDir, kubeconfigPath: kubeconfig, log: say });
+  await planeStarting;
 
   const kubectl = (...args: string[]) =>
     execFileSync("kubectl", ["--kubeconfig", kubeconfig, ...args], { cwd: ROOT }).toString();
@@ -85,27 +156,28 @@ async function main(): Promise<void> {
   // the demo's own lines and the next steps readable.
   const operatorLog = resolve(clusterDir, "operator.log");
   const log = createLogger("info", createWriteStream(operatorLog, { flags: "a" }));
-  const metrics = new Metrics();
   const config = operatorConfigSchema.parse({
     idlePeriod: "10s",
     expiryWarning: "1m",
-    metricsPort: Number(values["metrics-port"]),
+    metricsPort,
   });
   const rest = new KubeRest(kc);
   operator = new Operator(rest, config, log, metrics);
-  if (config.metricsPort > 0) {
-    server = await startHttpServer(config.metricsPort, metrics, {
-      live: () => true,
-      ready: () => ({ ok: operator?.cachesSynced ?? false, detail: "demo" }),
-    });
-  }
   await operator.start();
   say(`operator running (nodes are lent after 10 s without internal GPU pods); its log: ${operatorLog}`);
+  say(`operator metrics: http://localhost:${metricsPort}/metrics`);
   // Give the policies a moment to load before tenants create pods.
   await new Promise((r) => setTimeout(r, 2000));
   kubectl("apply", "-f", "config/samples/");
   say("sample tenants acme and globex and their leases applied");
   kubectl("apply", "-f", "config/samples/demo/acme-finetune-pods.yaml");
+
+  say("try, in another terminal:");
+  const lines = readFileSync(resolve(ROOT, "hack/demo-next-steps.txt"), "utf8")
+    .replaceAll("KUBECONFIG_PATH", kubeconfig)
+    .replaceAll("METRICS_PORT", String(metricsPort))
+    .replaceAll("OPERATOR_LOG", operatorLog);
+  process.stdout.write(`${lines}\n`);
 
   if (values.smoke) {
     const deadline = Date.now() + 90_000;
@@ -135,17 +207,13 @@ async function main(): Promise<void> {
     say("smoke: timed out");
     await shutdown(1);
   }
-
-  say("try, in another terminal:");
-  const lines = readFileSync(resolve(ROOT, "hack/demo-next-steps.txt"), "utf8").replaceAll(
-    "KUBECONFIG_PATH",
-    kubeconfig,
-  );
-  process.stdout.write(`${lines}\n`);
   say("Ctrl-C stops the operator and the cluster");
 }
 
-main().catch((error: unknown) => {
+const fail = (error: unknown) => {
   process.stderr.write(`demo failed: ${error instanceof Error ? error.stack : String(error)}\n`);
-  process.exit(1);
-});
+  void shutdown(1);
+};
+process.on("uncaughtException", fail);
+process.on("unhandledRejection", fail);
+main().catch(fail);

@@ -2,10 +2,10 @@
  * gpulease operator entry point: configuration, clients, caches, leader election, the work, and a
  * graceful stop on SIGTERM/SIGINT (stop taking work, finish in-flight writes, exit 0).
  */
-import { KubeConfig } from "@kubernetes/client-node";
 import { ConfigError, loadStartupOptions } from "./config/load-config.ts";
 import { configMs } from "./config/operator-config.ts";
 import { Operator } from "./controller/operator.ts";
+import { loadKubeConfig } from "./kube/kubeconfig.ts";
 import { LeaderElector } from "./kube/leader-election.ts";
 import { KubeRest } from "./kube/rest.ts";
 import { startHttpServer } from "./observability/http-server.ts";
@@ -25,9 +25,7 @@ async function main(): Promise<void> {
   }
   const { config } = options;
   const log = createLogger(config.logLevel);
-  const kubeConfig = new KubeConfig();
-  if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
-  else kubeConfig.loadFromDefault();
+  const kubeConfig = loadKubeConfig(options.kubeconfig);
   const rest = new KubeRest(kubeConfig);
   const metrics = new Metrics();
   rest.observe((method, _path, code) => metrics.apiRequests.inc({ method, code: String(code) }));

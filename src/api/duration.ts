@@ -2,7 +2,9 @@
  * Durations in manifests are written like Go durations restricted to hours, minutes and seconds
  * ("30m", "8h", "1h30m"): the same grammar the CRDs enforce with CEL, so both sides agree.
  */
-const DURATION_PATTERN = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+// At most 6 digits per unit, as in the CRDs: a longer number can overflow CEL's duration() (Go's
+// 290 years), which the API server reports as a raw "type conversion error" instead of the rule's message.
+const DURATION_PATTERN = /^(?:(\d{1,6})h)?(?:(\d{1,6})m)?(?:(\d{1,6})s)?$/;
 
 /** Returns the duration in milliseconds, or undefined when the text is not a duration. */
 export function parseDuration(text: string): number | undefined {

@@ -44,7 +44,7 @@ export const gpuLeaseSpecSchema = z
           "a Reserved lease must set spec.duration, because Reserved GPUs are never reclaimed before the lease ends",
       });
     }
-    if (spec.gpusPerNode !== undefined && spec.gpus % spec.gpusPerNode !== 0) {
+    if (spec.gpusPerNode !== undefined && spec.gpusPerNode >= 1 && spec.gpus % spec.gpusPerNode !== 0) {
       ctx.issues.push({
         code: "custom",
         input: spec,

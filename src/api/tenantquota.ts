@@ -55,7 +55,7 @@ export const tenantQuotaSpecSchema = z
       .min(1, "spec.limits must have at least 1 item")
       .max(16, "spec.limits must have at most 16 items"),
     maxLeaseDuration: durationSchema(
-      "spec.maxLeaseDuration must be a positive duration written like 30m, 8h or 1h30m",
+      "spec.maxLeaseDuration must be a positive duration written like 30m, 8h or 1h30m, at most 6 digits per unit",
       { min: 1000 },
     ).optional(),
     reclaimNotice: durationSchema(
@@ -94,6 +94,17 @@ export const tenantQuotaSpecSchema = z
           code: "custom",
           input: spec,
           message: "spec.minRuntime cannot be longer than spec.maxLeaseDuration",
+        });
+      }
+    }
+    // A lease is never reclaimed during its minRuntime: unbounded, Interruptible would silently mean never.
+    if (spec.maxLeaseDuration === undefined && spec.minRuntime !== undefined) {
+      if ((parseDuration(spec.minRuntime) ?? 0) > 24 * HOUR_MS) {
+        ctx.issues.push({
+          code: "custom",
+          input: spec,
+          message:
+            "spec.minRuntime must be at most 24h, or at most spec.maxLeaseDuration when that is set, because a lease is never reclaimed during its minRuntime",
         });
       }
     }

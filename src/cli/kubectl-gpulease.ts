@@ -4,7 +4,6 @@
  * Install: put this file (built: dist/cli/kubectl-gpulease.js) on the PATH as `kubectl-gpulease`.
  */
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { convertSettings, operatorConfigSchema, poolSettings } from "../config/operator-config.ts";
 import type { LeaseView, QuotaView } from "../core/model.ts";
 import {
@@ -15,6 +14,7 @@ import {
   toPodView,
   toQuotaView,
 } from "../kube/convert.ts";
+import { loadKubeConfig } from "../kube/kubeconfig.ts";
 import { KubeRest, paths } from "../kube/rest.ts";
 import { renderStatus } from "./status.ts";
 
@@ -42,9 +42,7 @@ async function main(): Promise<void> {
       ? { lendableNodeSelector: Object.fromEntries(selector.split(",").map((kv) => kv.split("=", 2))) }
       : {},
   );
-  const kc = new KubeConfig();
-  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
-  else kc.loadFromDefault();
+  const kc = loadKubeConfig(values.kubeconfig);
   const rest = new KubeRest(kc);
   const [nodes, pods, namespaces, leases, quotas] = await Promise.all([
     rest.list(paths.nodes()),

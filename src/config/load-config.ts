@@ -13,6 +13,7 @@ export class ConfigError extends Error {
 
 export interface StartupOptions {
   config: OperatorConfig;
+  /** --kubeconfig; without it the loader reads $KUBECONFIG (see src/kube/kubeconfig.ts). */
   kubeconfig: string | undefined;
 }
 
@@ -34,7 +35,8 @@ const FLAGS = {
 export const USAGE = `gpulease operator
 
   --config FILE                 YAML configuration (see config/manager/operator-config.yaml)
-  --kubeconfig FILE             default: $KUBECONFIG, then in-cluster
+  --kubeconfig FILE             default: $KUBECONFIG (a list is merged as kubectl does), then
+                                ~/.kube/config, then in-cluster
   --log-level LEVEL             trace, debug, info, warn, error
   --metrics-port PORT           /metrics, /healthz, /readyz (0 disables)
   --idle-period DURATION        a node is lent only after this long without internal GPU pods
@@ -54,7 +56,7 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
   node[path[path.length - 1] as string] = value;
 }
 
-export function loadStartupOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): StartupOptions {
+export function loadStartupOptions(argv: string[]): StartupOptions {
   let values: ReturnType<typeof parseArgs<{ options: typeof FLAGS }>>["values"];
   try {
     ({ values } = parseArgs({ args: argv, options: FLAGS, allowPositionals: false }));
@@ -104,5 +106,5 @@ export function loadStartupOptions(argv: string[], env: NodeJS.ProcessEnv = proc
       `invalid configuration${values.config ? ` in ${values.config}` : ""}:\n${problems}`,
     );
   }
-  return { config: result.data, kubeconfig: values.kubeconfig ?? env.KUBECONFIG };
+  return { config: result.data, kubeconfig: values.kubeconfig };
 }

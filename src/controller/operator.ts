@@ -289,7 +289,7 @@ export class Operator {
 
   private updateGauges(
     plan: ClusterPlan,
-    leases: { namespace: string; status: { phase?: string } }[],
+    leases: { namespace: string; status: { phase?: string; reason?: string } }[],
     namespaces: { name: string; tenant?: string }[],
   ): void {
     this.metrics.nodeGpus.reset();
@@ -301,12 +301,6 @@ export class Operator {
       );
     }
     const owners = new Map(namespaces.map((n) => [n.name, n.tenant ?? ""]));
-    this.metrics.leases.reset();
-    for (const lease of leases) {
-      this.metrics.leases.inc({
-        phase: lease.status.phase ?? "Pending",
-        tenant: owners.get(lease.namespace) ?? "",
-      });
-    }
+    this.metrics.countLeases(leases, (namespace) => owners.get(namespace) ?? "");
   }
 }

@@ -81,8 +81,8 @@ export class Metrics {
   });
   readonly leases = new Gauge({
     name: `${NAME}_leases`,
-    help: "Leases by phase and tenant",
-    labelNames: ["phase", "tenant"],
+    help: "Leases by phase and tenant; Pending ones also by the reason they wait (status.reason)",
+    labelNames: ["phase", "tenant", "reason"],
     registers: [this.registry],
   });
   readonly admissionWait = new Histogram({
@@ -166,6 +166,24 @@ export class Metrics {
     help: "1 when this replica holds the leader lease",
     registers: [this.registry],
   });
+
+  /**
+   * Sets gpulease_leases from the leases. Only Pending leases get a `reason` (QuotaExceeded,
+   * InsufficientCapacity…), so alerts can tell a wait by design from one the platform must act on;
+   * the series of the other phases keep exactly the labels they had before `reason` existed.
+   */
+  countLeases(
+    leases: readonly { namespace: string; status: { phase?: string; reason?: string } }[],
+    tenantOf: (namespace: string) => string,
+  ): void {
+    this.leases.reset();
+    for (const lease of leases) {
+      const phase = lease.status.phase ?? "Pending";
+      const tenant = tenantOf(lease.namespace);
+      const reason = phase === "Pending" ? lease.status.reason : undefined;
+      this.leases.inc(reason === undefined ? { phase, tenant } : { phase, tenant, reason });
+    }
+  }
 
   constructor(defaultMetrics = true) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry });

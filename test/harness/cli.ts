@@ -63,24 +63,47 @@ async function foreground(): Promise<void> {
   const lendable = positiveInt("nodes", values.nodes);
   const internal = positiveInt("internal-nodes", values["internal-nodes"]);
   const gpus = positiveInt("gpus", values.gpus);
-  const plane = await ControlPlane.start({
-    dir: resolve(CLUSTER_DIR, "run"),
+  // Never reuse a failed run's etcd data: its nodes make this run's creates fail with 409 AlreadyExists.
+  const runDir = resolve(CLUSTER_DIR, "run");
+  rmSync(runDir, { recursive: true, force: true });
+  const starting = ControlPlane.start({
+    dir: runDir,
     kubeconfigPath: KUBECONFIG,
     log: (line) => console.log(line),
   });
   let stopping = false;
-  const stop = async () => {
+  const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     console.log("stopping the control plane");
-    await plane.stop();
+    // A start still under way is awaited, so no component it launched is left behind. After a
+    // failure the component logs stay for reading; the next run removes them first.
+    await (await starting.catch(() => undefined))?.stop({ keepDir: code !== 0 });
     rmSync(READY_FILE, { force: true });
     rmSync(PID_FILE, { force: true });
-    process.exit(0);
+    process.exit(code);
   };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  process.on("SIGTERM", () => void stop(0));
+  process.on("SIGINT", () => void stop(0));
+  const fail = (error: unknown) => {
+    console.error(`cluster failed: ${error instanceof Error ? error.stack : String(error)}`);
+    void stop(1);
+  };
+  process.on("uncaughtException", fail);
+  process.on("unhandledRejection", fail);
+  try {
+    await setUp(await starting, { lendable, internal, gpus }, stop);
+  } catch (error) {
+    fail(error);
+  }
+}
 
+async function setUp(
+  plane: ControlPlane,
+  counts: { lendable: number; internal: number; gpus: number },
+  stop: (code: number) => Promise<void>,
+): Promise<void> {
+  const { lendable, internal, gpus } = counts;
   const kc = new KubeConfig();
   kc.loadFromFile(KUBECONFIG);
   const core = kc.makeApiClient(CoreV1Api);
@@ -95,9 +118,9 @@ async function foreground(): Promise<void> {
   // Stay alive until told to stop; a component that dies takes the cluster down with a message.
   setInterval(() => {
     const crashed = plane.crashed();
-    if (crashed.length > 0 && !stopping) {
+    if (crashed.length > 0) {
       console.error(`component exited: ${crashed.join(", ")}; see ${plane.dir}/logs`);
-      void stop();
+      void stop(1);
     }
   }, 2000);
 }

@@ -25,6 +25,11 @@ export class ManagedProcess {
       'trap \'kill -TERM "$child" 2>/dev/null; wait "$child"; exit $?\' TERM INT',
       'while kill -0 "$owner" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.5; done',
       'kill -TERM "$child" 2>/dev/null',
+      // kube-apiserver whose etcd went at the same moment can hang in its graceful shutdown for
+      // minutes: a second signal makes it exit, and KILL ends whatever is still there 5 s later.
+      'sleep 1; kill -TERM "$child" 2>/dev/null',
+      'for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$child" 2>/dev/null || break; sleep 0.5; done',
+      'kill -KILL "$child" 2>/dev/null',
       'wait "$child"',
     ].join("\n");
     this.child = spawn("bash", ["-c", guard, name, String(ownerPid), command, ...args], {

@@ -12,7 +12,7 @@ function file(text: string): string {
 
 describe("operator configuration", () => {
   it("defaults every field", () => {
-    const { config, kubeconfig } = loadStartupOptions([], {});
+    const { config, kubeconfig } = loadStartupOptions([]);
     expect(config).toMatchObject({
       idlePeriod: "5m",
       headroomGpus: 0,
@@ -24,7 +24,7 @@ describe("operator configuration", () => {
 
   it("reads the file, and flags win over it", () => {
     const path = file("idlePeriod: 10m\nheadroomGpus: 8\nlendableNodeSelector: { pool: spare }\n");
-    const { config } = loadStartupOptions(["--config", path, "--headroom-gpus", "16"], { KUBECONFIG: "/k" });
+    const { config } = loadStartupOptions(["--config", path, "--headroom-gpus", "16"]);
     expect(config).toMatchObject({
       idlePeriod: "10m",
       headroomGpus: 16,
@@ -39,13 +39,13 @@ describe("operator configuration", () => {
     ["unknownSetting: 1\n", 'Unrecognized key: "unknownSetting"'],
     ["- a list\n", "must be a YAML mapping"],
   ])("stops at start on a bad file (%j), naming the field", (text, message) => {
-    expect(() => loadStartupOptions(["--config", file(text)], {})).toThrow(ConfigError);
-    expect(() => loadStartupOptions(["--config", file(text)], {})).toThrow(message);
+    expect(() => loadStartupOptions(["--config", file(text)])).toThrow(ConfigError);
+    expect(() => loadStartupOptions(["--config", file(text)])).toThrow(message);
   });
 
   it("refuses unknown flags and bad numbers", () => {
-    expect(() => loadStartupOptions(["--no-such-flag"], {})).toThrow(ConfigError);
-    expect(() => loadStartupOptions(["--metrics-port", "eighty"], {})).toThrow(
+    expect(() => loadStartupOptions(["--no-such-flag"])).toThrow(ConfigError);
+    expect(() => loadStartupOptions(["--metrics-port", "eighty"])).toThrow(
       "--metrics-port must be a whole number",
     );
   });
