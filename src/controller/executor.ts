@@ -18,7 +18,7 @@ import type { PodView } from "../core/model.ts";
 import type { NodeChange } from "../core/node-pool.ts";
 import type { ClusterPlan } from "../core/planner.ts";
 import { RESOURCE_QUOTA_NAME } from "../core/resource-quotas.ts";
-import { ConflictError, NotFoundError, TooManyRequestsError } from "../kube/errors.ts";
+import { ConflictError, NotFoundError, NotLeaderError, TooManyRequestsError } from "../kube/errors.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import type { Informer } from "../kube/informer.ts";
 import { type KubeObject, type KubeRest, paths } from "../kube/rest.ts";
@@ -120,6 +120,9 @@ export class PlanExecutor {
           this.log.debug(fields, "conflict: will replan");
         } else if (error instanceof NotFoundError) {
           this.log.debug(fields, "object gone: will replan");
+        } else if (error instanceof NotLeaderError) {
+          // Leadership lost: the new leader replans; not a failure to retry or warn about.
+          this.log.debug(fields, "not the leader: write not sent");
         } else {
           result.failures.push(error);
           this.log.warn({ ...fields, err: String(error) }, "write failed");
