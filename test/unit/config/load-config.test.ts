@@ -37,6 +37,10 @@ describe("operator configuration", () => {
     ["headroomGpus: -1\n", "headroomGpus"],
     ["unknownSetting: 1\n", 'Unrecognized key: "unknownSetting"'],
     ["- a list\n", "must be a YAML mapping"],
+    [
+      "leaderElection: { leaseDuration: 10s, renewDeadline: 10s }\n",
+      "leaderElection.renewDeadline: needs retryPeriod < renewDeadline < leaseDuration",
+    ],
   ])("stops at start on a bad file (%j), naming the field", (text, message) => {
     expect(() => loadStartupOptions(["--config", file(text)], {})).toThrow(ConfigError);
     expect(() => loadStartupOptions(["--config", file(text)], {})).toThrow(message);
