@@ -167,5 +167,8 @@ describe("leadership as a fence", () => {
     const leading = await scrape(first.port);
     expect(leading.leader).toBe(1);
     expect(leading.sent).toBeGreaterThan(quiet.sent);
+    // SIGTERM while leading: the work finishes under the lease, then the lease is released.
+    expect(await first.op.stop()).toBe(0);
+    expect(first.op.logs()).toContain("stopping: releasing the leader lease");
   }, 120_000);
 });

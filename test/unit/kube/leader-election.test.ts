@@ -298,7 +298,11 @@ describe("leadership as a write fence on KubeRest", () => {
 
   it("aborts the write in flight on loss, and sends no write until leading again; reads go on", async () => {
     const leases = new FakeLeases();
-    const { le } = elector(leases, "a", { leaseDurationMs: 600, renewDeadlineMs: 400, retryPeriodMs: 100 });
+    const { le } = elector(leases, "a", {
+      leaseDurationMs: 3_000,
+      renewDeadlineMs: 2_000,
+      retryPeriodMs: 100,
+    });
     rest.setWriteFence(le);
     // Not yet leading: refused without a network call.
     await expect(rest.patch("/api/v1/nodes/early", "merge", {})).rejects.toBeInstanceOf(NotLeaderError);
@@ -350,5 +354,5 @@ describe("leadership as a write fence on KubeRest", () => {
     await rest.patch("/api/v1/nodes/c", "merge", {});
     expect(received.at(-1)?.url).toContain("/api/v1/nodes/c");
     await le.stop();
-  });
+  }, 15_000);
 });
