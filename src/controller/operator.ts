@@ -285,7 +285,9 @@ export class Operator {
           message: `the operator cannot read this object and ignores it: ${message}`,
         });
       } catch (error) {
-        this.log.warn({ err: String(error) }, "could not report a malformed object");
+        // Not the leader: the leader reports it, and so will this replica if it leads again.
+        if (error instanceof NotLeaderError) this.reportedMalformed.delete(key);
+        else this.log.warn({ err: String(error) }, "could not report a malformed object");
       }
     }
   }
