@@ -29,6 +29,7 @@ async function main(): Promise<void> {
   const rest = new KubeRest(kubeConfig);
   const metrics = new Metrics();
   rest.observe((method, _path, code) => metrics.apiRequests.inc({ method, code: String(code) }));
+  rest.observeWrites((outcome) => metrics.apiWrites.inc({ outcome }));
   const operator = new Operator(rest, config, log, metrics);
   let stopping = false;
 
@@ -43,20 +44,22 @@ async function main(): Promise<void> {
         log: (message, fields) => log.info(fields ?? {}, message),
         onNewLeader: (identity) => log.info({ leader: identity }, "leader observed"),
         onStartedLeading: async () => {
+          if (stopping) return;
           metrics.leader.set(1);
           await operator.startWork();
         },
         onStoppedLeading: async () => {
           metrics.leader.set(0);
+          // The fence already refuses every write; the pass in flight ends quickly. The caches keep
+          // running and the elector keeps competing: this replica is a warm standby again.
           await operator.stopWork();
-          if (!stopping) {
-            // Like controller-runtime: a replica that lost its lease exits and starts clean.
-            log.error("lost leadership: exiting");
-            process.exit(1);
-          }
+          if (!stopping) log.warn("lost leadership: standing by");
         },
       })
     : undefined;
+  // Leadership is a fence: with leader election, no write leaves this process unless the elector
+  // can prove it still holds the lease (its own Lease writes bypass the fence).
+  if (elector) rest.setWriteFence(elector);
 
   const server =
     config.metricsPort > 0
@@ -78,6 +81,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "stopping: finishing in-flight work");
+    // In-flight writes finish while this replica still holds the lease (it keeps renewing); then
+    // it releases the lease so the standby takes over at once.
+    await operator.stopWork();
     await elector?.stop();
     await operator.stop();
     server?.close();

@@ -60,6 +60,13 @@ export const operatorConfigSchema = z.strictObject({
       renewDeadline: duration("leaderElection.renewDeadline").default("10s"),
       retryPeriod: duration("leaderElection.retryPeriod").default("2s"),
     })
+    // The leader must stop writing before anyone may take over, and get more than one try at it.
+    .refine(
+      (le) =>
+        (parseDuration(le.renewDeadline) ?? 0) < (parseDuration(le.leaseDuration) ?? 0) &&
+        (parseDuration(le.retryPeriod) ?? 0) < (parseDuration(le.renewDeadline) ?? 0),
+      { message: "needs retryPeriod < renewDeadline < leaseDuration", path: ["renewDeadline"] },
+    )
     .default({
       enabled: false,
       namespace: "gpulease-system",

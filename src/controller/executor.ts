@@ -7,7 +7,7 @@
 import { type Batch, selectBatch, type WriteBudget } from "../core/batch-selector.ts";
 import type { PlanAction } from "../core/plan-actions.ts";
 import type { ClusterPlan } from "../core/planner.ts";
-import { ConflictError, NotFoundError } from "../kube/errors.ts";
+import { ConflictError, NotFoundError, NotLeaderError } from "../kube/errors.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import type { Caches, ClusterWriter } from "../kube/writers.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -127,6 +127,9 @@ export class PlanExecutor {
           this.log.debug(fields, "conflict: will replan");
         } else if (error instanceof NotFoundError) {
           this.log.debug(fields, "object gone: will replan");
+        } else if (error instanceof NotLeaderError) {
+          // Leadership lost: the new leader replans; not a failure to retry or warn about.
+          this.log.debug(fields, "not the leader: write not sent");
         } else {
           result.failures.push(error);
           this.log.warn({ ...fields, err: String(error) }, "write failed");

@@ -8,6 +8,7 @@ import { configMs, convertSettings, type OperatorConfig, poolSettings } from "..
 import type { MalformedObject } from "../core/model.ts";
 import { type ClusterPlan, planCluster } from "../core/planner.ts";
 import { jobPodsAtOnce, slimJob, slimPod, toNodeView, toPodView } from "../kube/convert.ts";
+import { NotLeaderError } from "../kube/errors.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
 import { type KubeObject, type KubeRest, paths } from "../kube/rest.ts";
@@ -248,6 +249,11 @@ export class Operator {
       if (plan.wakeAt !== undefined) this.queue.addAfter(PLAN, Math.max(1, plan.wakeAt - Date.now() + 5));
       if (outcome.truncated) this.queue.add(PLAN);
     } catch (error) {
+      if (error instanceof NotLeaderError) {
+        // Leadership lost mid-pass: the work is stopping and the new leader replans.
+        log.debug({ err: error.message }, "plan abandoned: not the leader");
+        return;
+      }
       this.metrics.reconcileTotal.inc({ controller: CONTROLLER, result: "error" });
       this.metrics.reconcileErrors.inc({ controller: CONTROLLER });
       log.error({ err: error instanceof Error ? error.stack : String(error) }, "plan failed");
@@ -282,7 +288,9 @@ export class Operator {
           message: `the operator cannot read this object and ignores it: ${message}`,
         });
       } catch (error) {
-        this.log.warn({ err: String(error) }, "could not report a malformed object");
+        // Not the leader: the leader reports it, and so will this replica if it leads again.
+        if (error instanceof NotLeaderError) this.reportedMalformed.delete(key);
+        else this.log.warn({ err: String(error) }, "could not report a malformed object");
       }
     }
   }

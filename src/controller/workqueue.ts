@@ -96,8 +96,10 @@ export class WorkQueue<K> {
     return this.failures.get(key) ?? 0;
   }
 
+  /** Starts (or, after a shutdown, restarts: a leader that lost its lease and won it back) the work. */
   start(): void {
     this.started = true;
+    this.shuttingDown = false;
     this.pump();
   }
 

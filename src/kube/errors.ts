@@ -56,3 +56,19 @@ export function apiError(statusCode: number, status: ApiStatus, method: string, 
       return new ApiError(statusCode, status, method, path);
   }
 }
+
+/**
+ * A write this replica may not send: it is not the leader, or it can no longer prove it still holds
+ * the leader lease. Thrown before anything is sent (or when the fence aborts a write in flight); the
+ * new leader will do the work, so callers drop it quietly.
+ */
+export class NotLeaderError extends Error {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly inFlight = false,
+  ) {
+    super(`${method} ${path}: not the leader${inFlight ? " (aborted in flight)" : ""}`);
+    this.name = "NotLeaderError";
+  }
+}

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { Agent, type Dispatcher, fetch } from "undici";
-import { type ApiStatus, apiError } from "./errors.ts";
+import { type ApiStatus, apiError, NotLeaderError } from "./errors.ts";
 
 /** The TLS material and headers client-node computes for a request (cluster CA, client cert, token…). */
 interface ConnectionOptions {
@@ -39,8 +39,31 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
+  /** Replaces the default 30 s timeout. */
   signal?: AbortSignal;
+  /** A write that does not pass the write fence: only the leader election's own Lease writes. */
+  unfenced?: boolean;
 }
+
+/** Options of one call: an abort signal, and (for the leader election only) bypassing the fence. */
+export type CallOptions = Pick<RequestOptions, "signal" | "unfenced">;
+
+/**
+ * Consulted before every mutating request (POST, PUT, PATCH, DELETE), synchronously and right before
+ * it is sent. `permit` throws NotLeaderError when this replica may not write; otherwise it returns a
+ * signal that is aborted when that right is lost, which aborts the request if it is still in flight.
+ */
+export interface WriteFence {
+  permit(method: string, path: string): AbortSignal;
+}
+
+/**
+ * What became of a write (not the leader election's): sent to the server, refused by the fence
+ * without being sent, or sent and then aborted in flight by the fence.
+ */
+export type WriteOutcome = "sent" | "refused" | "aborted";
+
+const READ_METHODS = new Set<string>([HttpMethod.GET, HttpMethod.HEAD, HttpMethod.OPTIONS]);
 
 export type KubeObject = Record<string, unknown> & {
   apiVersion?: string;
@@ -64,6 +87,8 @@ export type RequestObserver = (method: string, path: string, statusCode: number,
 
 export class KubeRest {
   private observer: RequestObserver | undefined;
+  private writeObserver: ((outcome: WriteOutcome) => void) | undefined;
+  private fence: WriteFence | undefined;
   private pool: { key: string; dispatcher: Dispatcher } | undefined;
 
   constructor(
@@ -133,6 +158,27 @@ export class KubeRest {
     this.observer = observer;
   }
 
+  /** Counts writes by outcome (metrics, and the witness that a fenced replica sends nothing). */
+  observeWrites(observer: (outcome: WriteOutcome) => void): void {
+    this.writeObserver = observer;
+  }
+
+  /** From now on every write (but an unfenced one) must pass this fence. */
+  setWriteFence(fence: WriteFence | undefined): void {
+    this.fence = fence;
+  }
+
+  /** The fence's signal for this write, or NotLeaderError (counted as refused) if it may not be sent. */
+  private permit(method: string, path: string): AbortSignal | undefined {
+    if (!this.fence) return undefined;
+    try {
+      return this.fence.permit(method, path);
+    } catch (error) {
+      if (error instanceof NotLeaderError) this.writeObserver?.("refused");
+      throw error;
+    }
+  }
+
   get server(): string {
     const cluster = this.config.getCurrentCluster();
     if (!cluster) throw new Error("the kubeconfig has no current cluster");
@@ -144,6 +190,9 @@ export class KubeRest {
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
+    const write = !READ_METHODS.has(method) && !options.unfenced;
+    // Refused early, so a fenced replica does not even compute credentials for a write it cannot send.
+    if (write) this.permit(method, path);
     const connection = await this.connection(url.toString(), method);
     const headers: Record<string, string> = { ...connection.headers, Accept: "application/json" };
     let body: string | undefined;
@@ -151,15 +200,25 @@ export class KubeRest {
       body = JSON.stringify(options.body);
       headers["Content-Type"] = options.contentType ?? "application/json";
     }
+    // Asked again after the await above, synchronously before the request goes out: leadership may
+    // have been lost meanwhile (or the process frozen and resumed).
+    const fenceSignal = write ? this.permit(method, path) : undefined;
+    const timeout = options.signal ?? AbortSignal.timeout(30_000);
+    const signal = fenceSignal ? AbortSignal.any([timeout, fenceSignal]) : timeout;
+    if (write) this.writeObserver?.("sent");
     const started = performance.now();
-    const response = await fetch(url, {
-      method,
-      headers,
-      body,
-      dispatcher: connection.dispatcher,
-      signal: options.signal ?? AbortSignal.timeout(30_000),
-    });
-    const text = await response.text();
+    let response: Awaited<ReturnType<typeof fetch>>;
+    let text: string;
+    try {
+      response = await fetch(url, { method, headers, body, dispatcher: connection.dispatcher, signal });
+      text = await response.text();
+    } catch (error) {
+      if (fenceSignal?.aborted) {
+        this.writeObserver?.("aborted");
+        throw new NotLeaderError(method, path, true);
+      }
+      throw error;
+    }
     this.observer?.(method, path, response.status, performance.now() - started);
     if (response.status >= 200 && response.status < 300) {
       return (text ? JSON.parse(text) : {}) as T;
@@ -173,20 +232,28 @@ export class KubeRest {
     throw apiError(response.status, status, method, path);
   }
 
-  get<T = KubeObject>(path: string, query?: RequestOptions["query"]): Promise<T> {
-    return this.request<T>(HttpMethod.GET, path, { query });
+  get<T = KubeObject>(path: string, query?: RequestOptions["query"], options: CallOptions = {}): Promise<T> {
+    return this.request<T>(HttpMethod.GET, path, { query, ...options });
   }
 
   list(path: string, query?: RequestOptions["query"]): Promise<KubeList> {
     return this.request<KubeList>(HttpMethod.GET, path, { query });
   }
 
-  create<T = KubeObject>(path: string, body: unknown): Promise<T> {
-    return this.request<T>(HttpMethod.POST, path, { body, query: { fieldManager: this.fieldManager } });
+  create<T = KubeObject>(path: string, body: unknown, options: CallOptions = {}): Promise<T> {
+    return this.request<T>(HttpMethod.POST, path, {
+      body,
+      query: { fieldManager: this.fieldManager },
+      ...options,
+    });
   }
 
-  replace<T = KubeObject>(path: string, body: unknown): Promise<T> {
-    return this.request<T>(HttpMethod.PUT, path, { body, query: { fieldManager: this.fieldManager } });
+  replace<T = KubeObject>(path: string, body: unknown, options: CallOptions = {}): Promise<T> {
+    return this.request<T>(HttpMethod.PUT, path, {
+      body,
+      query: { fieldManager: this.fieldManager },
+      ...options,
+    });
   }
 
   patch<T = KubeObject>(path: string, type: PatchType, body: unknown, force = false): Promise<T> {

@@ -166,6 +166,14 @@ export class Metrics {
     help: "1 when this replica holds the leader lease",
     registers: [this.registry],
   });
+  readonly apiWrites = new Counter({
+    name: `${NAME}_api_writes_total`,
+    help:
+      "Writes of the operator's work (not the leader Lease's): sent to the API server, refused by the " +
+      "leadership fence without being sent, or sent and aborted in flight when leadership was lost",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
 
   /**
    * Sets gpulease_leases from the leases. Only Pending leases get a `reason` (QuotaExceeded,
@@ -187,5 +195,6 @@ export class Metrics {
 
   constructor(defaultMetrics = true) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    for (const outcome of ["sent", "refused", "aborted"]) this.apiWrites.inc({ outcome }, 0);
   }
 }

@@ -97,6 +97,13 @@ export class OperatorProcess {
     await this.exited;
   }
 
+  /** The operator's process ID (to freeze it with SIGSTOP and resume it with SIGCONT). */
+  get pid(): number {
+    const pid = this.child?.pid;
+    if (pid === undefined || this.child?.exitCode !== null) throw new Error("the operator is not running");
+    return pid;
+  }
+
   /** Resolves with the time the message first appears in the log. */
   async waitForLog(message: string, timeoutMs = 30_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;

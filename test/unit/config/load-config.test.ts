@@ -38,6 +38,10 @@ describe("operator configuration", () => {
     ["meteringInterval: 0s\n", "meteringInterval must be at least 10s"],
     ["unknownSetting: 1\n", 'Unrecognized key: "unknownSetting"'],
     ["- a list\n", "must be a YAML mapping"],
+    [
+      "leaderElection: { leaseDuration: 10s, renewDeadline: 10s }\n",
+      "leaderElection.renewDeadline: needs retryPeriod < renewDeadline < leaseDuration",
+    ],
   ])("stops at start on a bad file (%j), naming the field", (text, message) => {
     expect(() => loadStartupOptions(["--config", file(text)])).toThrow(ConfigError);
     expect(() => loadStartupOptions(["--config", file(text)])).toThrow(message);

@@ -98,4 +98,14 @@ describe("the work queue", () => {
     await sleep(20);
     expect(seen).toEqual(["a"]);
   });
+
+  it("works again when started after a shutdown (a leader that won its lease back)", async () => {
+    const { queue, seen } = recorder();
+    queue.start();
+    await queue.shutdown();
+    queue.start();
+    queue.add("c");
+    await queue.drained();
+    expect(seen).toEqual(["c"]);
+  });
 });
