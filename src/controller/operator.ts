@@ -131,6 +131,13 @@ export class Operator {
       onDropped: () => metrics.eventsDropped.inc(),
       onBacklog: (size) => metrics.eventBacklog.set(size),
     });
+    // After an outage the next pass runs as soon as the API server answers, whatever the backoff
+    // of the failed passes had grown to: an eviction due during the outage goes out at once.
+    rest.onRecovered(() => {
+      if (!this.started) return;
+      this.queue.forget(PLAN);
+      this.queue.add(PLAN);
+    });
     this.writer = new ClusterWriter(rest, this.informers, log);
     this.executor = new PlanExecutor(this.writer, this.events, log, metrics);
     this.snapshots = new SnapshotBuilder(this.informers, convert, poolSettings(config));

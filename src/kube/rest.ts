@@ -86,6 +86,8 @@ export interface KubeList {
 export type RequestObserver = (method: string, path: string, statusCode: number, ms: number) => void;
 
 export class KubeRest {
+  private unreachable = false;
+  private readonly recoveryListeners: (() => void)[] = [];
   private observer: RequestObserver | undefined;
   private writeObserver: ((outcome: WriteOutcome) => void) | undefined;
   private fence: WriteFence | undefined;
@@ -185,6 +187,24 @@ export class KubeRest {
     return cluster.server;
   }
 
+  /**
+   * Calls `listener` each time the API server answers again after it could not be reached (or
+   * answered 5xx): work that backed off during the outage can start at once.
+   */
+  onRecovered(listener: () => void): void {
+    this.recoveryListeners.push(listener);
+  }
+
+  private reachability(answered: boolean): void {
+    if (!answered) {
+      this.unreachable = true;
+      return;
+    }
+    if (!this.unreachable) return;
+    this.unreachable = false;
+    for (const listener of this.recoveryListeners) listener();
+  }
+
   async request<T>(method: HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
     const url = new URL(this.server + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
@@ -217,8 +237,10 @@ export class KubeRest {
         this.writeObserver?.("aborted");
         throw new NotLeaderError(method, path, true);
       }
+      this.reachability(false);
       throw error;
     }
+    this.reachability(response.status < 500);
     this.observer?.(method, path, response.status, performance.now() - started);
     if (response.status >= 200 && response.status < 300) {
       return (text ? JSON.parse(text) : {}) as T;
