@@ -28,6 +28,10 @@ export interface ExecutionResult {
   blockedEvictions: number;
   /** Ids of the actions that succeeded. */
   succeeded: ReadonlySet<string>;
+  /** Writes sent, by kind of action (for the pass's log line). */
+  writesByKind: Record<string, number>;
+  /** Actions left for the next pass. */
+  deferred: number;
 }
 
 /** Default write budget of one pass: urgent writes keep promises with deadlines, so they get more. */
@@ -109,6 +113,8 @@ export class PlanExecutor {
       failures: [] as unknown[],
       skipped: 0,
       blockedEvictions: 0,
+      writesByKind: {} as Record<string, number>,
+      deferred: batch.deferred,
     };
     const attempt = async (action: PlanAction): Promise<void> => {
       if (!action.requires.every((id) => succeeded.has(id))) {
@@ -118,7 +124,10 @@ export class PlanExecutor {
       try {
         const outcome = await this.run(action);
         if (outcome === "blocked") result.blockedEvictions++;
-        if (action.kind !== "event" && outcome !== "unchanged") result.writes++;
+        if (action.kind !== "event" && outcome !== "unchanged") {
+          result.writes++;
+          result.writesByKind[action.kind] = (result.writesByKind[action.kind] ?? 0) + 1;
+        }
         succeeded.add(action.id);
       } catch (error) {
         const fields = this.logFields(action);

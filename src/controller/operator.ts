@@ -235,6 +235,9 @@ export class Operator {
         log.debug(
           {
             writes: outcome.writes,
+            byKind: outcome.writesByKind,
+            deferred: outcome.deferred,
+            skipped: outcome.skipped,
             conflicts: outcome.conflicts,
             ms: Math.round(performance.now() - started),
           },
