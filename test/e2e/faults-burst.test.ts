@@ -84,18 +84,23 @@ describe("a burst of 1,000 leases and pods on 40 nodes", () => {
 
     let progress = "";
     const settled = await eventually(
-      "every GPU of the pool admitted and every admitted lease's pod bound",
+      "every GPU of the pool admitted, the quota full of pods, every pod of an Active lease bound",
       async () => {
         const all = await leases();
         const active = all.filter((l) => l.status?.phase === "Active");
+        const activeKeys = new Set(active.map((l) => `${l.metadata?.namespace}/${l.metadata?.name}`));
         const pods = (
           await Promise.all(namespaces.map((namespace) => clients.core.listNamespacedPod({ namespace })))
         ).flatMap((list) => list.items);
-        const ungated = pods.filter(
-          (p) => !(p.spec?.schedulingGates ?? []).some((g) => g.name === "gpulease.io/lease"),
+        const gated = (p: (typeof pods)[number]) =>
+          (p.spec?.schedulingGates ?? []).some((g) => g.name === "gpulease.io/lease");
+        const ofActive = pods.filter((p) =>
+          activeKeys.has(`${p.metadata?.namespace}/${p.metadata?.labels?.["gpulease.io/lease"]}`),
         );
-        progress = `${active.length} Active, ${all.filter((l) => l.status?.phase === undefined).length} without status, ${pods.length} pods, ${ungated.length} ungated`;
-        return active.length === GPUS && ungated.length === GPUS ? { all, active, pods, ungated } : undefined;
+        const ungated = pods.filter((p) => !gated(p));
+        progress = `${active.length} Active, ${all.filter((l) => l.status?.phase === undefined).length} without status, ${pods.length} pods, ${ofActive.length} of Active leases, ${ungated.length} ungated`;
+        const done = active.length === GPUS && pods.length === GPUS && ofActive.every((p) => !gated(p));
+        return done ? { all, active, pods, ungated } : undefined;
       },
       240_000,
       1000,
@@ -105,7 +110,8 @@ describe("a burst of 1,000 leases and pods on 40 nodes", () => {
     });
     await podCreator;
 
-    // Every GPU admitted once: the pool is full, no node is promised more than it has.
+    // Every GPU admitted once: the pool is full, no node is promised more than it has. (A tenant's pods
+    // of Pending leases also hold its namespace quota: they stay gated until their lease is Active.)
     const promised = new Map<string, number>();
     for (const lease of settled.active)
       for (const a of lease.status?.allocations ?? [])
