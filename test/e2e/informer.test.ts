@@ -2,8 +2,10 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { slimPod } from "../../src/kube/convert.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { KubeRest } from "../../src/kube/rest.ts";
+import { controlPlaneControl } from "../support/control-plane.ts";
 import { createTestNamespace, eventually, type KubeClients, kubeClients } from "../support/kube.ts";
 
 let clients: KubeClients;
@@ -32,6 +34,16 @@ function informer(
 const configMap = (namespace: string, name: string, value: string) =>
   clients.core.createNamespacedConfigMap({ namespace, body: { metadata: { name }, data: { value } } });
 
+/** A call to etcd's JSON gateway (the test control plane writes its URL beside the kubeconfig). */
+async function etcdCall(path: string, body: unknown): Promise<{ header?: { revision?: string } }> {
+  const etcd = readFileSync(join(dirname(inject("kubeconfig")), "etcd-url"), "utf8").trim();
+  return (await (await fetch(`${etcd}${path}`, { method: "POST", body: JSON.stringify(body) })).json()) as {
+    header?: { revision?: string };
+  };
+}
+
+const base64 = (text: string) => Buffer.from(text).toString("base64");
+
 describe("the informer", () => {
   it("lists, then follows additions, changes and deletions", async () => {
     const ns = await createTestNamespace(clients, "inf");
@@ -53,11 +65,6 @@ describe("the informer", () => {
   it("relists when the API server answers its watch with 410 Gone (history compacted), and keeps following", async () => {
     // The test control plane watches ConfigMaps straight from etcd: compacting etcd past the
     // informer's resourceVersion makes its next watch expire, as on a busy cluster after a long gap.
-    const etcd = readFileSync(join(dirname(inject("kubeconfig")), "etcd-url"), "utf8").trim();
-    const etcdCall = async (path: string, body: unknown) =>
-      (await (await fetch(`${etcd}${path}`, { method: "POST", body: JSON.stringify(body) })).json()) as {
-        header?: { revision?: string };
-      };
     const ns = await createTestNamespace(clients, "inf");
     await configMap(ns, "before", "1");
     const i = informer(`/api/v1/namespaces/${ns}/configmaps`, { watchdogMs: 1500 });
@@ -67,8 +74,7 @@ describe("the informer", () => {
     // etcd's history compacted up to them.
     const other = await createTestNamespace(clients, "inf");
     for (let n = 0; n < 3; n++) await configMap(other, `noise-${n}`, "x");
-    const revision = (await etcdCall("/v3/kv/range", { key: Buffer.from("/").toString("base64") })).header
-      ?.revision;
+    const revision = (await etcdCall("/v3/kv/range", { key: base64("/") })).header?.revision;
     expect(Number(revision)).toBeGreaterThan(0);
     await etcdCall("/v3/kv/compaction", { revision, physical: true });
     // The watch restarts (the watchdog, or the server ends it) from a compacted resourceVersion.
@@ -136,4 +142,61 @@ describe("the informer", () => {
     await i.waitForSync();
     expect(i.get(`${ns}/secret-ish`)).toBeDefined();
   });
+
+  it.skipIf(!inject("controlPlane"))(
+    "with the operator's pod transform, relists after a kube-apiserver restart and sees pods created after it",
+    async () => {
+      const control = controlPlaneControl();
+      if (!control) return;
+      const ns = await createTestNamespace(clients, "inf");
+      const pod = (name: string) =>
+        clients.core.createNamespacedPod({
+          namespace: ns,
+          body: {
+            metadata: { name },
+            // Stays Pending: only the informer's view of it matters.
+            spec: {
+              nodeSelector: { "gpulease.io/no-such-node": "x" },
+              containers: [{ name: "c", image: "x" }],
+            },
+          },
+        });
+      await pod("before");
+      // As the operator configures its pods informer: slimmed objects, the default watchdog.
+      const i = informer("/api/v1/pods", {
+        transform: slimPod,
+        fieldSelector: `metadata.namespace=${ns}`,
+        watchdogMs: 180_000,
+      });
+      i.start();
+      await i.waitForSync();
+      expect(i.get(`${ns}/before`)).toBeDefined();
+
+      await control.stop("kube-apiserver", "SIGKILL");
+      // While the API server is away etcd's history moves on and is compacted, so the informer's
+      // resourceVersion is gone for good: only a relist can bring it back.
+      for (let n = 0; n < 3; n++)
+        await etcdCall("/v3/kv/put", { key: base64("/gpulease-test/noise"), value: base64(String(n)) });
+      const revision = (await etcdCall("/v3/kv/range", { key: base64("/") })).header?.revision;
+      expect(Number(revision)).toBeGreaterThan(0);
+      await etcdCall("/v3/kv/compaction", { revision, physical: true });
+      await control.start("kube-apiserver");
+      const apiBackAt = Date.now();
+
+      await pod("after");
+      const seenAt = await eventually(
+        "the pod created after the restart in the cache",
+        async () => (i.get(`${ns}/after`) ? Date.now() : undefined),
+        30_000,
+        20,
+      );
+      console.log(
+        `[informer] kube-apiserver back → pod created after it in the cache: ${seenAt - apiBackAt} ms ` +
+          `(restarts ${JSON.stringify(i.restarts)})`,
+      );
+      // The reconnect backoff is capped at 10 s.
+      expect(seenAt - apiBackAt).toBeLessThan(12_000);
+      expect(i.get(`${ns}/before`)).toBeDefined();
+    },
+  );
 });
