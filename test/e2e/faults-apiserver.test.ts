@@ -93,6 +93,17 @@ function firstAnswer(): Promise<number> {
   );
 }
 
+/** The operator's watchdog restarts so far, from its metrics. */
+async function watchdogRestarts(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter(
+      (line) => line.startsWith("gpulease_informer_restarts_total{") && line.includes('reason="watchdog"'),
+    )
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+}
+
 /** The operator's successful writes the audit log recorded after `since`. */
 function operatorWritesAfter(since: number) {
   if (!control) return [];
@@ -224,9 +235,10 @@ describe.skipIf(!control)("the operator under control-plane faults", () => {
       30_000,
       100,
     );
-    await createLeasedPod(clients, ns, "worker", "after", 8, { app: "worker" });
     await leaseWhere(clients, ns, "after", "Active", phaseIs("Active"), 30_000);
     const activeAt = Date.now();
+    // The namespace's ResourceQuota admits the pod once the lease is Active.
+    await createLeasedPod(clients, ns, "worker", "after", 8, { app: "worker" });
     const bound = await eventually(
       "the lease's pod bound to the pool's node",
       async () => {
@@ -251,6 +263,58 @@ describe.skipIf(!control)("the operator under control-plane faults", () => {
       `[faults] etcd down ${etcdBackAt - killedAt} ms; etcd back → API writes again ${createdAt - etcdBackAt} ms; ` +
         `lease created → Active ${activeAt - createdAt} ms; operator's first write ${(firstWrite?.at ?? 0) - etcdBackAt} ms ` +
         `after etcd; /readyz ready in all ${during.length} polls during the outage`,
+    );
+  });
+
+  it("kube-apiserver frozen (SIGSTOP): the silent watches trip the watchdog, /readyz says so, and all resumes after a thaw", async () => {
+    if (!control) return;
+    const group = uniqueId("grp");
+    const nodes = await addPool(clients, pool, 1, { labels: { "test-group": group }, product: group });
+    const { namespaces } = await createTenant(clients);
+    const [ns] = namespaces as [string];
+    const restartsBefore = await watchdogRestarts();
+
+    const readiness = watchReadiness();
+    await control.freeze("kube-apiserver");
+    const frozenAt = Date.now();
+    // A frozen server closes nothing: only the watchdog can tell. Frozen for two watchdog periods and more.
+    await eventually(
+      "/readyz not ready",
+      async () => (readiness.answers.some((a) => a.at > frozenAt && !a.ready) ? true : undefined),
+      4 * WATCHDOG_MS + 5000,
+    );
+    await control.thaw("kube-apiserver");
+    const thawedAt = Date.now();
+
+    await createLease(clients, ns, "after", { gpus: 8, gpusPerNode: 8, gpuModel: group });
+    const createdAt = Date.now();
+    await leaseWhere(clients, ns, "after", "Active", phaseIs("Active"), 30_000);
+    const activeAt = Date.now();
+    // The namespace's ResourceQuota admits the pod once the lease is Active.
+    await createLeasedPod(clients, ns, "worker", "after", 8, { app: "worker" });
+    const bound = await eventually(
+      "the lease's pod bound to the pool's node",
+      async () => {
+        const [pod] = await podsOf(clients, ns, "app=worker");
+        return pod?.spec?.nodeName ? pod : undefined;
+      },
+      30_000,
+    );
+    expect(nodes).toContain(bound.spec?.nodeName);
+    await eventually("/readyz ready again", async () =>
+      readiness.answers.some((a) => a.at > thawedAt && a.ready) ? true : undefined,
+    );
+    await readiness.stop();
+
+    const notReady = readiness.answers.find((a) => !a.ready && a.at > frozenAt);
+    expect(notReady?.at ?? 0).toBeGreaterThanOrEqual(frozenAt + WATCHDOG_MS);
+    expect(notReady?.detail).toContain("watch down past the watchdog");
+    expect(await watchdogRestarts()).toBeGreaterThan(restartsBefore);
+    const readyAgain = readiness.answers.find((a) => a.ready && a.at > thawedAt);
+    console.log(
+      `[faults] kube-apiserver frozen ${thawedAt - frozenAt} ms; /readyz not ready ${(notReady?.at ?? 0) - frozenAt} ms ` +
+        `after the freeze, ready again ${(readyAgain?.at ?? 0) - thawedAt} ms after the thaw; ` +
+        `lease created ${createdAt - thawedAt} ms after the thaw → Active ${activeAt - createdAt} ms`,
     );
   });
 });
