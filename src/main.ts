@@ -65,10 +65,13 @@ async function main(): Promise<void> {
     config.metricsPort > 0
       ? await startHttpServer(config.metricsPort, metrics, {
           live: () => true,
-          // Ready once the caches are synced; the leader also needs its work loop running.
+          // Ready once the caches are synced and watching; the leader also needs its work loop running.
           ready: () => {
             const leading = elector ? elector.isLeader : true;
             if (!operator.cachesSynced) return { ok: false, detail: "caches not synced" };
+            const disconnected = operator.disconnectedCaches();
+            if (disconnected.length > 0)
+              return { ok: false, detail: `watch down past the watchdog: ${disconnected.join(", ")}` };
             if (!leading) return { ok: true, detail: "ok: standby" };
             return operator.working
               ? { ok: true, detail: "ok: leading" }

@@ -64,6 +64,9 @@ export class Operator {
       new Informer(name, rest, path, {
         watchdogMs,
         log: informerLog,
+        onRestart: (reason) => metrics.informerRestarts.inc({ informer: name, reason }),
+        // Back from a broken watch: plan at once (a write that failed meanwhile waits for no retry timer).
+        onResync: () => this.queue.add(PLAN),
         labelSelector,
         ...(transform ? { transform } : {}),
       });
@@ -154,6 +157,14 @@ export class Operator {
 
   get cachesSynced(): boolean {
     return Object.values(this.informers).every((i) => i.synced);
+  }
+
+  /** Informers whose watch has been down longer than the watchdog: their cache may be stale. */
+  disconnectedCaches(): string[] {
+    const limitMs = configMs(this.config.watchdogTimeout);
+    return Object.values(this.informers)
+      .filter((i) => i.disconnectedMs > limitMs)
+      .map((i) => i.name);
   }
 
   /** Starts the caches and the work (the single replica, or the leader). */

@@ -1,11 +1,33 @@
 /**
- * A list-then-watch cache of one resource, on raw objects. It lists (paged), watches from the list's
- * resourceVersion with bookmarks, relists on 410 Gone, restarts with backoff on any other error, and
- * restarts a watch that has been silent longer than the watchdog allows (client-node #596). Handlers
- * are synchronous and must only enqueue work.
+ * A list-then-watch cache of one resource, on raw objects. It lists (paged) and watches from the
+ * list's resourceVersion with bookmarks. When a watch fails in any way (410 Gone, an ERROR event, an
+ * error answer, a dropped connection: after an API server or etcd restart the resourceVersion it
+ * holds may be gone), it relists after a jittered backoff (200 ms doubling to 10 s, reset after a
+ * healthy watch). A watch that stays silent longer than the watchdog (client-node #596) is restarted
+ * from its resourceVersion. Handlers are synchronous and must only enqueue work.
  */
-import { GoneError } from "./errors.ts";
+import { Backoff } from "./backoff.ts";
+import { ApiError, type ApiStatus, apiError, GoneError } from "./errors.ts";
 import { type KubeObject, type KubeRest, streamWatch, type WatchEvent, WatchSilentError } from "./rest.ts";
+
+/**
+ * Why a watch was restarted: `gone` (410: its resourceVersion expired), `error` (the server refused
+ * or ended it with an error), `disconnected` (no answer: refused, reset or dropped connection),
+ * `watchdog` (silent past the watchdog).
+ */
+export type RestartReason = "gone" | "error" | "disconnected" | "watchdog";
+
+export function restartReason(error: unknown): RestartReason {
+  if (error instanceof GoneError) return "gone";
+  if (error instanceof WatchSilentError) return "watchdog";
+  if (error instanceof ApiError) return "error";
+  return "disconnected";
+}
+
+/** Reconnect delays: the first retry well under a second, doubling to 10 s. */
+const BACKOFF = { initialMs: 200, maxMs: 10_000 };
+/** A watch open this long was healthy: the next failure's backoff starts from the beginning again. */
+const HEALTHY_WATCH_MS = 2_000;
 
 export type ChangeType = "add" | "update" | "delete";
 export type ChangeHandler = (type: ChangeType, object: KubeObject, old: KubeObject | undefined) => void;
@@ -19,6 +41,13 @@ export interface InformerOptions {
   watchdogMs: number;
   pageSize?: number;
   log?: (level: "debug" | "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
+  /** Every restart of the watch, with its reason (for metrics). */
+  onRestart?: (reason: RestartReason) => void;
+  /**
+   * After a relist that follows a failure (not the first list): events may have been missed and
+   * writes may have failed while the watch was down, so the owner may want to act on the whole cache.
+   */
+  onResync?: () => void;
 }
 
 export function objectKey(object: KubeObject): string {
@@ -61,8 +90,11 @@ export class Informer {
   private syncedOnce = false;
   private syncWaiters: (() => void)[] = [];
   private lastActivity = Date.now();
-  /** Restarts of the watch, by cause, for metrics and tests. */
-  readonly restarts = { gone: 0, error: 0, watchdog: 0 };
+  /** Since when no watch has been open (set until the first watch opens), in ms since the epoch. */
+  private disconnectedAt: number | undefined = Date.now();
+  private wakeFromBackoff: (() => void) | undefined;
+  /** Restarts of the watch, by reason, for metrics and tests. */
+  readonly restarts: Record<RestartReason, number> = { gone: 0, error: 0, disconnected: 0, watchdog: 0 };
 
   constructor(
     readonly name: string,
@@ -87,6 +119,11 @@ export class Informer {
   /** Milliseconds since the watch last delivered anything. */
   get silenceMs(): number {
     return Date.now() - this.lastActivity;
+  }
+
+  /** Milliseconds since the informer last had an open watch; 0 while one is open. */
+  get disconnectedMs(): number {
+    return this.disconnectedAt === undefined ? 0 : Date.now() - this.disconnectedAt;
   }
 
   waitForSync(): Promise<void> {
@@ -124,12 +161,14 @@ export class Informer {
   }
 
   start(): void {
+    this.disconnectedAt = Date.now();
     void this.run();
   }
 
   stop(): void {
     this.stopped = true;
     this.abort?.abort();
+    this.wakeFromBackoff?.();
   }
 
   private emit(type: ChangeType, object: KubeObject, old: KubeObject | undefined): void {
@@ -137,34 +176,63 @@ export class Informer {
   }
 
   private async run(): Promise<void> {
-    let backoffMs = 500;
+    const backoff = new Backoff(BACKOFF);
     let needList = true;
+    let listedOnce = false;
     while (!this.stopped) {
+      let openedAt: number | undefined;
       try {
         if (needList) {
           await this.relist();
           needList = false;
+          if (listedOnce) this.options.onResync?.();
+          listedOnce = true;
         }
-        await this.watchOnce();
-        backoffMs = 500;
-      } catch (error) {
-        if (this.stopped) return;
-        if (error instanceof GoneError) {
-          this.restarts.gone++;
-          this.options.log?.("info", "watch expired (410 Gone): relisting", { informer: this.name });
-          needList = true;
+        await this.watchOnce(() => {
+          openedAt = Date.now();
+          this.disconnectedAt = undefined;
+        });
+        // The server ended the watch (its timeout) or the watchdog restarted it: resume from the last
+        // version seen, at once if the watch was healthy.
+        if (openedAt !== undefined && Date.now() - openedAt >= HEALTHY_WATCH_MS) {
+          backoff.reset();
           continue;
         }
-        this.restarts.error++;
-        this.options.log?.("warn", "watch failed: restarting", {
+        await this.sleep(backoff.next());
+      } catch (error) {
+        if (this.stopped) return;
+        this.disconnectedAt ??= Date.now();
+        if (openedAt !== undefined && Date.now() - openedAt >= HEALTHY_WATCH_MS) backoff.reset();
+        const reason = restartReason(error);
+        this.countRestart(reason);
+        // Whatever failed, the resourceVersion held may be gone (compacted, or from before an API
+        // server restart): a fresh list is the one safe starting point.
+        needList = true;
+        const delayMs = backoff.next();
+        this.options.log?.(reason === "gone" ? "info" : "warn", "watch failed: relisting", {
           informer: this.name,
+          reason,
           error: String(error),
-          backoffMs,
+          backoffMs: delayMs,
         });
-        await new Promise((r) => setTimeout(r, backoffMs));
-        backoffMs = Math.min(backoffMs * 2, 30_000);
+        await this.sleep(delayMs);
       }
     }
+  }
+
+  private countRestart(reason: RestartReason): void {
+    this.restarts[reason]++;
+    this.options.onRestart?.(reason);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wakeFromBackoff = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   private async relist(): Promise<void> {
@@ -203,7 +271,7 @@ export class Informer {
     }
   }
 
-  private async watchOnce(): Promise<void> {
+  private async watchOnce(onOpen: () => void): Promise<void> {
     const abort = new AbortController();
     this.abort = abort;
     if (this.stopped) return;
@@ -223,10 +291,12 @@ export class Informer {
         this.options.watchdogMs,
         (event) => this.apply(event),
         abort.signal,
+        onOpen,
       );
     } catch (error) {
       if (error instanceof WatchSilentError) {
-        this.restarts.watchdog++;
+        this.disconnectedAt ??= Date.now();
+        this.countRestart("watchdog");
         this.options.log?.("warn", "watch silent past the watchdog: restarting", { informer: this.name });
         return;
       }
@@ -237,12 +307,12 @@ export class Informer {
   private apply(event: WatchEvent): void {
     this.lastActivity = Date.now();
     const { type } = event;
-    const object = this.keep(event.object);
     if (type === "ERROR") {
-      const status = object as { code?: number; message?: string };
-      if (status.code === 410) throw new GoneError(410, status, "WATCH", this.path);
-      throw new Error(`watch error ${status.code}: ${status.message}`);
+      // The object is a Status: read it before any transform, which would drop its code.
+      const status = event.object as ApiStatus;
+      throw apiError(status.code ?? 500, status, "WATCH", this.path);
     }
+    const object = this.keep(event.object);
     const rv = object.metadata?.resourceVersion;
     if (rv) this.resourceVersion = rv;
     if (type === "BOOKMARK") return;

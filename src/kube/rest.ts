@@ -327,6 +327,7 @@ export class WatchSilentError extends Error {
 /**
  * Streams a watch until the server ends it (resolves), it fails (rejects with a typed error), it stays
  * silent longer than `silenceMs` (rejects with WatchSilentError), or `signal` aborts it (resolves).
+ * `onOpen` runs once the server has accepted the watch (its 200 answer), before the first event.
  */
 export async function streamWatch(
   rest: KubeRest,
@@ -335,6 +336,7 @@ export async function streamWatch(
   silenceMs: number,
   onEvent: (event: WatchEvent) => void,
   signal: AbortSignal,
+  onOpen?: () => void,
 ): Promise<void> {
   const url = new URL(rest.server + path);
   url.searchParams.set("watch", "true");
@@ -372,6 +374,7 @@ export async function streamWatch(
       }
       throw apiError(response.status, status, "WATCH", path);
     }
+    onOpen?.();
     if (!response.body) return;
     const decoder = new TextDecoder();
     let buffered = "";

@@ -147,8 +147,8 @@ export class Metrics {
   });
   readonly informerRestarts = new Counter({
     name: `${NAME}_informer_restarts_total`,
-    help: "Watch restarts by informer and cause",
-    labelNames: ["informer", "cause"],
+    help: "Watch restarts by informer and reason (gone, error, disconnected, watchdog)",
+    labelNames: ["informer", "reason"],
     registers: [this.registry],
   });
   readonly eventBacklog = new Gauge({

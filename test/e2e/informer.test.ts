@@ -32,6 +32,16 @@ function informer(
 const configMap = (namespace: string, name: string, value: string) =>
   clients.core.createNamespacedConfigMap({ namespace, body: { metadata: { name }, data: { value } } });
 
+/** A call to etcd's JSON gateway (the test control plane writes its URL beside the kubeconfig). */
+async function etcdCall(path: string, body: unknown): Promise<{ header?: { revision?: string } }> {
+  const etcd = readFileSync(join(dirname(inject("kubeconfig")), "etcd-url"), "utf8").trim();
+  return (await (await fetch(`${etcd}${path}`, { method: "POST", body: JSON.stringify(body) })).json()) as {
+    header?: { revision?: string };
+  };
+}
+
+const base64 = (text: string) => Buffer.from(text).toString("base64");
+
 describe("the informer", () => {
   it("lists, then follows additions, changes and deletions", async () => {
     const ns = await createTestNamespace(clients, "inf");
@@ -53,11 +63,6 @@ describe("the informer", () => {
   it("relists when the API server answers its watch with 410 Gone (history compacted), and keeps following", async () => {
     // The test control plane watches ConfigMaps straight from etcd: compacting etcd past the
     // informer's resourceVersion makes its next watch expire, as on a busy cluster after a long gap.
-    const etcd = readFileSync(join(dirname(inject("kubeconfig")), "etcd-url"), "utf8").trim();
-    const etcdCall = async (path: string, body: unknown) =>
-      (await (await fetch(`${etcd}${path}`, { method: "POST", body: JSON.stringify(body) })).json()) as {
-        header?: { revision?: string };
-      };
     const ns = await createTestNamespace(clients, "inf");
     await configMap(ns, "before", "1");
     const i = informer(`/api/v1/namespaces/${ns}/configmaps`, { watchdogMs: 1500 });
@@ -67,8 +72,7 @@ describe("the informer", () => {
     // etcd's history compacted up to them.
     const other = await createTestNamespace(clients, "inf");
     for (let n = 0; n < 3; n++) await configMap(other, `noise-${n}`, "x");
-    const revision = (await etcdCall("/v3/kv/range", { key: Buffer.from("/").toString("base64") })).header
-      ?.revision;
+    const revision = (await etcdCall("/v3/kv/range", { key: base64("/") })).header?.revision;
     expect(Number(revision)).toBeGreaterThan(0);
     await etcdCall("/v3/kv/compaction", { revision, physical: true });
     // The watch restarts (the watchdog, or the server ends it) from a compacted resourceVersion.

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { serveControl } from "./control-server.ts";
 import { ControlPlane } from "./controlplane.ts";
 import { addGpuNodes, waitForNodesReady } from "./gpu-nodes.ts";
 
@@ -19,6 +20,8 @@ const PID_FILE = resolve(CLUSTER_DIR, "pid");
 const READY_FILE = resolve(CLUSTER_DIR, "ready");
 const LOG_FILE = resolve(CLUSTER_DIR, "cluster.log");
 const KUBECONFIG = resolve(CLUSTER_DIR, "kubeconfig");
+/** The fault-injection endpoint, for e2e runs against this cluster (test/support/global-setup.ts). */
+const CONTROL_FILE = resolve(CLUSTER_DIR, "control.json");
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -71,11 +74,14 @@ async function foreground(): Promise<void> {
     kubeconfigPath: KUBECONFIG,
     log: (line) => console.log(line),
   });
+  let control: Awaited<ReturnType<typeof serveControl>> | undefined;
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     console.log("stopping the control plane");
+    await control?.close();
+    rmSync(CONTROL_FILE, { force: true });
     // A start still under way is awaited, so no component it launched is left behind. After a
     // failure the component logs stay for reading; the next run removes them first.
     await (await starting.catch(() => undefined))?.stop({ keepDir: code !== 0 });
@@ -92,7 +98,10 @@ async function foreground(): Promise<void> {
   process.on("uncaughtException", fail);
   process.on("unhandledRejection", fail);
   try {
-    await setUp(await starting, { lendable, internal, gpus }, stop);
+    const plane = await starting;
+    control = await serveControl(plane);
+    writeFileSync(CONTROL_FILE, JSON.stringify({ url: control.url, dir: plane.dir }));
+    await setUp(plane, { lendable, internal, gpus }, stop);
   } catch (error) {
     fail(error);
   }
@@ -115,7 +124,8 @@ async function setUp(
   await waitForNodesReady(core, names);
   writeFileSync(READY_FILE, JSON.stringify({ server: plane.server, kubeconfig: KUBECONFIG, nodes: names }));
   console.log(`ready: ${names.length} GPU nodes; kubectl --kubeconfig ${KUBECONFIG} get nodes`);
-  // Stay alive until told to stop; a component that dies takes the cluster down with a message.
+  // Stay alive until told to stop; a component that dies (not stopped on purpose through the control
+  // endpoint) takes the cluster down with a message.
   setInterval(() => {
     const crashed = plane.crashed();
     if (crashed.length > 0) {

@@ -22,11 +22,45 @@ export interface ControlPlaneOptions {
 /** Annotation that makes kwok play the kubelet for a node. */
 export const KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node";
 
+export type ComponentName = "etcd" | "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kwok";
+
+export const COMPONENTS: readonly ComponentName[] = [
+  "etcd",
+  "kube-apiserver",
+  "kube-controller-manager",
+  "kube-scheduler",
+  "kwok",
+];
+
+/**
+ * What the API server's audit log records (`<dir>/logs/audit.log`, JSON lines): who wrote the objects
+ * the operator's promises are about, and when. Reads and Events are left out to keep it small.
+ */
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    verbs: ["create", "update", "patch", "delete"]
+    resources:
+      - group: ""
+        resources: ["pods", "pods/eviction", "pods/status", "nodes", "resourcequotas"]
+      - group: "gpulease.io"
+        resources: ["gpuleases", "gpuleases/status", "tenantquotas/status"]
+  - level: None
+`;
+
 /**
  * A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
- * kube-scheduler, and kwok as the kubelet of simulated nodes.
+ * kube-scheduler, and kwok as the kubelet of simulated nodes. One component at a time can be stopped,
+ * frozen and started again (same command line, ports and data directory) to inject faults.
  */
 export class ControlPlane {
+  /** Components stopped on purpose: not crashed, and not to be waited for. */
+  private readonly stoppedOnPurpose = new Set<string>();
+  /** How to tell that a (re)started component serves again. */
+  private readonly readiness = new Map<string, () => Promise<{ status: number; body: string }>>();
+
   private constructor(
     readonly dir: string,
     readonly kubeconfigPath: string,
@@ -52,7 +86,17 @@ export class ControlPlane {
     const [etcdPort, etcdPeerPort, apiPort, kwokPort] = ports as [number, number, number, number];
     const pki = createPki(join(dir, "pki"));
     const server = `https://127.0.0.1:${apiPort}`;
-    writeKubeconfig(kubeconfigPath, server, pki);
+    writeKubeconfig(kubeconfigPath, server, pki.caCert, pki.adminCert, pki.adminKey);
+    // The operator's own identity, so the audit log tells its writes from the tests'.
+    writeKubeconfig(
+      join(dirname(kubeconfigPath), "operator-kubeconfig"),
+      server,
+      pki.caCert,
+      pki.operatorCert,
+      pki.operatorKey,
+    );
+    const auditPolicy = join(dir, "audit-policy.yaml");
+    writeFileSync(auditPolicy, AUDIT_POLICY);
 
     const plane = new ControlPlane(dir, kubeconfigPath, server, pki, processes, options.keepDir ?? false);
     try {
@@ -60,6 +104,8 @@ export class ControlPlane {
       const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
       // Beside the kubeconfig, for tests that compact etcd (see --watch-cache-sizes below).
       writeFileSync(join(dirname(kubeconfigPath), "etcd-url"), etcdUrl);
+      plane.readiness.set("etcd", () => httpGet(`${etcdUrl}/health`));
+      plane.readiness.set("kube-apiserver", () => healthy(server, "/readyz", pki));
       processes.push(
         new ManagedProcess(
           "etcd",
@@ -105,6 +151,9 @@ export class ControlPlane {
             // ConfigMaps are watched straight from etcd (no watch cache), so a test can compact etcd and
             // see a watch from an old resourceVersion refused with 410 Gone, as on a busy cluster.
             "--watch-cache-sizes=configmaps#0",
+            `--audit-policy-file=${auditPolicy}`,
+            `--audit-log-path=${join(dir, "logs", "audit.log")}`,
+            "--audit-log-format=json",
             "--v=1",
           ],
           logFile("kube-apiserver"),
@@ -189,9 +238,65 @@ export class ControlPlane {
     if (!(options.keepDir ?? this.keepDir)) rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** Components that exited while they should be running. */
+  /** Components that exited while they should be running (not those stopped on purpose). */
   crashed(): string[] {
-    return this.processes.filter((p) => !p.running).map((p) => `${p.name} (exit ${p.exitCode})`);
+    return this.processes
+      .filter((p) => !p.running && !this.stoppedOnPurpose.has(p.name))
+      .map((p) => `${p.name} (exit ${p.exitCode})`);
+  }
+
+  private component(name: string): { index: number; process: ManagedProcess } {
+    const index = this.processes.findIndex((p) => p.name === name);
+    const process = this.processes[index];
+    if (!process) throw new Error(`no component ${name} (known: ${COMPONENTS.join(", ")})`);
+    return { index, process };
+  }
+
+  /**
+   * Stops one component with `signal` (SIGKILL: no chance to clean up) and waits until it has exited.
+   * The rest of the control plane keeps running.
+   */
+  async stopComponent(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    const { process } = this.component(name);
+    this.stoppedOnPurpose.add(name);
+    if (signal === "SIGTERM") {
+      process.signal("SIGCONT"); // a frozen process would never handle SIGTERM
+      await process.stop();
+      return;
+    }
+    process.signal(signal);
+    process.signal("SIGCONT");
+    await process.wait();
+  }
+
+  /**
+   * Starts a stopped component again with the same command line (same ports; etcd keeps its data
+   * directory) and waits until it serves (etcd /health, kube-apiserver /readyz; the others are
+   * clients and need only to run).
+   */
+  async startComponent(name: string, timeoutMs = 60_000): Promise<void> {
+    const { index, process } = this.component(name);
+    if (process.running) throw new Error(`${name} is running: stop it first`);
+    const restarted = new ManagedProcess(process.name, process.command, process.args, process.logFile);
+    this.processes[index] = restarted;
+    this.stoppedOnPurpose.delete(name);
+    const ready = this.readiness.get(name);
+    if (ready) await waitFor(`${name} back`, timeoutMs, ready, [restarted]);
+  }
+
+  async restartComponent(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    await this.stopComponent(name, signal);
+    await this.startComponent(name);
+  }
+
+  /** SIGSTOP: the component stops answering without closing any connection. */
+  freeze(name: string): void {
+    this.component(name).process.signal("SIGSTOP");
+  }
+
+  /** SIGCONT: a frozen component resumes. */
+  thaw(name: string): void {
+    this.component(name).process.signal("SIGCONT");
   }
 }
 
@@ -201,7 +306,7 @@ async function distinctFreePorts(count: number): Promise<number[]> {
   return [...ports];
 }
 
-function writeKubeconfig(path: string, server: string, pki: Pki): void {
+function writeKubeconfig(path: string, server: string, caCert: string, cert: string, key: string): void {
   const b64 = (file: string) => readFileSync(file).toString("base64");
   writeFileSync(
     path,
@@ -212,12 +317,12 @@ function writeKubeconfig(path: string, server: string, pki: Pki): void {
       "- name: gpulease-local",
       "  cluster:",
       `    server: ${server}`,
-      `    certificate-authority-data: ${b64(pki.caCert)}`,
+      `    certificate-authority-data: ${b64(caCert)}`,
       "users:",
       "- name: gpulease-admin",
       "  user:",
-      `    client-certificate-data: ${b64(pki.adminCert)}`,
-      `    client-key-data: ${b64(pki.adminKey)}`,
+      `    client-certificate-data: ${b64(cert)}`,
+      `    client-key-data: ${b64(key)}`,
       "contexts:",
       "- name: gpulease-local",
       "  context: { cluster: gpulease-local, user: gpulease-admin }",
@@ -250,6 +355,16 @@ function apiGet(server: string, path: string, pki: Pki): Promise<{ status: numbe
     req.on("timeout", () => req.destroy());
     req.end();
   });
+}
+
+/** A plain-HTTP GET (etcd's client URL). */
+async function httpGet(url: string): Promise<{ status: number; body: string }> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    return { status: response.status, body: await response.text() };
+  } catch {
+    return { status: 0, body: "" };
+  }
 }
 
 async function healthy(server: string, path: string, pki: Pki) {

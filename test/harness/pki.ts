@@ -10,6 +10,9 @@ export interface Pki {
   servingKey: string;
   adminCert: string;
   adminKey: string;
+  /** A second admin identity (CN gpulease-operator) so the audit log tells the operator's writes apart. */
+  operatorCert: string;
+  operatorKey: string;
   serviceAccountKey: string;
   serviceAccountPub: string;
 }
@@ -19,8 +22,9 @@ function openssl(args: string[], cwd: string): void {
 }
 
 /**
- * Creates a CA, a serving certificate for the API server on loopback, an admin client certificate
- * (group system:masters) and the service-account signing key pair, all with openssl.
+ * Creates a CA, a serving certificate for the API server on loopback, two admin client certificates
+ * (group system:masters: gpulease-admin for tests and tools, gpulease-operator for the operator) and
+ * the service-account signing key pair, all with openssl.
  */
 export function createPki(dir: string): Pki {
   const p = (name: string) => join(dir, name);
@@ -80,15 +84,13 @@ export function createPki(dir: string): Pki {
       "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc",
     ].join("\n"),
   );
-  issue(
-    "admin",
-    "/O=system:masters/CN=gpulease-admin",
-    [
-      "basicConstraints=CA:FALSE",
-      "keyUsage=digitalSignature,keyEncipherment",
-      "extendedKeyUsage=clientAuth",
-    ].join("\n"),
-  );
+  const clientExtensions = [
+    "basicConstraints=CA:FALSE",
+    "keyUsage=digitalSignature,keyEncipherment",
+    "extendedKeyUsage=clientAuth",
+  ].join("\n");
+  issue("admin", "/O=system:masters/CN=gpulease-admin", clientExtensions);
+  issue("operator", "/O=system:masters/CN=gpulease-operator", clientExtensions);
   openssl(["genrsa", "-out", "sa.key", "2048"], dir);
   openssl(["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], dir);
   return {
@@ -98,6 +100,8 @@ export function createPki(dir: string): Pki {
     servingKey: p("apiserver.key"),
     adminCert: p("admin.crt"),
     adminKey: p("admin.key"),
+    operatorCert: p("operator.crt"),
+    operatorKey: p("operator.key"),
     serviceAccountKey: p("sa.key"),
     serviceAccountPub: p("sa.pub"),
   };

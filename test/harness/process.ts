@@ -73,6 +73,19 @@ export class ManagedProcess {
     }
   }
 
+  /**
+   * Sends a signal to the component and its guard (the whole process group): SIGKILL ends both at
+   * once, SIGSTOP/SIGCONT freeze and thaw the component (the guard pauses with it, harmlessly).
+   */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.running || this.child.pid === undefined) return;
+    try {
+      process.kill(-this.child.pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+
   /** Resolves with the exit code when the process ends. */
   wait(): Promise<number | null> {
     return this.exited;

@@ -1,0 +1,111 @@
+/** Fault injection and the audit log, for e2e tests (see test/harness/control-server.ts). */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { inject } from "vitest";
+import type { ControlPlaneHandle } from "../harness/control-server.ts";
+import type { ComponentName } from "../harness/controlplane.ts";
+
+export class ControlPlaneControl {
+  constructor(readonly handle: ControlPlaneHandle) {}
+
+  private async call(name: ComponentName, action: string, signal?: NodeJS.Signals): Promise<number> {
+    const url = `${this.handle.url}/components/${name}/${action}${signal ? `?signal=${signal}` : ""}`;
+    const response = await fetch(url, { method: "POST", signal: AbortSignal.timeout(120_000) });
+    const body = (await response.json()) as { ms?: number; error?: string };
+    if (response.status !== 200) throw new Error(`${action} ${name}: ${body.error ?? response.status}`);
+    return body.ms ?? 0;
+  }
+
+  /** Stops one component and waits until it has exited. */
+  stop(name: ComponentName, signal: NodeJS.Signals = "SIGTERM"): Promise<number> {
+    return this.call(name, "stop", signal);
+  }
+
+  /** Starts it again (same command line) and resolves once it serves; with the time that took. */
+  start(name: ComponentName): Promise<number> {
+    return this.call(name, "start");
+  }
+
+  restart(name: ComponentName, signal: NodeJS.Signals = "SIGTERM"): Promise<number> {
+    return this.call(name, "restart", signal);
+  }
+
+  freeze(name: ComponentName): Promise<number> {
+    return this.call(name, "freeze");
+  }
+
+  thaw(name: ComponentName): Promise<number> {
+    return this.call(name, "thaw");
+  }
+
+  get auditLog(): string {
+    return join(this.handle.dir, "logs", "audit.log");
+  }
+}
+
+/** The control of this run's control plane, or undefined when the cluster offers none. */
+export function controlPlaneControl(): ControlPlaneControl | undefined {
+  const handle = inject("controlPlane");
+  return handle ? new ControlPlaneControl(handle) : undefined;
+}
+
+/** A kubeconfig with the operator's own identity (user gpulease-operator), to tell its writes apart. */
+export function operatorKubeconfig(): string {
+  return join(dirname(inject("kubeconfig")), "operator-kubeconfig");
+}
+
+export const OPERATOR_USER = "gpulease-operator";
+
+/** One write the API server handled, as its audit log tells it (level Metadata, stage ResponseComplete). */
+export interface AuditEntry {
+  username: string;
+  verb: string;
+  objectRef: {
+    resource?: string;
+    subresource?: string;
+    namespace?: string;
+    name?: string;
+    apiGroup?: string;
+  };
+  /** When the API server answered, in ms since the epoch. */
+  at: number;
+  stageTimestamp: string;
+  code: number | undefined;
+}
+
+/** The audit log of the control plane in `dir` (logs/audit.log), oldest first. */
+export function readAudit(dir: string): AuditEntry[] {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, "logs", "audit.log"), "utf8");
+  } catch {
+    return [];
+  }
+  const entries: AuditEntry[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    let raw: {
+      stage?: string;
+      verb?: string;
+      user?: { username?: string };
+      objectRef?: AuditEntry["objectRef"];
+      stageTimestamp?: string;
+      responseStatus?: { code?: number };
+    };
+    try {
+      raw = JSON.parse(line);
+    } catch {
+      continue; // a line the API server is still writing
+    }
+    if (raw.stage !== "ResponseComplete") continue;
+    entries.push({
+      username: raw.user?.username ?? "",
+      verb: raw.verb ?? "",
+      objectRef: raw.objectRef ?? {},
+      at: Date.parse(raw.stageTimestamp ?? ""),
+      stageTimestamp: raw.stageTimestamp ?? "",
+      code: raw.responseStatus?.code,
+    });
+  }
+  return entries;
+}
