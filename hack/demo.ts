@@ -168,7 +168,18 @@ async function main(): Promise<void> {
   say(`operator metrics: http://localhost:${metricsPort}/metrics`);
   // Give the policies a moment to load before tenants create pods.
   await new Promise((r) => setTimeout(r, 2000));
-  kubectl("apply", "-f", "config/samples/");
+  // Established is not yet served: a busy API server can answer "Resource kind … not found" for a
+  // moment after the CRD says Established. Retry that, and only that.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      kubectl("apply", "-f", "config/samples/");
+      break;
+    } catch (error) {
+      const text = String((error as { stderr?: Buffer }).stderr ?? error);
+      if (attempt >= 20 || !text.includes("There can be a delay")) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
   say("sample tenants acme and globex and their leases applied");
   kubectl("apply", "-f", "config/samples/demo/acme-finetune-pods.yaml");
 
