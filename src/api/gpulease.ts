@@ -78,6 +78,8 @@ export const gpuLeaseStatusSchema = z.object({
       reason: z.string().optional(),
       nodes: z.array(z.string()).optional(),
       gpus: z.int().optional(),
+      /** When the operator first tried to evict after the deadline; the grace before deletion runs from here. */
+      evictingSince: z.string().optional(),
     })
     .optional(),
   endedAt: z.string().optional(),

@@ -210,7 +210,12 @@ export function reclaimStep(
     return out;
   }
   if (affected.length > 0) {
-    const forceAt = deadline + snapshot.settings.evictionGraceMs;
+    // The grace runs from the first pass that could evict (written in the status), not from the
+    // deadline: after an API outage longer than the grace, PDBs still get their chance.
+    const since = Date.parse(reclaim.evictingSince ?? "");
+    const evictingSince = Number.isNaN(since) ? now : since;
+    if (Number.isNaN(since)) out.status = { ...status, reclaim: { ...reclaim, evictingSince: iso(now) } };
+    const forceAt = evictingSince + snapshot.settings.evictionGraceMs;
     for (const pod of affected) out.evict.push({ pod, reason: "Reclaimed", force: now >= forceAt });
     out.wakeAt = now < forceAt ? forceAt : now + 1000;
     return out;

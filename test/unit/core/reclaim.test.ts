@@ -219,7 +219,11 @@ describe("the notice and the eviction", () => {
   it("evicts at the deadline, deletes past the grace, and ends the lease once the GPUs are free", () => {
     const atDeadline = planCluster(world(reclaiming(T0), [running("p", "n1")], T0));
     expect(atDeadline.evictions.map((e) => [e.pod.name, e.force])).toEqual([["p", false]]);
-    const pastGrace = planCluster(world(reclaiming(T0), [running("p", "n1")], T0 + 31_000));
+    // The first pass that evicts records when; the grace runs from there.
+    const evicting = statusOf(atDeadline, "victim");
+    expect(evicting?.reclaim?.evictingSince).toBe(iso(T0));
+    const tried = { ...reclaiming(T0), status: evicting ?? {} };
+    const pastGrace = planCluster(world(tried, [running("p", "n1")], T0 + 31_000));
     expect(pastGrace.evictions.map((e) => [e.pod.name, e.force])).toEqual([["p", true]]);
     const done = planCluster(world(reclaiming(T0), [], T0 + 2000));
     expect(statusOf(done, "victim")).toMatchObject({
@@ -227,6 +231,13 @@ describe("the notice and the eviction", () => {
       endReason: "Reclaimed",
       endedAt: iso(T0),
     });
+  });
+
+  it("gives a PodDisruptionBudget its grace after an API outage longer than the grace", () => {
+    // No pass could run from the deadline until 5 minutes later: the first one evicts, not deletes.
+    const afterOutage = planCluster(world(reclaiming(T0), [running("p", "n1")], T0 + 5 * MIN));
+    expect(afterOutage.evictions.map((e) => [e.pod.name, e.force])).toEqual([["p", false]]);
+    expect(statusOf(afterOutage, "victim")?.reclaim?.evictingSince).toBe(iso(T0 + 5 * MIN));
   });
 
   it("keeps the deadline it gave: a replan (or a restarted operator) gives no second notice", () => {
