@@ -247,11 +247,15 @@ function problemOf(snapshot: ClusterSnapshot): Problem {
   };
 }
 
-/** GPUs of Pending leases the planner admits in one plan. */
-export function plannerLent(snapshot: ClusterSnapshot): number {
-  return planCluster(snapshot)
-    .decisions.filter((d) => d.kind === "admit")
-    .reduce((sum, d) => sum + d.lease.spec.gpus, 0);
+/** GPUs of Pending leases the planner admits in one plan, and why each lease it leaves waits. */
+export function plannerLent(snapshot: ClusterSnapshot): { lent: number; waiting: Map<string, string> } {
+  const decisions = planCluster(snapshot).decisions;
+  const waiting = new Map<string, string>();
+  for (const d of decisions) if (d.kind === "wait") waiting.set(d.lease.name, d.refusal.reason);
+  return {
+    lent: decisions.filter((d) => d.kind === "admit").reduce((sum, d) => sum + d.lease.spec.gpus, 0),
+    waiting,
+  };
 }
 
 /**

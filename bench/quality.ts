@@ -4,7 +4,7 @@
  *
  *   tsx bench/quality.ts [--smoke]
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { machine, printTable } from "./machine.ts";
 import { initSolver } from "./mip.ts";
 import { naiveLent, optimumLent, placementInstance, plannerLent } from "./quality-placement.ts";
@@ -17,6 +17,11 @@ import {
 } from "./quality-victims.ts";
 
 const smoke = process.argv.includes("--smoke");
+const highsVersion = (
+  JSON.parse(readFileSync(new URL("../node_modules/highs/package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
 await initSolver();
 
 const mean = (xs: number[]) => (xs.length === 0 ? Number.NaN : xs.reduce((s, x) => s + x, 0) / xs.length);
@@ -39,6 +44,7 @@ interface PlacementRow {
   optimal: boolean;
   gap: number;
   solveSeconds: number;
+  missed: Record<string, number>;
 }
 
 function placementRows(
@@ -48,9 +54,17 @@ function placementRows(
 ): PlacementRow[] {
   return seeds.map((seed) => {
     const inst = placementInstance(seed, nodesFor(seed));
-    const planner = plannerLent(inst.snapshot);
+    const ours = plannerLent(inst.snapshot);
+    const planner = ours.lent;
     const naive = naiveLent(inst.snapshot);
     const opt = optimumLent(inst.snapshot, limitSeconds);
+    // GPUs the optimum admits that the planner leaves waiting, by the planner's reason.
+    const missed: Record<string, number> = {};
+    for (const name of opt.admitted) {
+      const reason = ours.waiting.get(name);
+      const lease = inst.snapshot.leases.find((l) => l.name === name);
+      if (reason !== undefined && lease) missed[reason] = (missed[reason] ?? 0) + lease.spec.gpus;
+    }
     // A method above the proven bound means the MIP forbids something the planner may do: unfair.
     if (planner > opt.bound || naive > opt.bound)
       throw new Error(`seed ${seed}: planner ${planner} or naive ${naive} above the MIP bound ${opt.bound}`);
@@ -67,6 +81,7 @@ function placementRows(
       // Against the best solution known (the solver's, the planner's or the naive one's).
       gap: opt.bound === 0 ? 0 : (opt.bound - Math.max(opt.lent, planner, naive)) / opt.bound,
       solveSeconds: opt.seconds,
+      missed,
     };
   });
 }
@@ -93,6 +108,13 @@ function summarize(rows: PlacementRow[]) {
     maxDemandFactor: max(rows.map((r) => r.demandFactor)),
     nodesMin: min(rows.map((r) => r.nodes)),
     nodesMax: max(rows.map((r) => r.nodes)),
+    /** GPUs the optimum lends and the planner leaves waiting, summed over instances, by reason. */
+    missedByReason: rows.reduce<Record<string, number>>((sum, r) => {
+      for (const [reason, gpus] of Object.entries(r.missed)) sum[reason] = (sum[reason] ?? 0) + gpus;
+      return sum;
+    }, {}),
+    optimumTotal: rows.reduce((s, r) => s + r.bound, 0),
+    plannerTotal: rows.reduce((s, r) => s + r.planner, 0),
   };
 }
 
@@ -168,7 +190,7 @@ const result = {
   benchmark: "quality",
   smoke,
   machine: machine(),
-  solver: "HiGHS (npm highs 1.15.3, WebAssembly), mip_rel_gap 0",
+  solver: `HiGHS through the npm package highs ${highsVersion} (WebAssembly), run to a zero gap`,
   goals,
   placement: {
     timeLimitSeconds: placementLimit,

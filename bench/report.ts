@@ -294,6 +294,9 @@ type PlacementSummary = {
   nodesMin: number;
   nodesMax: number;
   timeLimitSeconds?: number;
+  missedByReason: Record<string, number>;
+  optimumTotal: number;
+  plannerTotal: number;
 };
 type VictimSummary = {
   served: number;
@@ -353,6 +356,14 @@ if (qualityResult) {
     "",
     `Optimum proved on ${o.provedOptimal} of ${o.instances} clusters within ${q.placement.timeLimitSeconds} s (largest gap ${num(o.maxGap, 4)}; mean solve ${num(o.meanSolveSeconds, 2)} s);`,
     `at 200 nodes on ${big.provedOptimal} of ${big.instances}, largest gap between the bound and the best solution known ${num(big.maxGap, 4)}.`,
+    "",
+    `Where the planner falls short (${o.instances} clusters): the optimum lends ${o.optimumTotal} GPUs, the planner ${o.plannerTotal}; of the`,
+    `GPUs the optimum admits and the planner leaves waiting, ${Object.entries(o.missedByReason)
+      .sort((a, b) => b[1] - a[1])
+      .map(([reason, gpus]) => `${gpus} wait with ${reason}`)
+      .join(", ")} (QuotaExceeded: the fair order spent the`,
+    "tenant's quota on other leases; InsufficientCapacity: earlier placements left no room of the right model",
+    "and block size).",
     "",
     "The MIP allows exactly what the planner may do: a lease on one GPU model only (its own, or any one model",
     "when unpinned), whole blocks of gpusPerNode on each node, free GPUs of lent nodes, idle Internal nodes",
