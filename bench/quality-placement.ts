@@ -58,7 +58,7 @@ export interface PlacementInstance {
  * Active leases, nodes busy with internal pods of 1/2/4/8 GPUs, idle nodes, a headroom, tenants with
  * priorities and quotas (a per-model limit for some), gang and model-pinned leases, a few Reserved.
  */
-export function placementInstance(seed: number, nodeCount: number): PlacementInstance {
+export function placementInstance(seed: number, nodeCount: number, quotasBind = true): PlacementInstance {
   const r = rng(seed * 7919 + 13);
   const tenants = Array.from({ length: 3 + Math.floor(r() * 3) }, (_, i) => `tenant-${i}`);
   const nodes: NodeView[] = [];
@@ -159,7 +159,8 @@ export function placementInstance(seed: number, nodeCount: number): PlacementIns
     const parsed = parseTenantQuota({
       metadata: { name },
       spec: {
-        limits,
+        // Lifted quotas keep the same random draws, so the clusters are the same but for the quotas.
+        limits: quotasBind ? limits : [{ maxGpus: 1_000_000, maxReservedGpus: 1_000_000 }],
         reclaimNotice: "2m",
         priority: pick(r, [0, 10, 20]),
         pricing: { interruptiblePerGpuHour: "1.20", reservedPerGpuHour: "2.50" },
