@@ -329,7 +329,16 @@ export function naiveLent(snapshot: ClusterSnapshot): number {
 export function optimumLent(
   snapshot: ClusterSnapshot,
   timeLimitSeconds: number,
-): { lent: number; bound: number; gap: number; optimal: boolean; seconds: number; admitted: string[] } {
+): {
+  lent: number;
+  bound: number;
+  gap: number;
+  optimal: boolean;
+  seconds: number;
+  admitted: string[];
+  /** The optimum's allocations, by lease name. */
+  placements: Map<string, { node: string; gpus: number }[]>;
+} {
   const p = problemOf(snapshot);
   const mip = new Mip();
   const objective: Term[] = [];
@@ -389,7 +398,8 @@ export function optimumLent(
     if (reserved.length > 0)
       mip.row(reserved, "<=", Math.max(0, (spec?.maxReservedGpus ?? 0) - used.reservedGpus));
   }
-  if (objective.length === 0) return { lent: 0, bound: 0, gap: 0, optimal: true, seconds: 0, admitted: [] };
+  if (objective.length === 0)
+    return { lent: 0, bound: 0, gap: 0, optimal: true, seconds: 0, admitted: [], placements: new Map() };
   const result = mip.solve("max", objective, timeLimitSeconds);
   if (result.status === "infeasible")
     throw new Error("placement MIP infeasible: admitting nothing is always feasible");
@@ -401,5 +411,70 @@ export function optimumLent(
     optimal: result.status === "optimal",
     seconds: result.seconds,
     admitted: p.leases.filter((_, i) => result.value(`a${i}`) === 1).map((x) => x.lease.name),
+    placements: new Map(
+      p.leases
+        .map(({ lease, block }, i) => ({
+          name: lease.name,
+          allocations: p.nodes
+            .map((n, j) => ({ node: n.name, gpus: result.value(`k${i}_${j}`) * block }))
+            .filter((a) => a.gpus > 0),
+        }))
+        .filter((x) => x.allocations.length > 0)
+        .map((x) => [x.name, x.allocations]),
+    ),
   };
+}
+
+/**
+ * Checks the optimum against the core rather than against the MIP's own rows: its allocations, written
+ * as Active leases on lent nodes, must leave no node over-allocated (accountNodes), no tenant over a
+ * limit it was within (usageOf), the headroom of idle GPUs, and each lease whole, on one model, in
+ * blocks. Returns what is wrong, if anything.
+ */
+export function checkPlacements(
+  snapshot: ClusterSnapshot,
+  placements: Map<string, { node: string; gpus: number }[]>,
+): string | undefined {
+  const before = problemOf(snapshot);
+  const byName = new Map(snapshot.nodes.map((n) => [n.name, n]));
+  const newlyLent = new Set<string>();
+  for (const [name, allocations] of placements) {
+    const lease = snapshot.leases.find((l) => l.name === name) as LeaseView;
+    const block = lease.spec.gpusPerNode ?? 1;
+    const models = new Set(allocations.map((a) => byName.get(a.node)?.gpuModel));
+    if (allocations.reduce((s, a) => s + a.gpus, 0) !== lease.spec.gpus) return `${name}: not whole`;
+    if (allocations.some((a) => a.gpus % block !== 0)) return `${name}: not in blocks of ${block}`;
+    if (models.size !== 1 || (lease.spec.gpuModel !== undefined && !models.has(lease.spec.gpuModel)))
+      return `${name}: on models ${[...models].join(", ")}`;
+    for (const a of allocations) if (!byName.get(a.node)?.lent) newlyLent.add(a.node);
+  }
+  const after: ClusterSnapshot = {
+    ...snapshot,
+    nodes: snapshot.nodes.map((n) => (newlyLent.has(n.name) ? { ...n, lent: true } : n)),
+    leases: snapshot.leases.map((l) => {
+      const allocations = placements.get(l.name);
+      return allocations
+        ? { ...l, status: { phase: "Active", allocations: allocations.map((a) => ({ ...a, since: "" })) } }
+        : l;
+    }),
+  };
+  for (const a of accountNodes(after).values()) if (a.free < 0) return `${a.node.name} over-allocated`;
+  const owners = tenantNamespaces(after);
+  for (const quota of snapshot.quotas) {
+    const used = usageOf(
+      quota,
+      after.leases.filter((l) => owners.get(l.namespace) === quota.name),
+    );
+    for (const limit of quota.spec.limits) {
+      const now = used.byLimit.get(limitKey(limit)) ?? { gpus: 0, reservedGpus: 0 };
+      const was = before.usage.get(quota.name)?.byLimit.get(limitKey(limit)) ?? { gpus: 0, reservedGpus: 0 };
+      if (now.gpus > Math.max(limit.maxGpus, was.gpus)) return `${quota.name} over ${limitKey(limit)}`;
+      if (now.reservedGpus > Math.max(limit.maxReservedGpus ?? 0, was.reservedGpus))
+        return `${quota.name} over its Reserved ${limitKey(limit)}`;
+    }
+  }
+  const lentGpus = [...newlyLent].reduce((s, n) => s + (byName.get(n)?.gpus["nvidia.com/gpu"] ?? 0), 0);
+  if (lentGpus > before.lendableIdleGpus)
+    return `lends ${lentGpus} idle GPUs, headroom allows ${before.lendableIdleGpus}`;
+  return undefined;
 }

@@ -7,7 +7,13 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { machine, printTable } from "./machine.ts";
 import { initSolver } from "./mip.ts";
-import { naiveLent, optimumLent, placementInstance, plannerLent } from "./quality-placement.ts";
+import {
+  checkPlacements,
+  naiveLent,
+  optimumLent,
+  placementInstance,
+  plannerLent,
+} from "./quality-placement.ts";
 import {
   naiveVictims,
   plannerVictims,
@@ -72,6 +78,8 @@ function placementRows(
         if (lease.spec.gpuModel !== undefined) missedPinned += lease.spec.gpus;
       }
     }
+    const wrong = checkPlacements(inst.snapshot, opt.placements);
+    if (wrong) throw new Error(`seed ${seed}: the MIP's optimum breaks a rule of the core: ${wrong}`);
     // A method above the proven bound means the MIP forbids something the planner may do: unfair.
     if (planner > opt.bound || naive > opt.bound)
       throw new Error(`seed ${seed}: planner ${planner} or naive ${naive} above the MIP bound ${opt.bound}`);
