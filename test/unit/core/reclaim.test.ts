@@ -92,6 +92,27 @@ describe("reclaim planning", () => {
     expect(planCluster(snap).reclaims[0]?.nodes).toEqual(["n2"]);
   });
 
+  it("takes one node that loses less work over two that are each cheaper", () => {
+    const snap = snapshot({
+      ...tenants,
+      nodes: [
+        node("a4", { lent: true, gpus: { "nvidia.com/gpu": 4 } }),
+        node("b4", { lent: true, gpus: { "nvidia.com/gpu": 4 } }),
+        node("c8", { lent: true }),
+      ],
+      leases: [
+        // 4 GPUs × 30 min lost on each 4-GPU node; 8 GPUs × 20 min (a checkpoint) on the 8-GPU one.
+        active("low-ns", "a", { gpus: 4 }, [["a4", 4]], T0 - 30 * MIN),
+        active("low-ns", "b", { gpus: 4 }, [["b4", 4]], T0 - 30 * MIN),
+        active("low-ns", "c", { gpus: 8 }, [["c8", 8]], T0 - 60 * MIN, {
+          annotations: { "gpulease.io/last-checkpoint": iso(T0 - 20 * MIN) },
+        }),
+      ],
+      pods: [0, 1].map((i) => trainer(`t${i}`, 4, { group: "job/x", groupSize: 2 })),
+    });
+    expect(planCluster(snap).reclaims[0]?.nodes).toEqual(["c8"]);
+  });
+
   it("never takes a Reserved lease, nor one inside its minimum runtime", () => {
     const snap = snapshot({
       ...tenants,
