@@ -33,17 +33,25 @@ async function leasesIn(namespaces: string[]): Promise<GpuLease[]> {
 describe("an operator killed in the middle of admission", () => {
   it("converges after a restart with no GPU promised twice", async () => {
     const model = uniqueId("MODEL");
-    const nodes = await addPool(clients, pool, 4, { product: model }); // 32 GPUs
-    const a = await createTenant(clients, { limits: [{ maxGpus: 64 }] }, 2);
-    const b = await createTenant(clients, { limits: [{ maxGpus: 64 }] }, 1);
+    const nodes = await addPool(clients, pool, 16, { product: model }); // 128 GPUs
+    const a = await createTenant(clients, { limits: [{ maxGpus: 400 }] }, 2);
+    const b = await createTenant(clients, { limits: [{ maxGpus: 400 }] }, 1);
     const namespaces = [...a.namespaces, ...b.namespaces];
-    // 60 leases asking for 108 GPUs, queued before any operator runs.
-    for (let i = 0; i < 60; i++) {
-      await createLease(clients, namespaces[i % namespaces.length] as string, `l${i}`, {
-        gpus: 1 + (i % 3),
-        gpuModel: model,
-      });
-    }
+    // 300 leases asking for 600 GPUs, queued before any operator runs: admitting the 128 GPUs that
+    // fit takes several passes' worth of writes, so the kill lands in the middle.
+    const specs = Array.from({ length: 300 }, (_, i) => i);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < specs.length) {
+          const i = next++;
+          await createLease(clients, namespaces[i % namespaces.length] as string, `l${i}`, {
+            gpus: 1 + (i % 3),
+            gpuModel: model,
+          });
+        }
+      }),
+    );
     const config = { lendableNodeSelector: { "gpulease.io/pool": pool } };
     operator = new OperatorProcess({ kubeconfig: inject("kubeconfig"), config });
     await operator.start();
@@ -70,9 +78,9 @@ describe("an operator killed in the middle of admission", () => {
         const gpus = active.reduce((s, l) => s + l.spec.gpus, 0);
         const undecided = leases.filter((l) => l.status?.phase === undefined);
         // Stable: capacity is full (every further lease needs more than what is left) and all were seen.
-        return undecided.length === 0 && gpus > 32 - 3 ? leases : undefined;
+        return undecided.length === 0 && gpus > 128 - 3 ? leases : undefined;
       },
-      30_000,
+      60_000,
       200,
     );
 
