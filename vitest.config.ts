@@ -7,6 +7,8 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
+          // Property tests run thousands of plans: room for a busy machine (they never judge time).
+          testTimeout: 30_000,
         },
       },
       {

@@ -94,7 +94,7 @@ describe("the ledger", () => {
     // Every lease is gone, so no UID needs keeping.
     const plan = planCluster(world);
     expect(plan.quotaStatuses[0]?.status.ledger?.foldedUids ?? []).toEqual([]);
-  });
+  }, 60_000);
 
   it("never folds a lease twice under write failures, crashes after the ledger write, and stale UIDs", () => {
     fc.assert(
@@ -153,5 +153,5 @@ describe("the ledger", () => {
     const ledger = plan.quotaStatuses[0]?.status.ledger;
     expect(ledger?.retiredLeases ?? 0).toBe(0);
     expect(plan.removeFinalizers.filter((l) => l.name.startsWith("l"))).toEqual([]);
-  });
+  }, 30_000);
 });
