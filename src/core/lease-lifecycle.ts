@@ -3,8 +3,8 @@
  * it (when it was Pending) and the snapshot. Pure.
  */
 
-import { formatDuration, parseDuration } from "../api/duration.ts";
-import type { EndReason, GpuLeaseStatus } from "../api/index.ts";
+import { formatDuration } from "../api/duration.ts";
+import { DEFAULT_RECLAIM_NOTICE_MS, type EndReason, type GpuLeaseStatus } from "../api/index.ts";
 import { ANNOTATION_RECLAIM_DEADLINE } from "../api/labels.ts";
 import { type NodeAccount, podHoldsGpus } from "./accounting.ts";
 import type { AdmissionDecision } from "./admission.ts";
@@ -135,7 +135,7 @@ export function giveNotice(
   quota: QuotaView | undefined,
   now: number,
 ): GpuLeaseStatus {
-  const noticeMs = parseDuration(quota?.spec.reclaimNotice ?? "2m") ?? 120_000;
+  const noticeMs = quota?.spec.reclaimNoticeMs ?? DEFAULT_RECLAIM_NOTICE_MS;
   const deadline = iso(now + noticeMs);
   const what = hit.whole
     ? `all ${lease.spec.gpus} GPUs of the lease`

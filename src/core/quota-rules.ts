@@ -1,5 +1,4 @@
 /** How a lease is matched to its tenant's quota, and what that quota allows. Pure. */
-import { parseDuration } from "../api/duration.ts";
 import type { QuotaLimit } from "../api/index.ts";
 import { allocatedGpus, holdsAllocation } from "./accounting.ts";
 import type { ClusterSnapshot, LeaseView, QuotaView } from "./model.ts";
@@ -84,9 +83,8 @@ export function neverAdmissible(quota: QuotaView, lease: LeaseView): Refusal | u
       } Reserved GPUs`,
     };
   }
-  const max =
-    quota.spec.maxLeaseDuration === undefined ? undefined : parseDuration(quota.spec.maxLeaseDuration);
-  const asked = lease.spec.duration === undefined ? undefined : parseDuration(lease.spec.duration);
+  const max = quota.spec.maxLeaseDurationMs;
+  const asked = lease.spec.durationMs;
   if (max !== undefined && asked !== undefined && asked > max) {
     return {
       reason: "ExceedsMaxLeaseDuration",
@@ -124,9 +122,8 @@ export function quotaBlocks(quota: QuotaView, lease: LeaseView, usage: TenantUsa
 
 /** The lease's effective duration: its own, capped by (or defaulted to) the tenant's maximum. */
 export function effectiveDurationMs(quota: QuotaView | undefined, lease: LeaseView): number | undefined {
-  const own = lease.spec.duration === undefined ? undefined : parseDuration(lease.spec.duration);
-  const max =
-    quota?.spec.maxLeaseDuration === undefined ? undefined : parseDuration(quota.spec.maxLeaseDuration);
+  const own = lease.spec.durationMs;
+  const max = quota?.spec.maxLeaseDurationMs;
   if (own === undefined) return max;
   if (max === undefined) return own;
   return Math.min(own, max);

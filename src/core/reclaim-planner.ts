@@ -8,7 +8,6 @@
  * their tenant's minRuntime are never victims.
  */
 
-import { parseDuration } from "../api/duration.ts";
 import { ANNOTATION_LAST_CHECKPOINT } from "../api/labels.ts";
 import { holdsAllocation, type NodeAccount, podHoldsGpus } from "./accounting.ts";
 import type { DemandGroup } from "./demand.ts";
@@ -140,10 +139,9 @@ function compareCost(a: Candidate, b: Candidate): number {
 
 export function protection(lease: LeaseView, quota: QuotaView | undefined, now: number): string | undefined {
   if (lease.spec.class === "Reserved") return `lease ${lease.namespace}/${lease.name} is Reserved`;
-  const minRuntime = quota?.spec.minRuntime === undefined ? 0 : (parseDuration(quota.spec.minRuntime) ?? 0);
-  const admittedAt = Date.parse(lease.status.admittedAt ?? "");
-  if (minRuntime > 0 && !Number.isNaN(admittedAt) && now < admittedAt + minRuntime) {
-    return `lease ${lease.namespace}/${lease.name} is inside its minimum runtime until ${new Date(admittedAt + minRuntime).toISOString()}`;
+  const ends = protectionEnds(lease, quota);
+  if (ends !== undefined && now < ends) {
+    return `lease ${lease.namespace}/${lease.name} is inside its minimum runtime until ${new Date(ends).toISOString()}`;
   }
   return undefined;
 }
@@ -151,9 +149,11 @@ export function protection(lease: LeaseView, quota: QuotaView | undefined, now: 
 /** When a lease's minRuntime protection ends (undefined: none, or Reserved which never lapses early). */
 export function protectionEnds(lease: LeaseView, quota: QuotaView | undefined): number | undefined {
   if (lease.spec.class === "Reserved") return undefined;
-  const minRuntime = quota?.spec.minRuntime === undefined ? 0 : (parseDuration(quota.spec.minRuntime) ?? 0);
+  const minRuntime = quota?.spec.minRuntimeMs;
   const admittedAt = Date.parse(lease.status.admittedAt ?? "");
-  return minRuntime > 0 && !Number.isNaN(admittedAt) ? admittedAt + minRuntime : undefined;
+  return minRuntime !== undefined && minRuntime > 0 && !Number.isNaN(admittedAt)
+    ? admittedAt + minRuntime
+    : undefined;
 }
 
 /** Seconds of GPU work lost if the lease stops now: since its last checkpoint, else since admission. */
