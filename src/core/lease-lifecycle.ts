@@ -9,6 +9,7 @@ import { ANNOTATION_RECLAIM_DEADLINE } from "../api/labels.ts";
 import { type NodeAccount, podHoldsGpus } from "./accounting.ts";
 import type { AdmissionDecision } from "./admission.ts";
 import { removeCondition, setCondition } from "./conditions.ts";
+import { earliest } from "./instants.ts";
 import {
   chargeMicros,
   formatMoney,
@@ -119,12 +120,6 @@ export function endStatus(
       charges: formatMoney(chargeMicros(gpuSeconds, perHour)),
     },
   };
-}
-
-function earliest(a: number | undefined, b: number | undefined): number | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return Math.min(a, b);
 }
 
 /** Starts a reclaim: the deadline is now plus the notice the tenant was promised, and never earlier. */

@@ -10,6 +10,7 @@ import { type Binding, planBindings } from "./binding.ts";
 import { setCondition } from "./conditions.ts";
 import { type DemandGroup, internalDemand } from "./demand.ts";
 import { sameJson } from "./equality.ts";
+import { earliest } from "./instants.ts";
 import {
   type LeasePlan,
   type PlannedEvent,
@@ -75,12 +76,6 @@ function podEvent(
     message,
     ...(lease !== undefined ? { lease } : {}),
   };
-}
-
-function earliest(a: number | undefined, b: number | undefined): number | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return Math.min(a, b);
 }
 
 /** What every step of a plan reads: the snapshot and the indexes built once from it. */
