@@ -4,7 +4,12 @@
  */
 
 import { formatDuration } from "../api/duration.ts";
-import { DEFAULT_RECLAIM_NOTICE_MS, type EndReason, type GpuLeaseStatus } from "../api/index.ts";
+import {
+  type Condition,
+  DEFAULT_RECLAIM_NOTICE_MS,
+  type EndReason,
+  type GpuLeaseStatus,
+} from "../api/index.ts";
 import { ANNOTATION_RECLAIM_DEADLINE } from "../api/labels.ts";
 import { type NodeAccount, podHoldsGpus } from "./accounting.ts";
 import type { AdmissionDecision } from "./admission.ts";
@@ -63,7 +68,7 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-function leaseEvent(
+export function leaseEvent(
   lease: LeaseView,
   type: PlannedEvent["type"],
   reason: string,
@@ -565,15 +570,7 @@ function planRejected(plan: LeasePlan, refusal: Refusal, now: number): void {
   const { reason, message } = refusal;
   plan.status = endStatus(
     lease,
-    {
-      ...plan.status,
-      conditions: setCondition(
-        plan.status.conditions,
-        { type: "Admitted", status: "False", reason, message },
-        now,
-        lease.generation,
-      ),
-    },
+    { ...plan.status, conditions: notAdmitted(plan, refusal, now) },
     "Rejected",
     now,
     message,
@@ -602,11 +599,16 @@ function planWaiting(plan: LeasePlan, refusal: Refusal, now: number): void {
     phase: "Pending",
     reason,
     message,
-    conditions: setCondition(
-      plan.status.conditions,
-      { type: "Admitted", status: "False", reason, message },
-      now,
-      lease.generation,
-    ),
+    conditions: notAdmitted(plan, refusal, now),
   };
+}
+
+/** The lease's conditions with Admitted=False for the refusal. */
+function notAdmitted(plan: LeasePlan, refusal: Refusal, now: number): Condition[] {
+  return setCondition(
+    plan.status.conditions,
+    { type: "Admitted", status: "False", reason: refusal.reason, message: refusal.message },
+    now,
+    plan.lease.generation,
+  );
 }

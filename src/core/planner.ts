@@ -13,6 +13,7 @@ import { sameJson } from "./equality.ts";
 import { earliest } from "./instants.ts";
 import {
   type LeasePlan,
+  leaseEvent,
   type PlannedEvent,
   type PodNotice,
   planLease,
@@ -439,15 +440,7 @@ function markAtRisk(plan: LeasePlan, atRisk: boolean, now: number): void {
     const message =
       "internal demand is rising or the idle headroom is gone: this lease is among the first a reclaim would take";
     if (current?.status !== "True") {
-      plan.events.push({
-        kind: "GpuLease",
-        namespace: lease.namespace,
-        name: lease.name,
-        uid: lease.uid,
-        type: "Warning",
-        reason: "AtRisk",
-        message,
-      });
+      plan.events.push(leaseEvent(lease, "Warning", "AtRisk", message));
     }
     status.conditions = setCondition(
       status.conditions,
