@@ -13,7 +13,7 @@ import {
 import { ANNOTATION_RECLAIM_DEADLINE } from "../api/labels.ts";
 import { type NodeAccount, podHoldsGpus } from "./accounting.ts";
 import type { AdmissionDecision } from "./admission.ts";
-import { removeCondition, setCondition } from "./conditions.ts";
+import { getCondition, removeCondition, setCondition } from "./conditions.ts";
 import { earliest } from "./instants.ts";
 import {
   chargeMicros,
@@ -462,7 +462,7 @@ function warnOfExpiry(plan: LeasePlan, expiresAt: number, snapshot: ClusterSnaps
     return;
   }
   const message = `the lease expires at ${iso(expiresAt)}; its pods will be evicted then`;
-  if (status.conditions?.find((c) => c.type === "ExpiringSoon")?.status !== "True") {
+  if (getCondition(status.conditions, "ExpiringSoon")?.status !== "True") {
     plan.events.push(leaseEvent(lease, "Warning", "ExpiringSoon", message));
   }
   status.conditions = setCondition(
@@ -490,7 +490,7 @@ function reportNodeHealth(plan: LeasePlan, accounts: Map<string, NodeAccount>, n
     return;
   }
   const message = `${problems.join("; ")}: pods there cannot run until it recovers`;
-  const wasReady = status.conditions?.find((c) => c.type === "Ready")?.status;
+  const wasReady = getCondition(status.conditions, "Ready")?.status;
   if (wasReady !== "False") plan.events.push(leaseEvent(lease, "Warning", "NodeUnavailable", message));
   status.conditions = setCondition(
     status.conditions,

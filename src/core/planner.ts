@@ -7,7 +7,7 @@ import type { GpuLeaseStatus, TenantQuotaStatus } from "../api/index.ts";
 import { accountNodes, type NodeAccount, tenantNamespaces } from "./accounting.ts";
 import { type AdmissionDecision, type AdmissionResult, admit } from "./admission.ts";
 import { type Binding, planBindings } from "./binding.ts";
-import { setCondition } from "./conditions.ts";
+import { getCondition, setCondition } from "./conditions.ts";
 import { type DemandGroup, internalDemand } from "./demand.ts";
 import { sameJson } from "./equality.ts";
 import { earliest } from "./instants.ts";
@@ -435,7 +435,7 @@ function sameHard(current: Record<string, string> | undefined, hard: Record<stri
 function markAtRisk(plan: LeasePlan, atRisk: boolean, now: number): void {
   const { status, lease } = plan;
   if (status.phase !== "Active") return;
-  const current = status.conditions?.find((c) => c.type === "AtRisk");
+  const current = getCondition(status.conditions, "AtRisk");
   if (atRisk) {
     const message =
       "internal demand is rising or the idle headroom is gone: this lease is among the first a reclaim would take";

@@ -1,7 +1,7 @@
 /** How a lease is matched to its tenant's quota, and what that quota allows. Pure. */
 import type { QuotaLimit } from "../api/index.ts";
 import { allocatedGpus, holdsAllocation } from "./accounting.ts";
-import type { ClusterSnapshot, LeaseView, QuotaView } from "./model.ts";
+import type { LeaseView, QuotaView } from "./model.ts";
 
 /** The limit a lease counts against: the one for its model, else the one for any model. */
 export function matchLimit(quota: QuotaView, lease: LeaseView): QuotaLimit | undefined {
@@ -21,12 +21,6 @@ export interface TenantUsage {
   /** GPUs held per limit key by the tenant's Active and Reclaiming leases. */
   byLimit: Map<string, { gpus: number; reservedGpus: number }>;
   totalGpus: number;
-}
-
-export function tenantOfLease(snapshot: ClusterSnapshot, lease: LeaseView, owners: Map<string, string>) {
-  const tenant = owners.get(lease.namespace);
-  const quota = tenant === undefined ? undefined : snapshot.quotas.find((q) => q.name === tenant);
-  return { tenant, quota };
 }
 
 export function usageOf(quota: QuotaView, leases: LeaseView[]): TenantUsage {
