@@ -353,24 +353,12 @@ function reclaimFor(ctx: ReclaimContext, group: DemandGroup, available: NodeRoom
   };
   const fitsWith = (chosen: Candidate[]) => groupFits(group.pods, roomsWith(chosen), ctx.resourceFor);
 
-  let chosen: Candidate[] = [];
-  for (const candidate of usable) {
-    chosen.push(candidate);
-    if (fitsWith(chosen)) break;
-  }
-  if (!fitsWith(chosen)) {
+  let chosen = greedyChoice(usable, fitsWith);
+  if (chosen === undefined) {
     if (candidates.length > usable.length && fitsWith(candidates)) {
-      const lapses = candidates
-        .flatMap((c) => c.leases.map((lease) => protectionEnds(lease, ctx.quotaOf(lease))))
-        .filter((lapse): lapse is number => lapse !== undefined && lapse > now);
-      return { kind: "blocked", lapsesAt: lapses.reduce<number | undefined>(earliest, undefined) };
+      return { kind: "blocked", lapsesAt: firstLapse(ctx, candidates) };
     }
     return { kind: "hopeless" };
-  }
-  // Drop choices that turned out unnecessary, most expensive first.
-  for (const candidate of [...chosen].reverse()) {
-    const without = chosen.filter((c) => c !== candidate);
-    if (without.length > 0 && fitsWith(without)) chosen = without;
   }
   // Node by node, the greedy misses cheaper combinations (one 8-GPU node for two 4-GPU ones, two
   // nodes sharing one lease): search the subsets of the cheapest few nodes by the plan's own cost.
@@ -382,18 +370,54 @@ function reclaimFor(ctx: ReclaimContext, group: DemandGroup, available: NodeRoom
     fits: fitsWith,
   });
 
-  const hits = leaseHits(chosen);
-  const nodes = freedBy(ctx, chosen).sort();
+  return {
+    kind: "reclaim",
+    decision: reclaimDecision(group, leaseHits(chosen), freedBy(ctx, chosen).sort(), usable.length),
+    available: withGpus(placeGroup(group.pods, roomsWith(chosen), ctx.resourceFor) ?? available),
+  };
+}
+
+/**
+ * The cheapest nodes, added one by one until the demand fits, then without those that turned out
+ * unnecessary (most expensive first); undefined when even all of them are not enough.
+ */
+function greedyChoice(
+  usable: Candidate[],
+  fitsWith: (chosen: Candidate[]) => boolean,
+): Candidate[] | undefined {
+  let chosen: Candidate[] = [];
+  for (const candidate of usable) {
+    chosen.push(candidate);
+    if (fitsWith(chosen)) break;
+  }
+  if (!fitsWith(chosen)) return undefined;
+  for (const candidate of [...chosen].reverse()) {
+    const without = chosen.filter((c) => c !== candidate);
+    if (without.length > 0 && fitsWith(without)) chosen = without;
+  }
+  return chosen;
+}
+
+/** When the first minRuntime protection on these nodes lapses (undefined: none lapses later). */
+function firstLapse(ctx: ReclaimContext, candidates: Candidate[]): number | undefined {
+  return candidates
+    .flatMap((c) => c.leases.map((lease) => protectionEnds(lease, ctx.quotaOf(lease))))
+    .filter((lapse): lapse is number => lapse !== undefined && lapse > ctx.snapshot.now)
+    .reduce<number | undefined>(earliest, undefined);
+}
+
+function reclaimDecision(
+  group: DemandGroup,
+  hits: LeaseHit[],
+  nodes: string[],
+  unprotectedNodes: number,
+): ReclaimDecision {
   const gpusEvicted = hits.reduce((s, h) => s + h.gpus, 0);
   const explanation =
     `${group.pods.length} internal pod(s) of ${group.key} need ${group.gpus} GPUs: returning ${nodes.join(", ")} ` +
     `evicts ${gpusEvicted} GPUs of ${hits.map((h) => `${h.lease.namespace}/${h.lease.name}`).join(", ") || "no lease"} ` +
-    `(cheapest of ${usable.length} unprotected lent node(s): lowest tenant and lease priority, least GPU-time lost since checkpoint, fewest GPUs)`;
-  return {
-    kind: "reclaim",
-    decision: { demand: group, nodes, hits, gpusEvicted, explanation },
-    available: withGpus(placeGroup(group.pods, roomsWith(chosen), ctx.resourceFor) ?? available),
-  };
+    `(cheapest of ${unprotectedNodes} unprotected lent node(s): lowest tenant and lease priority, least GPU-time lost since checkpoint, fewest GPUs)`;
+  return { demand: group, nodes, hits, gpusEvicted, explanation };
 }
 
 /** Nodes freed by a choice: the chosen ones, plus every other node left empty by whole reclaims. */
