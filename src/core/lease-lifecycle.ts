@@ -13,7 +13,7 @@ import {
 import { ANNOTATION_RECLAIM_DEADLINE } from "../api/labels.ts";
 import { type NodeAccount, podHoldsGpus } from "./accounting.ts";
 import type { AdmissionDecision } from "./admission.ts";
-import { getCondition, removeCondition, setCondition } from "./conditions.ts";
+import { type ConditionInput, getCondition, removeCondition, setCondition } from "./conditions.ts";
 import { earliest } from "./instants.ts";
 import {
   chargeMicros,
@@ -453,7 +453,7 @@ function loseVanishedNodes(
 
 /** ExpiringSoon from `expiryWarning` before the expiry; the plan wakes for the warning and the expiry. */
 function warnOfExpiry(plan: LeasePlan, expiresAt: number, snapshot: ClusterSnapshot): void {
-  const { lease, status } = plan;
+  const { status } = plan;
   const now = snapshot.now;
   const warnAt = expiresAt - snapshot.settings.expiryWarningMs;
   if (now < warnAt) {
@@ -462,14 +462,11 @@ function warnOfExpiry(plan: LeasePlan, expiresAt: number, snapshot: ClusterSnaps
     return;
   }
   const message = `the lease expires at ${iso(expiresAt)}; its pods will be evicted then`;
-  if (getCondition(status.conditions, "ExpiringSoon")?.status !== "True") {
-    plan.events.push(leaseEvent(lease, "Warning", "ExpiringSoon", message));
-  }
-  status.conditions = setCondition(
-    status.conditions,
+  warnByCondition(
+    plan,
     { type: "ExpiringSoon", status: "True", reason: "ExpiryNear", message },
+    "ExpiringSoon",
     now,
-    lease.generation,
   );
   plan.wakeAt = earliest(plan.wakeAt, expiresAt);
 }
@@ -490,14 +487,26 @@ function reportNodeHealth(plan: LeasePlan, accounts: Map<string, NodeAccount>, n
     return;
   }
   const message = `${problems.join("; ")}: pods there cannot run until it recovers`;
-  const wasReady = getCondition(status.conditions, "Ready")?.status;
-  if (wasReady !== "False") plan.events.push(leaseEvent(lease, "Warning", "NodeUnavailable", message));
-  status.conditions = setCondition(
-    status.conditions,
+  warnByCondition(
+    plan,
     { type: "Ready", status: "False", reason: "NodeUnavailable", message },
+    "NodeUnavailable",
     now,
-    lease.generation,
   );
+}
+
+/** Sets the condition on the plan's status; a Warning Event announces it when the condition's status turns. */
+export function warnByCondition(
+  plan: LeasePlan,
+  condition: ConditionInput,
+  eventReason: string,
+  now: number,
+): void {
+  const { lease, status } = plan;
+  if (getCondition(status.conditions, condition.type)?.status !== condition.status) {
+    plan.events.push(leaseEvent(lease, "Warning", eventReason, condition.message));
+  }
+  status.conditions = setCondition(status.conditions, condition, now, lease.generation);
 }
 
 /** Usage and charges up to the last metering instant; the plan wakes for the next one. */

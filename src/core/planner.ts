@@ -13,11 +13,11 @@ import { sameJson } from "./equality.ts";
 import { earliest } from "./instants.ts";
 import {
   type LeasePlan,
-  leaseEvent,
   type PlannedEvent,
   type PodNotice,
   planLease,
   type ReclaimHit,
+  warnByCondition,
 } from "./lease-lifecycle.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import { type NodeChange, planNodePool } from "./node-pool.ts";
@@ -439,14 +439,11 @@ function markAtRisk(plan: LeasePlan, atRisk: boolean, now: number): void {
   if (atRisk) {
     const message =
       "internal demand is rising or the idle headroom is gone: this lease is among the first a reclaim would take";
-    if (current?.status !== "True") {
-      plan.events.push(leaseEvent(lease, "Warning", "AtRisk", message));
-    }
-    status.conditions = setCondition(
-      status.conditions,
+    warnByCondition(
+      plan,
       { type: "AtRisk", status: "True", reason: "ReclaimLikely", message },
+      "AtRisk",
       now,
-      lease.generation,
     );
   } else if (current?.status === "True") {
     status.conditions = setCondition(
