@@ -6,6 +6,7 @@
  *   tsx bench/day.ts [--smoke]
  */
 import { writeFileSync } from "node:fs";
+import { tenantQuotaSpecView } from "../src/api/index.ts";
 import type { ClusterSnapshot, LeaseView, NodeView, PodView } from "../src/core/model.ts";
 import { planCluster } from "../src/core/planner.ts";
 import { makeLease, makeNode, makePod, makeQuota, rng } from "./generate.ts";
@@ -30,12 +31,12 @@ const internal = new Map<
 const tenantPods = new Map<string, PodView>();
 const quotas = [makeQuota("acme", 10, 256), makeQuota("globex", 1, 128)].map((q) => ({
   ...q,
-  spec: {
+  spec: tenantQuotaSpecView({
     ...q.spec,
     reclaimNotice: "2m",
     minRuntime: "5m",
     pricing: { interruptiblePerGpuHour: "1.20", reservedPerGpuHour: "2.50", currency: "USD" },
-  },
+  }),
 }));
 const namespaces = [
   { name: "acme", tenant: "acme" },

@@ -1,5 +1,5 @@
 /** Synthetic clusters for the in-process benchmarks: deterministic for a seed. */
-import { parseTenantQuota } from "../src/api/index.ts";
+import { parseTenantQuota, tenantQuotaSpecView } from "../src/api/index.ts";
 import type { ClusterSnapshot, LeaseView, NodeView, PodView, QuotaView } from "../src/core/model.ts";
 import { lease, node, pod } from "../test/support/snapshot-builder.ts";
 
@@ -36,7 +36,7 @@ export function makeQuota(name: string, priority: number, maxGpus: number): Quot
     },
   });
   if (!parsed.ok) throw new Error(parsed.errors.join("; "));
-  return { name, generation: 1, spec: parsed.value.spec, status: {} };
+  return { name, generation: 1, spec: tenantQuotaSpecView(parsed.value.spec), status: {} };
 }
 
 export function makeLease(

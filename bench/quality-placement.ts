@@ -4,7 +4,7 @@
  * bound by the same rules. The feasibility rules are read from the core's own helpers (node accounts,
  * quota limits), so the three differ only in which leases they admit and where they put them.
  */
-import { parseTenantQuota } from "../src/api/index.ts";
+import { parseTenantQuota, tenantQuotaSpecView } from "../src/api/index.ts";
 import { accountNodes, type NodeAccount, tenantNamespaces } from "../src/core/accounting.ts";
 import { isPending } from "../src/core/admission.ts";
 import type { ClusterSnapshot, LeaseView, NodeView, PodView, QuotaView } from "../src/core/model.ts";
@@ -167,7 +167,7 @@ export function placementInstance(seed: number, nodeCount: number, quotasBind = 
       },
     });
     if (!parsed.ok) throw new Error(parsed.errors.join("; "));
-    return { name, generation: 1, spec: parsed.value.spec, status: {} };
+    return { name, generation: 1, spec: tenantQuotaSpecView(parsed.value.spec), status: {} };
   });
   return {
     snapshot: {

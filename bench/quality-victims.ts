@@ -3,7 +3,7 @@
  * against the least GPUs and the least GPU-time any valid reclaim could evict (a MIP, solved exactly),
  * and a naive baseline (Kueue-style: lowest priority first, then the most recently admitted).
  */
-import { ANNOTATION_LAST_CHECKPOINT, parseTenantQuota } from "../src/api/index.ts";
+import { ANNOTATION_LAST_CHECKPOINT, parseTenantQuota, tenantQuotaSpecView } from "../src/api/index.ts";
 import { accountNodes, holdsAllocation, tenantNamespaces } from "../src/core/accounting.ts";
 import {
   type ClusterSnapshot,
@@ -159,7 +159,7 @@ export function victimInstance(seed: number): VictimInstance {
       },
     });
     if (!parsed.ok) throw new Error(parsed.errors.join("; "));
-    return { name, generation: 1, spec: parsed.value.spec, status: {} };
+    return { name, generation: 1, spec: tenantQuotaSpecView(parsed.value.spec), status: {} };
   });
   return {
     snapshot: {

@@ -3,7 +3,6 @@
  * graceful stop on SIGTERM/SIGINT (stop taking work, finish in-flight writes, exit 0).
  */
 import { ConfigError, loadStartupOptions } from "./config/load-config.ts";
-import { configMs } from "./config/operator-config.ts";
 import { Operator } from "./controller/operator.ts";
 import { loadKubeConfig } from "./kube/kubeconfig.ts";
 import { LeaderElector } from "./kube/leader-election.ts";
@@ -38,9 +37,9 @@ async function main(): Promise<void> {
     ? new LeaderElector(rest, {
         namespace: election.namespace,
         name: election.name,
-        leaseDurationMs: configMs(election.leaseDuration),
-        renewDeadlineMs: configMs(election.renewDeadline),
-        retryPeriodMs: configMs(election.retryPeriod),
+        leaseDurationMs: election.leaseDuration,
+        renewDeadlineMs: election.renewDeadline,
+        retryPeriodMs: election.retryPeriod,
         log: (message, fields) => log.info(fields ?? {}, message),
         onNewLeader: (identity) => log.info({ leader: identity }, "leader observed"),
         onStartedLeading: async () => {

@@ -15,6 +15,16 @@ export function parseDuration(text: string): number | undefined {
   return ((Number(hours) * 60 + Number(minutes)) * 60 + Number(seconds)) * 1000;
 }
 
+/**
+ * Milliseconds of a duration a schema has already accepted. Anything else is a programming error,
+ * reported loudly rather than read as 0.
+ */
+export function validDurationMs(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new Error(`not a duration: ${JSON.stringify(text)}`);
+  return ms;
+}
+
 /** Formats milliseconds the way a tenant writes durations ("1h30m", "45s"). */
 export function formatDuration(ms: number): string {
   let seconds = Math.max(0, Math.round(ms / 1000));

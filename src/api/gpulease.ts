@@ -9,7 +9,7 @@ import {
   resourceNameSchema,
 } from "./common.ts";
 import { conditionSchema } from "./conditions.ts";
-import { HOUR_MS } from "./duration.ts";
+import { HOUR_MS, validDurationMs } from "./duration.ts";
 
 export const LEASE_CLASSES = ["Interruptible", "Reserved"] as const;
 export type LeaseClass = (typeof LEASE_CLASSES)[number];
@@ -53,6 +53,18 @@ export const gpuLeaseSpecSchema = z
     }
   });
 export type GpuLeaseSpec = z.infer<typeof gpuLeaseSpecSchema>;
+
+/**
+ * The spec as the core reads it: the schema's spec, which mirrors the CRD and keeps the duration as
+ * written (for messages), plus that duration parsed once, here at the boundary.
+ */
+export interface GpuLeaseSpecView extends GpuLeaseSpec {
+  durationMs: number | undefined;
+}
+
+export function gpuLeaseSpecView(spec: GpuLeaseSpec): GpuLeaseSpecView {
+  return { ...spec, durationMs: spec.duration === undefined ? undefined : validDurationMs(spec.duration) };
+}
 
 export const allocationSchema = z.object({
   node: z.string(),

@@ -9,7 +9,11 @@ import {
   resourceNameSchema,
 } from "./common.ts";
 import { conditionSchema } from "./conditions.ts";
-import { HOUR_MS, parseDuration } from "./duration.ts";
+import { HOUR_MS, parseDuration, validDurationMs } from "./duration.ts";
+
+/** The notice a tenant gets when its quota names none. */
+export const DEFAULT_RECLAIM_NOTICE = "2m";
+export const DEFAULT_RECLAIM_NOTICE_MS = validDurationMs(DEFAULT_RECLAIM_NOTICE);
 
 const DECIMAL = /^[0-9]{1,9}(\.[0-9]{1,6})?$/;
 
@@ -61,7 +65,7 @@ export const tenantQuotaSpecSchema = z
     reclaimNotice: durationSchema(
       "spec.reclaimNotice must be a duration of at most 24h written like 30s, 2m or 1m30s",
       { max: 24 * HOUR_MS },
-    ).default("2m"),
+    ).default(DEFAULT_RECLAIM_NOTICE),
     minRuntime: durationSchema("spec.minRuntime must be a duration written like 30s, 10m or 1h").optional(),
     priority: int32("spec.priority", -1000, 1000).default(0),
     pricing: pricingSchema.default({
@@ -110,6 +114,26 @@ export const tenantQuotaSpecSchema = z
     }
   });
 export type TenantQuotaSpec = z.infer<typeof tenantQuotaSpecSchema>;
+
+/**
+ * The spec as the core reads it: the schema's spec, which mirrors the CRD and keeps durations as
+ * written (for messages), plus those durations parsed once, here at the boundary.
+ */
+export interface TenantQuotaSpecView extends TenantQuotaSpec {
+  reclaimNoticeMs: number;
+  minRuntimeMs: number | undefined;
+  maxLeaseDurationMs: number | undefined;
+}
+
+export function tenantQuotaSpecView(spec: TenantQuotaSpec): TenantQuotaSpecView {
+  const optionalMs = (text: string | undefined) => (text === undefined ? undefined : validDurationMs(text));
+  return {
+    ...spec,
+    reclaimNoticeMs: validDurationMs(spec.reclaimNotice),
+    minRuntimeMs: optionalMs(spec.minRuntime),
+    maxLeaseDurationMs: optionalMs(spec.maxLeaseDuration),
+  };
+}
 
 export const tenantQuotaStatusSchema = z.object({
   observedGeneration: z.int().optional(),

@@ -4,7 +4,7 @@
  * whole current state, so a crash or a missed event at any point is repaired by the next pass.
  */
 import { randomUUID } from "node:crypto";
-import { configMs, convertSettings, type OperatorConfig, poolSettings } from "../config/operator-config.ts";
+import { convertSettings, type OperatorConfig, poolSettings } from "../config/operator-config.ts";
 import type { MalformedObject } from "../core/model.ts";
 import { type ClusterPlan, planCluster } from "../core/planner.ts";
 import { jobPodsAtOnce, slimJob, slimPod, toNodeView, toPodView } from "../kube/convert.ts";
@@ -49,7 +49,7 @@ export class Operator {
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {
-    const watchdogMs = configMs(config.watchdogTimeout);
+    const watchdogMs = config.watchdogTimeout;
     const informerLog = (
       level: "debug" | "info" | "warn",
       message: string,
@@ -116,8 +116,8 @@ export class Operator {
     });
     this.queue = new WorkQueue<string>({
       workers: 1,
-      baseDelayMs: configMs(config.retry.baseDelay),
-      maxDelayMs: configMs(config.retry.maxDelay),
+      baseDelayMs: config.retry.baseDelay,
+      maxDelayMs: config.retry.maxDelay,
       process: (key) => this.reconcile(key),
       hooks: {
         onAdd: () => metrics.workqueueAdds.inc({ name: CONTROLLER, controller: CONTROLLER }),
@@ -161,7 +161,7 @@ export class Operator {
 
   /** Informers whose watch has been down longer than the watchdog: their cache may be stale. */
   disconnectedCaches(): string[] {
-    const limitMs = configMs(this.config.watchdogTimeout);
+    const limitMs = this.config.watchdogTimeout;
     return Object.values(this.informers)
       .filter((i) => i.disconnectedMs > limitMs)
       .map((i) => i.name);
@@ -179,7 +179,7 @@ export class Operator {
     this.started = true;
     this.queue.start();
     this.queue.add(PLAN);
-    const resyncMs = configMs(this.config.resyncPeriod);
+    const resyncMs = this.config.resyncPeriod;
     if (resyncMs > 0) {
       this.resyncTimer = setInterval(() => this.queue.add(PLAN), resyncMs);
       this.resyncTimer.unref();

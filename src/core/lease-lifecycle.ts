@@ -3,12 +3,18 @@
  * it (when it was Pending) and the snapshot. Pure.
  */
 
-import { formatDuration, parseDuration } from "../api/duration.ts";
-import type { EndReason, GpuLeaseStatus } from "../api/index.ts";
+import { formatDuration } from "../api/duration.ts";
+import {
+  type Condition,
+  DEFAULT_RECLAIM_NOTICE_MS,
+  type EndReason,
+  type GpuLeaseStatus,
+} from "../api/index.ts";
 import { ANNOTATION_RECLAIM_DEADLINE } from "../api/labels.ts";
 import { type NodeAccount, podHoldsGpus } from "./accounting.ts";
 import type { AdmissionDecision } from "./admission.ts";
-import { removeCondition, setCondition } from "./conditions.ts";
+import { type ConditionInput, getCondition, removeCondition, setCondition } from "./conditions.ts";
+import { earliest } from "./instants.ts";
 import {
   chargeMicros,
   formatMoney,
@@ -19,7 +25,7 @@ import {
   priceFor,
 } from "./metering.ts";
 import type { ClusterSnapshot, LeaseView, PodView, QuotaView } from "./model.ts";
-import { effectiveDurationMs } from "./quota-rules.ts";
+import { effectiveDurationMs, type Refusal } from "./quota-rules.ts";
 
 export interface PlannedEvent {
   kind: "GpuLease" | "Pod" | "Node" | "TenantQuota";
@@ -62,7 +68,7 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-function leaseEvent(
+export function leaseEvent(
   lease: LeaseView,
   type: PlannedEvent["type"],
   reason: string,
@@ -121,12 +127,6 @@ export function endStatus(
   };
 }
 
-function earliest(a: number | undefined, b: number | undefined): number | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return Math.min(a, b);
-}
-
 /** Starts a reclaim: the deadline is now plus the notice the tenant was promised, and never earlier. */
 export function giveNotice(
   lease: LeaseView,
@@ -135,7 +135,7 @@ export function giveNotice(
   quota: QuotaView | undefined,
   now: number,
 ): GpuLeaseStatus {
-  const noticeMs = parseDuration(quota?.spec.reclaimNotice ?? "2m") ?? 120_000;
+  const noticeMs = quota?.spec.reclaimNoticeMs ?? DEFAULT_RECLAIM_NOTICE_MS;
   const deadline = iso(now + noticeMs);
   const what = hit.whole
     ? `all ${lease.spec.gpus} GPUs of the lease`
@@ -324,234 +324,300 @@ export interface LeaseContext {
 }
 
 export function planLease(lease: LeaseView, ctx: LeaseContext): LeasePlan {
-  const { snapshot, accounts, quota, pods, decision } = ctx;
-  const now = snapshot.now;
-  const gen = lease.generation;
-  let status: GpuLeaseStatus = { ...lease.status, observedGeneration: gen };
-  const events: PlannedEvent[] = [];
-  const evict: LeasePlan["evict"] = [];
-  const notify: PodNotice[] = [];
-  let noticeGiven = false;
-  let retire = false;
-  let wakeAt: number | undefined;
-  const boundPods = pods.filter(podHoldsGpus);
-  // Fast path: a lease that keeps waiting for the same reason is left exactly as it is.
-  if (
+  const boundPods = ctx.pods.filter(podHoldsGpus);
+  const plan: LeasePlan = {
+    lease,
+    status: { ...lease.status, observedGeneration: lease.generation },
+    events: [],
+    evict: [],
+    notify: [],
+    noticeGiven: false,
+    retire: false,
+    wakeAt: undefined,
+  };
+  const { decision } = ctx;
+  if (keepsWaitingUnchanged(lease, decision, boundPods)) return { ...plan, status: lease.status };
+  const phase = plan.status.phase;
+  if (lease.deleting) planDeleted(plan, boundPods, ctx.snapshot.now);
+  else if (phase === "Ended") evictAll(plan, boundPods, plan.status.endReason ?? "Expired");
+  else if (phase === "Active" || phase === "Reclaiming") planRunning(plan, ctx, boundPods);
+  else if (decision?.kind === "admit") planAdmitted(plan, decision, ctx.snapshot);
+  else if (decision?.kind === "reject") planRejected(plan, decision.refusal, ctx.snapshot.now);
+  else if (decision?.kind === "wait") planWaiting(plan, decision.refusal, ctx.snapshot.now);
+  plan.status.boundPods = boundPods.length;
+  return plan;
+}
+
+/** A Pending lease that keeps waiting for the same reason is left exactly as it is. */
+function keepsWaitingUnchanged(
+  lease: LeaseView,
+  decision: AdmissionDecision | undefined,
+  boundPods: PodView[],
+): boolean {
+  return (
     !lease.deleting &&
     decision?.kind === "wait" &&
     lease.status.phase === "Pending" &&
     lease.status.reason === decision.refusal.reason &&
     lease.status.message === decision.refusal.message &&
-    lease.status.observedGeneration === gen &&
+    lease.status.observedGeneration === lease.generation &&
     (lease.status.boundPods ?? 0) === boundPods.length
-  ) {
-    return { lease, status: lease.status, events, evict, notify, noticeGiven, retire, wakeAt };
-  }
+  );
+}
 
-  if (lease.deleting) {
-    if (status.phase !== "Ended") {
-      status = endStatus(
-        lease,
-        status,
-        "Released",
-        now,
-        "the lease was deleted; its pods are being evicted",
-        now,
-      );
-      events.push(
-        leaseEvent(lease, "Normal", "Released", "lease deleted: evicting its pods and freeing its GPUs"),
-      );
-    }
-    for (const pod of boundPods) evict.push({ pod, reason: "Released", force: false });
-    retire = boundPods.length === 0;
-  } else if (status.phase === "Ended") {
-    for (const pod of boundPods) evict.push({ pod, reason: status.endReason ?? "Expired", force: false });
-  } else if (status.phase === "Active" || status.phase === "Reclaiming") {
-    const admittedAt = Date.parse(status.admittedAt ?? "");
-    const durationMs = effectiveDurationMs(quota, lease);
-    const expiresAt =
-      durationMs === undefined || Number.isNaN(admittedAt) ? undefined : admittedAt + durationMs;
-    status.expiresAt = expiresAt === undefined ? undefined : iso(expiresAt);
-    if (expiresAt !== undefined && now >= expiresAt) {
-      status = endStatus(
-        lease,
-        status,
-        "Expired",
-        expiresAt,
-        `the lease expired after ${formatDuration(durationMs ?? 0)}`,
-        now,
-      );
-      events.push(
-        leaseEvent(lease, "Normal", "Expired", `lease expired at ${iso(expiresAt)}; evicting its pods`),
-      );
-      for (const pod of boundPods) evict.push({ pod, reason: "Expired", force: false });
-    } else {
-      const lost = (status.allocations ?? []).filter((a) => !accounts.has(a.node));
-      if (lost.length > 0) {
-        const outcome = loseNodes(lease, status, lost, now);
-        status = outcome.status;
-        events.push(outcome.event);
-        if (status.phase === "Ended")
-          for (const pod of boundPods) evict.push({ pod, reason: "NodeLost", force: false });
-      }
-      if (status.phase === "Active" && ctx.reclaimHit) {
-        status = giveNotice(lease, status, ctx.reclaimHit, quota, now);
-        noticeGiven = true;
-        events.push(leaseEvent(lease, "Warning", "ReclaimNotice", status.message ?? ""));
-      }
-      if (status.phase === "Reclaiming") {
-        const outcome = reclaimStep(lease, status, boundPods, snapshot);
-        status = outcome.status;
-        evict.push(...outcome.evict);
-        notify.push(...outcome.notify);
-        events.push(...outcome.events);
-        wakeAt = outcome.wakeAt;
-      }
-    }
-    if (status.phase === "Active" || status.phase === "Reclaiming") {
-      if (expiresAt !== undefined) {
-        const warnAt = expiresAt - snapshot.settings.expiryWarningMs;
-        if (now >= warnAt) {
-          const message = `the lease expires at ${iso(expiresAt)}; its pods will be evicted then`;
-          if (status.conditions?.find((c) => c.type === "ExpiringSoon")?.status !== "True") {
-            events.push(leaseEvent(lease, "Warning", "ExpiringSoon", message));
-          }
-          status.conditions = setCondition(
-            status.conditions,
-            { type: "ExpiringSoon", status: "True", reason: "ExpiryNear", message },
-            now,
-            gen,
-          );
-          wakeAt = earliest(wakeAt, expiresAt);
-        } else {
-          status.conditions = removeCondition(status.conditions, "ExpiringSoon");
-          wakeAt = earliest(wakeAt, warnAt);
-        }
-      }
-      const problems = (status.allocations ?? [])
-        .map((a) => nodeProblem(accounts.get(a.node), a.node))
-        .filter((p): p is string => p !== undefined);
-      const wasReady = status.conditions?.find((c) => c.type === "Ready")?.status;
-      if (problems.length > 0) {
-        const message = `${problems.join("; ")}: pods there cannot run until it recovers`;
-        if (wasReady !== "False") events.push(leaseEvent(lease, "Warning", "NodeUnavailable", message));
-        status.conditions = setCondition(
-          status.conditions,
-          { type: "Ready", status: "False", reason: "NodeUnavailable", message },
-          now,
-          gen,
-        );
-      } else {
-        status.conditions = setCondition(
-          status.conditions,
-          {
-            type: "Ready",
-            status: "True",
-            reason: "Placed",
-            message: `GPUs allocated on ${status.allocations?.length ?? 0} node(s)`,
-          },
-          now,
-          gen,
-        );
-      }
-      const at = meteringInstant(now, snapshot.settings.meteringIntervalMs);
-      const gpuSeconds = leaseGpuSeconds(status, Math.max(at, admittedAt));
-      const perHour = parseMoneyMicros(status.pricing?.perGpuHour);
-      status.usage = {
-        gpuSeconds,
-        closedGpuSeconds: status.usage?.closedGpuSeconds ?? 0,
-        charges: formatMoney(chargeMicros(gpuSeconds, perHour)),
-      };
-      if (snapshot.settings.meteringIntervalMs > 0) {
-        const nextMeter = at + snapshot.settings.meteringIntervalMs;
-        wakeAt = wakeAt === undefined ? nextMeter : Math.min(wakeAt, nextMeter);
-      }
-    }
-  } else if (decision?.kind === "admit") {
-    const { placement, quota: admittedQuota } = decision;
-    const durationMs = effectiveDurationMs(admittedQuota, lease);
-    const nodes = placement.allocations.map((a) => `${a.node} (${a.gpus})`).join(", ");
-    const message = `admitted: ${lease.spec.gpus} GPUs on ${nodes}`;
-    let conditions = setCondition(
-      status.conditions,
-      { type: "Admitted", status: "True", reason: "Admitted", message },
-      now,
-      gen,
-    );
-    conditions = setCondition(
-      conditions,
-      {
-        type: "Ready",
-        status: "True",
-        reason: "Placed",
-        message: `GPUs allocated on ${placement.allocations.length} node(s)`,
-      },
-      now,
-      gen,
-    );
-    status = {
-      ...status,
-      phase: "Active",
-      reason: "Admitted",
-      message,
-      conditions,
-      allocations: placement.allocations.map((a) => ({ node: a.node, gpus: a.gpus, since: iso(now) })),
-      allocatedNodes: placement.allocations.length,
-      admittedAt: iso(now),
-      expiresAt: durationMs === undefined ? undefined : iso(now + durationMs),
-      pricing: {
-        perGpuHour: priceFor(lease.spec.class, admittedQuota.spec.pricing),
-        currency: admittedQuota.spec.pricing.currency,
-      },
-      usage: { gpuSeconds: 0, closedGpuSeconds: 0, charges: "0.00" },
-    };
-    events.push(leaseEvent(lease, "Normal", "Admitted", message));
-    if (durationMs !== undefined) wakeAt = now + Math.max(0, durationMs - snapshot.settings.expiryWarningMs);
-  } else if (decision?.kind === "reject") {
-    const { reason, message } = decision.refusal;
-    status = endStatus(
+function evictAll(plan: LeasePlan, boundPods: PodView[], reason: EndReason): void {
+  for (const pod of boundPods) plan.evict.push({ pod, reason, force: false });
+}
+
+/** A deleted lease ends as Released; it may retire once no pod of it holds GPUs. */
+function planDeleted(plan: LeasePlan, boundPods: PodView[], now: number): void {
+  const { lease } = plan;
+  if (plan.status.phase !== "Ended") {
+    plan.status = endStatus(
       lease,
-      {
-        ...status,
-        conditions: setCondition(
-          status.conditions,
-          { type: "Admitted", status: "False", reason, message },
-          now,
-          gen,
-        ),
-      },
-      "Rejected",
+      plan.status,
+      "Released",
       now,
-      message,
+      "the lease was deleted; its pods are being evicted",
       now,
     );
-    status.reason = reason;
-    events.push(leaseEvent(lease, "Warning", "Rejected", message));
-  } else if (decision?.kind === "wait") {
-    const { reason, message } = decision.refusal;
-    if (status.reason !== reason || status.phase !== "Pending") {
-      events.push(
-        leaseEvent(
-          lease,
-          reason === "InsufficientCapacity" || reason === "QuotaExceeded" ? "Normal" : "Warning",
-          reason,
-          message,
-        ),
-      );
-    }
-    status = {
-      ...status,
-      phase: "Pending",
-      reason,
-      message,
-      conditions: setCondition(
-        status.conditions,
-        { type: "Admitted", status: "False", reason, message },
-        now,
-        gen,
-      ),
-    };
+    plan.events.push(
+      leaseEvent(lease, "Normal", "Released", "lease deleted: evicting its pods and freeing its GPUs"),
+    );
   }
-  status.boundPods = boundPods.length;
-  return { lease, status, events, evict, notify, noticeGiven, retire, wakeAt };
+  evictAll(plan, boundPods, "Released");
+  plan.retire = boundPods.length === 0;
+}
+
+/**
+ * An Active or Reclaiming lease: it expires, loses vanished nodes, gets or serves a reclaim notice;
+ * while it still runs, its expiry warning, readiness and usage are kept current.
+ */
+function planRunning(plan: LeasePlan, ctx: LeaseContext, boundPods: PodView[]): void {
+  const { lease, status } = plan;
+  const now = ctx.snapshot.now;
+  const admittedAt = Date.parse(status.admittedAt ?? "");
+  const durationMs = effectiveDurationMs(ctx.quota, lease);
+  const expiresAt =
+    durationMs === undefined || Number.isNaN(admittedAt) ? undefined : admittedAt + durationMs;
+  status.expiresAt = expiresAt === undefined ? undefined : iso(expiresAt);
+  if (durationMs !== undefined && expiresAt !== undefined && now >= expiresAt) {
+    plan.status = endStatus(
+      lease,
+      status,
+      "Expired",
+      expiresAt,
+      `the lease expired after ${formatDuration(durationMs)}`,
+      now,
+    );
+    plan.events.push(
+      leaseEvent(lease, "Normal", "Expired", `lease expired at ${iso(expiresAt)}; evicting its pods`),
+    );
+    evictAll(plan, boundPods, "Expired");
+  } else {
+    loseVanishedNodes(plan, ctx.accounts, boundPods, now);
+    if (plan.status.phase === "Active" && ctx.reclaimHit) {
+      plan.status = giveNotice(lease, plan.status, ctx.reclaimHit, ctx.quota, now);
+      plan.noticeGiven = true;
+      plan.events.push(leaseEvent(lease, "Warning", "ReclaimNotice", plan.status.message ?? ""));
+    }
+    if (plan.status.phase === "Reclaiming") {
+      const outcome = reclaimStep(lease, plan.status, boundPods, ctx.snapshot);
+      plan.status = outcome.status;
+      plan.evict.push(...outcome.evict);
+      plan.notify.push(...outcome.notify);
+      plan.events.push(...outcome.events);
+      plan.wakeAt = outcome.wakeAt;
+    }
+  }
+  if (plan.status.phase !== "Active" && plan.status.phase !== "Reclaiming") return;
+  if (expiresAt !== undefined) warnOfExpiry(plan, expiresAt, ctx.snapshot);
+  reportNodeHealth(plan, ctx.accounts, now);
+  meterUsage(plan, admittedAt, ctx.snapshot);
+}
+
+/** Allocations on nodes that no longer exist end; with none left the lease ends as NodeLost. */
+function loseVanishedNodes(
+  plan: LeasePlan,
+  accounts: Map<string, NodeAccount>,
+  boundPods: PodView[],
+  now: number,
+): void {
+  const lost = (plan.status.allocations ?? []).filter((a) => !accounts.has(a.node));
+  if (lost.length === 0) return;
+  const outcome = loseNodes(plan.lease, plan.status, lost, now);
+  plan.status = outcome.status;
+  plan.events.push(outcome.event);
+  if (plan.status.phase === "Ended") evictAll(plan, boundPods, "NodeLost");
+}
+
+/** ExpiringSoon from `expiryWarning` before the expiry; the plan wakes for the warning and the expiry. */
+function warnOfExpiry(plan: LeasePlan, expiresAt: number, snapshot: ClusterSnapshot): void {
+  const { status } = plan;
+  const now = snapshot.now;
+  const warnAt = expiresAt - snapshot.settings.expiryWarningMs;
+  if (now < warnAt) {
+    status.conditions = removeCondition(status.conditions, "ExpiringSoon");
+    plan.wakeAt = earliest(plan.wakeAt, warnAt);
+    return;
+  }
+  const message = `the lease expires at ${iso(expiresAt)}; its pods will be evicted then`;
+  warnByCondition(
+    plan,
+    { type: "ExpiringSoon", status: "True", reason: "ExpiryNear", message },
+    "ExpiringSoon",
+    now,
+  );
+  plan.wakeAt = earliest(plan.wakeAt, expiresAt);
+}
+
+/** Ready=False (with an Event when it turns) while a node of the lease is gone, NotReady or cordoned. */
+function reportNodeHealth(plan: LeasePlan, accounts: Map<string, NodeAccount>, now: number): void {
+  const { lease, status } = plan;
+  const problems = (status.allocations ?? [])
+    .map((a) => nodeProblem(accounts.get(a.node), a.node))
+    .filter((p): p is string => p !== undefined);
+  if (problems.length === 0) {
+    status.conditions = setCondition(
+      status.conditions,
+      placedCondition(status.allocations?.length ?? 0),
+      now,
+      lease.generation,
+    );
+    return;
+  }
+  const message = `${problems.join("; ")}: pods there cannot run until it recovers`;
+  warnByCondition(
+    plan,
+    { type: "Ready", status: "False", reason: "NodeUnavailable", message },
+    "NodeUnavailable",
+    now,
+  );
+}
+
+/** Sets the condition on the plan's status; a Warning Event announces it when the condition's status turns. */
+export function warnByCondition(
+  plan: LeasePlan,
+  condition: ConditionInput,
+  eventReason: string,
+  now: number,
+): void {
+  const { lease, status } = plan;
+  if (getCondition(status.conditions, condition.type)?.status !== condition.status) {
+    plan.events.push(leaseEvent(lease, "Warning", eventReason, condition.message));
+  }
+  status.conditions = setCondition(status.conditions, condition, now, lease.generation);
+}
+
+/** Usage and charges up to the last metering instant; the plan wakes for the next one. */
+function meterUsage(plan: LeasePlan, admittedAt: number, snapshot: ClusterSnapshot): void {
+  const { status } = plan;
+  const intervalMs = snapshot.settings.meteringIntervalMs;
+  const at = meteringInstant(snapshot.now, intervalMs);
+  const gpuSeconds = leaseGpuSeconds(status, Math.max(at, admittedAt));
+  const perHour = parseMoneyMicros(status.pricing?.perGpuHour);
+  status.usage = {
+    gpuSeconds,
+    closedGpuSeconds: status.usage?.closedGpuSeconds ?? 0,
+    charges: formatMoney(chargeMicros(gpuSeconds, perHour)),
+  };
+  if (intervalMs > 0) plan.wakeAt = earliest(plan.wakeAt, at + intervalMs);
+}
+
+function placedCondition(nodes: number) {
+  return {
+    type: "Ready",
+    status: "True",
+    reason: "Placed",
+    message: `GPUs allocated on ${nodes} node(s)`,
+  } as const;
+}
+
+/** An admitted lease becomes Active on its placement, at the price in force now. */
+function planAdmitted(
+  plan: LeasePlan,
+  decision: Extract<AdmissionDecision, { kind: "admit" }>,
+  snapshot: ClusterSnapshot,
+): void {
+  const { lease } = plan;
+  const now = snapshot.now;
+  const { placement, quota } = decision;
+  const durationMs = effectiveDurationMs(quota, lease);
+  const nodes = placement.allocations.map((a) => `${a.node} (${a.gpus})`).join(", ");
+  const message = `admitted: ${lease.spec.gpus} GPUs on ${nodes}`;
+  let conditions = setCondition(
+    plan.status.conditions,
+    { type: "Admitted", status: "True", reason: "Admitted", message },
+    now,
+    lease.generation,
+  );
+  conditions = setCondition(conditions, placedCondition(placement.allocations.length), now, lease.generation);
+  plan.status = {
+    ...plan.status,
+    phase: "Active",
+    reason: "Admitted",
+    message,
+    conditions,
+    allocations: placement.allocations.map((a) => ({ node: a.node, gpus: a.gpus, since: iso(now) })),
+    allocatedNodes: placement.allocations.length,
+    admittedAt: iso(now),
+    expiresAt: durationMs === undefined ? undefined : iso(now + durationMs),
+    pricing: {
+      perGpuHour: priceFor(lease.spec.class, quota.spec.pricing),
+      currency: quota.spec.pricing.currency,
+    },
+    usage: { gpuSeconds: 0, closedGpuSeconds: 0, charges: "0.00" },
+  };
+  plan.events.push(leaseEvent(lease, "Normal", "Admitted", message));
+  if (durationMs !== undefined)
+    plan.wakeAt = now + Math.max(0, durationMs - snapshot.settings.expiryWarningMs);
+}
+
+/** A lease that can never be admitted ends as Rejected. */
+function planRejected(plan: LeasePlan, refusal: Refusal, now: number): void {
+  const { lease } = plan;
+  const { reason, message } = refusal;
+  plan.status = endStatus(
+    lease,
+    { ...plan.status, conditions: notAdmitted(plan, refusal, now) },
+    "Rejected",
+    now,
+    message,
+    now,
+  );
+  plan.status.reason = reason;
+  plan.events.push(leaseEvent(lease, "Warning", "Rejected", message));
+}
+
+/** A lease that must wait stays Pending with the reason; an Event when the reason changes. */
+function planWaiting(plan: LeasePlan, refusal: Refusal, now: number): void {
+  const { lease } = plan;
+  const { reason, message } = refusal;
+  if (plan.status.reason !== reason || plan.status.phase !== "Pending") {
+    plan.events.push(
+      leaseEvent(
+        lease,
+        reason === "InsufficientCapacity" || reason === "QuotaExceeded" ? "Normal" : "Warning",
+        reason,
+        message,
+      ),
+    );
+  }
+  plan.status = {
+    ...plan.status,
+    phase: "Pending",
+    reason,
+    message,
+    conditions: notAdmitted(plan, refusal, now),
+  };
+}
+
+/** The lease's conditions with Admitted=False for the refusal. */
+function notAdmitted(plan: LeasePlan, refusal: Refusal, now: number): Condition[] {
+  return setCondition(
+    plan.status.conditions,
+    { type: "Admitted", status: "False", reason: refusal.reason, message: refusal.message },
+    now,
+    plan.lease.generation,
+  );
 }

@@ -4,9 +4,9 @@
  */
 import type {
   Allocation,
-  GpuLeaseSpec,
+  GpuLeaseSpecView,
   GpuLeaseStatus,
-  TenantQuotaSpec,
+  TenantQuotaSpecView,
   TenantQuotaStatus,
 } from "../api/index.ts";
 
@@ -104,7 +104,7 @@ export interface LeaseView {
   createdAt: number;
   deleting: boolean;
   hasFinalizer: boolean;
-  spec: GpuLeaseSpec;
+  spec: GpuLeaseSpecView;
   status: GpuLeaseStatus;
   annotations: Record<string, string>;
 }
@@ -112,7 +112,7 @@ export interface LeaseView {
 export interface QuotaView {
   name: string;
   generation: number;
-  spec: TenantQuotaSpec;
+  spec: TenantQuotaSpecView;
   status: TenantQuotaStatus;
 }
 

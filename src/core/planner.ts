@@ -5,17 +5,19 @@
  */
 import type { GpuLeaseStatus, TenantQuotaStatus } from "../api/index.ts";
 import { accountNodes, type NodeAccount, tenantNamespaces } from "./accounting.ts";
-import { type AdmissionDecision, admit } from "./admission.ts";
+import { type AdmissionDecision, type AdmissionResult, admit } from "./admission.ts";
 import { type Binding, planBindings } from "./binding.ts";
-import { setCondition } from "./conditions.ts";
+import { getCondition, setCondition } from "./conditions.ts";
 import { type DemandGroup, internalDemand } from "./demand.ts";
 import { sameJson } from "./equality.ts";
+import { earliest } from "./instants.ts";
 import {
   type LeasePlan,
   type PlannedEvent,
   type PodNotice,
   planLease,
   type ReclaimHit,
+  warnByCondition,
 } from "./lease-lifecycle.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import { type NodeChange, planNodePool } from "./node-pool.ts";
@@ -77,162 +79,39 @@ function podEvent(
   };
 }
 
-function earliest(a: number | undefined, b: number | undefined): number | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return Math.min(a, b);
+/** What every step of a plan reads: the snapshot and the indexes built once from it. */
+interface PlanContext {
+  snapshot: ClusterSnapshot;
+  /** Node accounting; reclaims mark nodes Returning and admissions book GPUs as the plan goes. */
+  accounts: Map<string, NodeAccount>;
+  /** Tenant of each tenant namespace. */
+  owners: Map<string, string>;
+  /** The quota of the tenant that owns a namespace, if any. */
+  quotaOf: (namespace: string) => QuotaView | undefined;
 }
 
-export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
-  const accounts = accountNodes(snapshot);
-  const owners = tenantNamespaces(snapshot);
-  const quotas = new Map(snapshot.quotas.map((q) => [q.name, q]));
+type LeaseStatusPlan = { lease: LeaseView; status: GpuLeaseStatus };
 
+export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
+  const ctx = planContext(snapshot);
   // Internal demand first: the owner's training comes before any new lending.
-  const demand = internalDemand(snapshot.pods, owners, snapshot.settings.resourceNames, snapshot.groupSizes);
+  const demand = internalDemand(
+    snapshot.pods,
+    ctx.owners,
+    snapshot.settings.resourceNames,
+    snapshot.groupSizes,
+  );
   const settled = demand.filter((g) => g.settlesAt <= snapshot.now);
   const settling = demand.filter((g) => g.settlesAt > snapshot.now);
-  const reclaim = planReclaim(snapshot, accounts, settled, owners);
-  const hits = new Map<string, ReclaimHit>();
-  const returning = new Set<string>();
-  for (const decision of reclaim.decisions) {
-    for (const node of decision.nodes) {
-      returning.add(node);
-      const account = accounts.get(node);
-      if (account) account.state = "Returning";
-    }
-    for (const hit of decision.hits) {
-      // Two demands may take different nodes of one lease (partial reclaim): one notice for both.
-      const earlier = hits.get(leaseKey(hit.lease));
-      const nodes = [...new Set([...(earlier?.nodes ?? []), ...hit.nodes])].sort();
-      const allocations = hit.lease.status.allocations ?? [];
-      hits.set(leaseKey(hit.lease), {
-        nodes,
-        whole: (earlier?.whole ?? false) || hit.whole,
-        gpus: allocations.filter((a) => nodes.includes(a.node)).reduce((sum, a) => sum + a.gpus, 0),
-        reason: "InternalDemand",
-        explanation: earlier ? `${earlier.explanation}; ${decision.explanation}` : decision.explanation,
-      });
-    }
-  }
-  // Explicit reclaim: a lent node that lost its lendable label (or got gpulease.io/reclaim=true).
-  for (const lease of snapshot.leases) {
-    if (lease.status.phase !== "Active" || lease.spec.class === "Reserved" || hits.has(leaseKey(lease)))
-      continue;
-    const allocations = lease.status.allocations ?? [];
-    const taken = allocations.filter((a) => {
-      const account = accounts.get(a.node);
-      return account?.node.lent === true && !account.node.lendable;
-    });
-    if (taken.length === 0) continue;
-    const whole = !lease.spec.allowPartialReclaim;
-    const nodes = (whole ? allocations : taken).map((a) => a.node).sort();
-    hits.set(leaseKey(lease), {
-      nodes,
-      whole,
-      gpus: (whole ? allocations : taken).reduce((sum, a) => sum + a.gpus, 0),
-      reason: "NodeReclaimed",
-      explanation: `node(s) ${taken.map((a) => a.node).join(", ")} were taken out of the lendable pool`,
-    });
-  }
-  const admission = admit(
-    snapshot,
-    accounts,
-    (account) =>
-      ![...reclaim.waiting, ...settling].some((group) =>
-        group.pods.some((pod) => staticFit(pod, account.node)),
-      ),
-  );
-  const decisionFor = new Map(admission.decisions.map((d) => [leaseKey(d.lease), d]));
+  const reclaim = planReclaim(snapshot, ctx.accounts, settled, ctx.owners);
+  const { hits, returning } = planReclaims(ctx, reclaim.decisions);
+  explicitReclaims(ctx, hits);
+  const admission = planAdmissions(ctx, [...reclaim.waiting, ...settling]);
 
-  const podsByLease = new Map<string, PodView[]>();
-  for (const pod of snapshot.pods) {
-    if (pod.lease === undefined || !owners.has(pod.namespace)) continue;
-    const key = `${pod.namespace}/${pod.lease}`;
-    const list = podsByLease.get(key) ?? [];
-    list.push(pod);
-    podsByLease.set(key, list);
-  }
-
-  const events: PlannedEvent[] = [];
-  let wakeAt = earliest(admission.wakeAt, reclaim.wakeAt);
-  for (const group of settling) wakeAt = earliest(wakeAt, group.settlesAt);
-  const leasePlans: LeasePlan[] = [];
-  for (const lease of snapshot.leases) {
-    const tenant = owners.get(lease.namespace);
-    const plan = planLease(lease, {
-      snapshot,
-      accounts,
-      quota: tenant === undefined ? undefined : quotas.get(tenant),
-      pods: podsByLease.get(leaseKey(lease)) ?? [],
-      decision: decisionFor.get(leaseKey(lease)),
-      reclaimHit: hits.get(leaseKey(lease)),
-    });
-    markAtRisk(plan, reclaim.atRisk.has(leaseKey(lease)), snapshot.now);
-    leasePlans.push(plan);
-    events.push(...plan.events);
-    wakeAt = earliest(wakeAt, plan.wakeAt);
-  }
-
-  const changedPlans = leasePlans.filter((p) => !sameJson(p.status, p.lease.status));
-  const leaseStatuses = changedPlans.map((p) => ({ lease: p.lease, status: p.status }));
-  const addFinalizers = snapshot.leases.filter((l) => !l.deleting && !l.hasFinalizer);
-
-  // Pods: bind gated pods of Active leases; say why the others wait.
-  const bindings: ClusterPlan["bindings"] = [];
-  const lentNow = new Set(admission.lend);
-  for (const plan of leasePlans) {
-    const pods = podsByLease.get(leaseKey(plan.lease)) ?? [];
-    if (plan.status.phase !== "Active") {
-      for (const pod of pods) {
-        if (!pod.gated || pod.terminating) continue;
-        events.push(
-          podEvent(
-            pod,
-            "Normal",
-            "WaitingForLease",
-            `lease ${plan.lease.name} is ${plan.status.phase ?? "Pending"}${plan.status.reason ? ` (${plan.status.reason})` : ""}: the pod stays gated until the lease is Active`,
-            plan.lease.name,
-          ),
-        );
-      }
-      continue;
-    }
-    // Nodes lent by this very plan are not tainted yet in the snapshot, but will be before binding.
-    const usable = new Set(
-      (plan.status.allocations ?? [])
-        .map((a) => a.node)
-        .filter((node) => accounts.get(node)?.state === "Lent" || lentNow.has(node)),
-    );
-    const { bindings: planned, unbindable } = planBindings(
-      { ...plan.lease, status: plan.status },
-      pods,
-      usable,
-    );
-    for (const b of planned) {
-      bindings.push({ ...b, lease: plan.lease });
-    }
-    for (const u of unbindable) {
-      events.push(podEvent(u.pod, "Warning", u.reason, u.message));
-    }
-  }
-  // Gated pods naming a lease that does not exist.
-  const leaseKeys = new Set(snapshot.leases.map(leaseKey));
-  for (const [key, pods] of podsByLease) {
-    if (leaseKeys.has(key)) continue;
-    for (const pod of pods) {
-      if (!pod.gated || pod.terminating) continue;
-      events.push(
-        podEvent(
-          pod,
-          "Warning",
-          "LeaseNotFound",
-          `no GpuLease named ${pod.lease} in namespace ${pod.namespace}: the pod stays gated`,
-        ),
-      );
-    }
-  }
-
+  const podsByLease = groupPodsByLease(ctx);
+  const leasePlans = planLeases(ctx, { podsByLease, admission, hits, atRisk: reclaim.atRisk });
+  const events = leasePlans.flatMap((p) => p.events);
+  const bindings = planPods(ctx, leasePlans, podsByLease, new Set(admission.lend), events);
   const evictions = leasePlans.flatMap((p) =>
     p.evict.map((e) => ({
       lease: p.lease,
@@ -243,58 +122,17 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     })),
   );
   const notices = leasePlans.flatMap((p) => p.notify.map((n) => ({ ...n, lease: p.lease })));
+  const { removeFinalizers, retiringByTenant } = planRetirement(ctx, leasePlans);
+  const quotaStatuses = planTenantSummaries(ctx, leasePlans, retiringByTenant);
 
-  // Deleted leases: fold their usage into the tenant's ledger, then (next pass) drop the finalizer.
-  const retiringByTenant = new Map<string, RetiringLease[]>();
-  const foldedByTenant = new Map<string, Set<string>>();
-  const foldedOf = (quota: QuotaView): Set<string> => {
-    const known = foldedByTenant.get(quota.name);
-    if (known) return known;
-    const set = foldedUids(quota);
-    foldedByTenant.set(quota.name, set);
-    return set;
-  };
-  const removeFinalizers: LeaseView[] = [];
-  for (const plan of leasePlans) {
-    if (!plan.retire || !plan.lease.hasFinalizer) continue;
-    const tenant = owners.get(plan.lease.namespace);
-    const quota = tenant === undefined ? undefined : quotas.get(tenant);
-    if (!quota || foldedOf(quota).has(plan.lease.uid) || plan.lease.status.phase === undefined) {
-      removeFinalizers.push(plan.lease);
-      continue;
-    }
-    const list = retiringByTenant.get(quota.name) ?? [];
-    list.push({ lease: plan.lease, status: plan.status });
-    retiringByTenant.set(quota.name, list);
-  }
-
-  const quotaStatuses: ClusterPlan["quotaStatuses"] = [];
-  const plansByTenant = new Map<string, { lease: LeaseView; status: GpuLeaseStatus }[]>();
-  for (const p of leasePlans) {
-    const tenant = owners.get(p.lease.namespace);
-    if (tenant === undefined) continue;
-    const list = plansByTenant.get(tenant) ?? [];
-    list.push({ lease: p.lease, status: p.status });
-    plansByTenant.set(tenant, list);
-  }
-  const liveUids = new Set(snapshot.leases.map((l) => l.uid));
-  for (const quota of snapshot.quotas) {
-    const leases = plansByTenant.get(quota.name) ?? [];
-    const retiring = retiringByTenant.get(quota.name) ?? [];
-    const status = planQuotaStatus(snapshot, quota, leases, retiring, liveUids);
-    if (!sameJson(status, quota.status)) quotaStatuses.push({ quota, status });
-  }
-
-  const pool = planNodePool(accounts, new Set(admission.lend), snapshot.now, returning);
+  const pool = planNodePool(ctx.accounts, new Set(admission.lend), snapshot.now, returning);
   events.push(...pool.events);
   const lendNodes = pool.changes.filter((c) => c.lent === true);
   const nodeChanges = pool.changes.filter((c) => c.lent !== true);
+  const resourceQuotas = planChangedResourceQuotas(snapshot, leasePlans);
 
-  const current = new Map((snapshot.resourceQuotas ?? []).map((q) => [q.namespace, q.hard]));
-  const resourceQuotas = planResourceQuotas({
-    ...snapshot,
-    leases: leasePlans.map((p) => ({ ...p.lease, status: p.status })),
-  }).filter((q) => !sameHard(current.get(q.namespace), q.hard));
+  const changedPlans = leasePlans.filter((p) => !sameJson(p.status, p.lease.status));
+  const addFinalizers = snapshot.leases.filter((l) => !l.deleting && !l.hasFinalizer);
   const actions = buildActions({
     lendNodes,
     nodeChanges,
@@ -311,13 +149,13 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     quotaStatuses,
     removeFinalizers,
     events,
-    tenantOf: (namespace) => owners.get(namespace),
+    tenantOf: (namespace) => ctx.owners.get(namespace),
   });
 
   return {
     actions,
     lendNodes,
-    leaseStatuses,
+    leaseStatuses: changedPlans.map((p) => ({ lease: p.lease, status: p.status })),
     addFinalizers,
     resourceQuotas,
     bindings,
@@ -327,13 +165,265 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     quotaStatuses,
     removeFinalizers,
     events,
-    wakeAt,
-    accounts,
+    wakeAt: [
+      admission.wakeAt,
+      reclaim.wakeAt,
+      ...settling.map((g) => g.settlesAt),
+      ...leasePlans.map((p) => p.wakeAt),
+    ].reduce(earliest, undefined),
+    accounts: ctx.accounts,
     decisions: admission.decisions,
     reclaims: reclaim.decisions,
     hopelessDemand: reclaim.hopeless,
     noticesGiven: leasePlans.filter((p) => p.noticeGiven).map((p) => p.lease),
   };
+}
+
+function planContext(snapshot: ClusterSnapshot): PlanContext {
+  const owners = tenantNamespaces(snapshot);
+  const quotas = new Map(snapshot.quotas.map((q) => [q.name, q]));
+  return {
+    snapshot,
+    accounts: accountNodes(snapshot),
+    owners,
+    quotaOf: (namespace) => {
+      const tenant = owners.get(namespace);
+      return tenant === undefined ? undefined : quotas.get(tenant);
+    },
+  };
+}
+
+/**
+ * The leases internal demand takes GPUs from, one hit per lease, and the nodes that go back; those
+ * nodes are marked Returning so no admission uses them.
+ */
+function planReclaims(
+  ctx: PlanContext,
+  decisions: ReclaimDecision[],
+): { hits: Map<string, ReclaimHit>; returning: Set<string> } {
+  const hits = new Map<string, ReclaimHit>();
+  const returning = new Set<string>();
+  for (const decision of decisions) {
+    for (const node of decision.nodes) {
+      returning.add(node);
+      const account = ctx.accounts.get(node);
+      if (account) account.state = "Returning";
+    }
+    for (const hit of decision.hits) {
+      // Two demands may take different nodes of one lease (partial reclaim): one notice for both.
+      const earlier = hits.get(leaseKey(hit.lease));
+      const nodes = [...new Set([...(earlier?.nodes ?? []), ...hit.nodes])].sort();
+      const allocations = hit.lease.status.allocations ?? [];
+      hits.set(leaseKey(hit.lease), {
+        nodes,
+        whole: (earlier?.whole ?? false) || hit.whole,
+        gpus: allocations.filter((a) => nodes.includes(a.node)).reduce((sum, a) => sum + a.gpus, 0),
+        reason: "InternalDemand",
+        explanation: earlier ? `${earlier.explanation}; ${decision.explanation}` : decision.explanation,
+      });
+    }
+  }
+  return { hits, returning };
+}
+
+/** Adds a hit for each Active lease on a lent node that lost its lendable label (or got gpulease.io/reclaim=true). */
+function explicitReclaims(ctx: PlanContext, hits: Map<string, ReclaimHit>): void {
+  for (const lease of ctx.snapshot.leases) {
+    if (lease.status.phase !== "Active" || lease.spec.class === "Reserved" || hits.has(leaseKey(lease)))
+      continue;
+    const allocations = lease.status.allocations ?? [];
+    const taken = allocations.filter((a) => {
+      const account = ctx.accounts.get(a.node);
+      return account?.node.lent === true && !account.node.lendable;
+    });
+    if (taken.length === 0) continue;
+    const whole = !lease.spec.allowPartialReclaim;
+    const nodes = (whole ? allocations : taken).map((a) => a.node).sort();
+    hits.set(leaseKey(lease), {
+      nodes,
+      whole,
+      gpus: (whole ? allocations : taken).reduce((sum, a) => sum + a.gpus, 0),
+      reason: "NodeReclaimed",
+      explanation: `node(s) ${taken.map((a) => a.node).join(", ")} were taken out of the lendable pool`,
+    });
+  }
+}
+
+/** Admits pending leases, never lending a node an internal demand still waiting could use. */
+function planAdmissions(ctx: PlanContext, waitingDemand: DemandGroup[]): AdmissionResult {
+  return admit(
+    ctx.snapshot,
+    ctx.accounts,
+    (account) => !waitingDemand.some((group) => group.pods.some((pod) => staticFit(pod, account.node))),
+  );
+}
+
+/** Tenant pods by the lease their label names (`namespace/lease`), whether or not that lease exists. */
+function groupPodsByLease(ctx: PlanContext): Map<string, PodView[]> {
+  const podsByLease = new Map<string, PodView[]>();
+  for (const pod of ctx.snapshot.pods) {
+    if (pod.lease === undefined || !ctx.owners.has(pod.namespace)) continue;
+    const key = `${pod.namespace}/${pod.lease}`;
+    const list = podsByLease.get(key) ?? [];
+    list.push(pod);
+    podsByLease.set(key, list);
+  }
+  return podsByLease;
+}
+
+/** Each lease's next status, evictions, notices and events, with its AtRisk condition. */
+function planLeases(
+  ctx: PlanContext,
+  inputs: {
+    podsByLease: Map<string, PodView[]>;
+    admission: AdmissionResult;
+    hits: Map<string, ReclaimHit>;
+    atRisk: Set<string>;
+  },
+): LeasePlan[] {
+  const decisionFor = new Map(inputs.admission.decisions.map((d) => [leaseKey(d.lease), d]));
+  return ctx.snapshot.leases.map((lease) => {
+    const key = leaseKey(lease);
+    const plan = planLease(lease, {
+      snapshot: ctx.snapshot,
+      accounts: ctx.accounts,
+      quota: ctx.quotaOf(lease.namespace),
+      pods: inputs.podsByLease.get(key) ?? [],
+      decision: decisionFor.get(key),
+      reclaimHit: inputs.hits.get(key),
+    });
+    markAtRisk(plan, inputs.atRisk.has(key), ctx.snapshot.now);
+    return plan;
+  });
+}
+
+/**
+ * Binds gated pods of Active leases to the lease's nodes; for every other gated pod, adds an Event
+ * saying why it waits.
+ */
+function planPods(
+  ctx: PlanContext,
+  leasePlans: LeasePlan[],
+  podsByLease: Map<string, PodView[]>,
+  lentNow: Set<string>,
+  events: PlannedEvent[],
+): ClusterPlan["bindings"] {
+  const bindings: ClusterPlan["bindings"] = [];
+  const waiting = (pod: PodView) => pod.gated && !pod.terminating;
+  for (const plan of leasePlans) {
+    const pods = podsByLease.get(leaseKey(plan.lease)) ?? [];
+    if (plan.status.phase !== "Active") {
+      for (const pod of pods.filter(waiting)) {
+        events.push(
+          podEvent(
+            pod,
+            "Normal",
+            "WaitingForLease",
+            `lease ${plan.lease.name} is ${plan.status.phase ?? "Pending"}${plan.status.reason ? ` (${plan.status.reason})` : ""}: the pod stays gated until the lease is Active`,
+            plan.lease.name,
+          ),
+        );
+      }
+      continue;
+    }
+    // Nodes lent by this very plan are not tainted yet in the snapshot, but will be before binding.
+    const usable = new Set(
+      (plan.status.allocations ?? [])
+        .map((a) => a.node)
+        .filter((node) => ctx.accounts.get(node)?.state === "Lent" || lentNow.has(node)),
+    );
+    const { bindings: planned, unbindable } = planBindings(
+      { ...plan.lease, status: plan.status },
+      pods,
+      usable,
+    );
+    for (const b of planned) bindings.push({ ...b, lease: plan.lease });
+    for (const u of unbindable) events.push(podEvent(u.pod, "Warning", u.reason, u.message));
+  }
+  const leaseKeys = new Set(ctx.snapshot.leases.map(leaseKey));
+  for (const [key, pods] of podsByLease) {
+    if (leaseKeys.has(key)) continue;
+    for (const pod of pods.filter(waiting)) {
+      events.push(
+        podEvent(
+          pod,
+          "Warning",
+          "LeaseNotFound",
+          `no GpuLease named ${pod.lease} in namespace ${pod.namespace}: the pod stays gated`,
+        ),
+      );
+    }
+  }
+  return bindings;
+}
+
+/**
+ * Deleted leases: their usage goes into the tenant's ledger first (`retiringByTenant`); once it is
+ * there (or there is no ledger to keep), their finalizer goes.
+ */
+function planRetirement(
+  ctx: PlanContext,
+  leasePlans: LeasePlan[],
+): { removeFinalizers: LeaseView[]; retiringByTenant: Map<string, RetiringLease[]> } {
+  const retiringByTenant = new Map<string, RetiringLease[]>();
+  const foldedByTenant = new Map<string, Set<string>>();
+  const foldedOf = (quota: QuotaView): Set<string> => {
+    const known = foldedByTenant.get(quota.name);
+    if (known) return known;
+    const set = foldedUids(quota);
+    foldedByTenant.set(quota.name, set);
+    return set;
+  };
+  const removeFinalizers: LeaseView[] = [];
+  for (const plan of leasePlans) {
+    if (!plan.retire || !plan.lease.hasFinalizer) continue;
+    const quota = ctx.quotaOf(plan.lease.namespace);
+    if (!quota || foldedOf(quota).has(plan.lease.uid) || plan.lease.status.phase === undefined) {
+      removeFinalizers.push(plan.lease);
+      continue;
+    }
+    const list = retiringByTenant.get(quota.name) ?? [];
+    list.push({ lease: plan.lease, status: plan.status });
+    retiringByTenant.set(quota.name, list);
+  }
+  return { removeFinalizers, retiringByTenant };
+}
+
+/** Each TenantQuota's status (allocation, usage, ledger) after this plan, where it changes. */
+function planTenantSummaries(
+  ctx: PlanContext,
+  leasePlans: LeasePlan[],
+  retiringByTenant: Map<string, RetiringLease[]>,
+): ClusterPlan["quotaStatuses"] {
+  const plansByTenant = new Map<string, LeaseStatusPlan[]>();
+  for (const p of leasePlans) {
+    const tenant = ctx.owners.get(p.lease.namespace);
+    if (tenant === undefined) continue;
+    const list = plansByTenant.get(tenant) ?? [];
+    list.push({ lease: p.lease, status: p.status });
+    plansByTenant.set(tenant, list);
+  }
+  const liveUids = new Set(ctx.snapshot.leases.map((l) => l.uid));
+  const quotaStatuses: ClusterPlan["quotaStatuses"] = [];
+  for (const quota of ctx.snapshot.quotas) {
+    const leases = plansByTenant.get(quota.name) ?? [];
+    const retiring = retiringByTenant.get(quota.name) ?? [];
+    const status = planQuotaStatus(ctx.snapshot, quota, leases, retiring, liveUids);
+    if (!sameJson(status, quota.status)) quotaStatuses.push({ quota, status });
+  }
+  return quotaStatuses;
+}
+
+/** The namespaces' ResourceQuotas after this plan, where they differ from what was last written. */
+function planChangedResourceQuotas(
+  snapshot: ClusterSnapshot,
+  leasePlans: LeasePlan[],
+): DesiredResourceQuota[] {
+  const current = new Map((snapshot.resourceQuotas ?? []).map((q) => [q.namespace, q.hard]));
+  return planResourceQuotas({
+    ...snapshot,
+    leases: leasePlans.map((p) => ({ ...p.lease, status: p.status })),
+  }).filter((q) => !sameHard(current.get(q.namespace), q.hard));
 }
 
 /** The namespace's ResourceQuota already has these limits (unknown: it must be written). */
@@ -345,26 +435,15 @@ function sameHard(current: Record<string, string> | undefined, hard: Record<stri
 function markAtRisk(plan: LeasePlan, atRisk: boolean, now: number): void {
   const { status, lease } = plan;
   if (status.phase !== "Active") return;
-  const current = status.conditions?.find((c) => c.type === "AtRisk");
+  const current = getCondition(status.conditions, "AtRisk");
   if (atRisk) {
     const message =
       "internal demand is rising or the idle headroom is gone: this lease is among the first a reclaim would take";
-    if (current?.status !== "True") {
-      plan.events.push({
-        kind: "GpuLease",
-        namespace: lease.namespace,
-        name: lease.name,
-        uid: lease.uid,
-        type: "Warning",
-        reason: "AtRisk",
-        message,
-      });
-    }
-    status.conditions = setCondition(
-      status.conditions,
+    warnByCondition(
+      plan,
       { type: "AtRisk", status: "True", reason: "ReclaimLikely", message },
+      "AtRisk",
       now,
-      lease.generation,
     );
   } else if (current?.status === "True") {
     status.conditions = setCondition(

@@ -1,8 +1,7 @@
 /** How a lease is matched to its tenant's quota, and what that quota allows. Pure. */
-import { parseDuration } from "../api/duration.ts";
 import type { QuotaLimit } from "../api/index.ts";
 import { allocatedGpus, holdsAllocation } from "./accounting.ts";
-import type { ClusterSnapshot, LeaseView, QuotaView } from "./model.ts";
+import type { LeaseView, QuotaView } from "./model.ts";
 
 /** The limit a lease counts against: the one for its model, else the one for any model. */
 export function matchLimit(quota: QuotaView, lease: LeaseView): QuotaLimit | undefined {
@@ -22,12 +21,6 @@ export interface TenantUsage {
   /** GPUs held per limit key by the tenant's Active and Reclaiming leases. */
   byLimit: Map<string, { gpus: number; reservedGpus: number }>;
   totalGpus: number;
-}
-
-export function tenantOfLease(snapshot: ClusterSnapshot, lease: LeaseView, owners: Map<string, string>) {
-  const tenant = owners.get(lease.namespace);
-  const quota = tenant === undefined ? undefined : snapshot.quotas.find((q) => q.name === tenant);
-  return { tenant, quota };
 }
 
 export function usageOf(quota: QuotaView, leases: LeaseView[]): TenantUsage {
@@ -84,9 +77,8 @@ export function neverAdmissible(quota: QuotaView, lease: LeaseView): Refusal | u
       } Reserved GPUs`,
     };
   }
-  const max =
-    quota.spec.maxLeaseDuration === undefined ? undefined : parseDuration(quota.spec.maxLeaseDuration);
-  const asked = lease.spec.duration === undefined ? undefined : parseDuration(lease.spec.duration);
+  const max = quota.spec.maxLeaseDurationMs;
+  const asked = lease.spec.durationMs;
   if (max !== undefined && asked !== undefined && asked > max) {
     return {
       reason: "ExceedsMaxLeaseDuration",
@@ -124,9 +116,8 @@ export function quotaBlocks(quota: QuotaView, lease: LeaseView, usage: TenantUsa
 
 /** The lease's effective duration: its own, capped by (or defaulted to) the tenant's maximum. */
 export function effectiveDurationMs(quota: QuotaView | undefined, lease: LeaseView): number | undefined {
-  const own = lease.spec.duration === undefined ? undefined : parseDuration(lease.spec.duration);
-  const max =
-    quota?.spec.maxLeaseDuration === undefined ? undefined : parseDuration(quota.spec.maxLeaseDuration);
+  const own = lease.spec.durationMs;
+  const max = quota?.spec.maxLeaseDurationMs;
   if (own === undefined) return max;
   if (max === undefined) return own;
   return Math.min(own, max);

@@ -8,10 +8,10 @@
  * their tenant's minRuntime are never victims.
  */
 
-import { parseDuration } from "../api/duration.ts";
 import { ANNOTATION_LAST_CHECKPOINT } from "../api/labels.ts";
 import { holdsAllocation, type NodeAccount, podHoldsGpus } from "./accounting.ts";
 import type { DemandGroup } from "./demand.ts";
+import { earliest } from "./instants.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type QuotaView } from "./model.ts";
 import { groupFits, type NodeRoom, placeGroup, staticFit } from "./scheduling-fit.ts";
 
@@ -50,7 +50,7 @@ interface Candidate {
   account: NodeAccount;
   leases: LeaseView[];
   protectedBy: string | undefined;
-  cost: [number, number, number, number];
+  cost: Cost;
 }
 
 /** Lent nodes whose subsets the reclaim searches exactly (2^10 subsets at most). */
@@ -66,6 +66,45 @@ function lessCost(a: Cost, b: Cost): boolean {
   return false;
 }
 
+/** GPUs the lease holds on the node. */
+function gpusOn(lease: LeaseView, node: string): number {
+  return (lease.status.allocations ?? []).find((a) => a.node === node)?.gpus ?? 0;
+}
+
+/**
+ * What evicting these leases from these nodes costs (a lease without partial reclaim loses all its
+ * GPUs). With nothing evicted, the lowest cost there is.
+ */
+function evictionCost(
+  evictions: { lease: LeaseView; node: string }[],
+  now: number,
+  quotaOf: (lease: LeaseView) => QuotaView | undefined,
+): Cost {
+  const cost: Cost = [-1e9, -1e9, 0, 0];
+  for (const { lease, node } of evictions) {
+    const evicted = lease.spec.allowPartialReclaim ? gpusOn(lease, node) : lease.spec.gpus;
+    cost[0] = Math.max(cost[0], quotaOf(lease)?.spec.priority ?? 0);
+    cost[1] = Math.max(cost[1], lease.spec.priority);
+    cost[2] += gpuTimeLost(lease, evicted, now);
+    cost[3] += evicted;
+  }
+  return cost;
+}
+
+/** What returning one lent node costs, on its own. */
+function nodeCost(
+  account: NodeAccount,
+  leases: LeaseView[],
+  now: number,
+  quotaOf: (lease: LeaseView) => QuotaView | undefined,
+): Cost {
+  return evictionCost(
+    leases.map((lease) => ({ lease, node: account.node.name })),
+    now,
+    quotaOf,
+  );
+}
+
 /** What returning these nodes costs, each lease counted once: the candidates' cost, for a plan. */
 function planCost(
   chosen: Candidate[],
@@ -73,23 +112,18 @@ function planCost(
   quotaOf: (lease: LeaseView) => QuotaView | undefined,
 ): Cost {
   const seen = new Set<string>();
-  const cost: Cost = [-1e9, -1e9, 0, 0];
+  const evictions: { lease: LeaseView; node: string }[] = [];
   for (const c of chosen) {
     for (const lease of c.leases) {
-      const whole = !lease.spec.allowPartialReclaim;
-      const key = whole ? leaseKey(lease) : `${leaseKey(lease)}@${c.account.node.name}`;
+      const key = lease.spec.allowPartialReclaim
+        ? `${leaseKey(lease)}@${c.account.node.name}`
+        : leaseKey(lease);
       if (seen.has(key)) continue;
       seen.add(key);
-      const evicted = whole
-        ? lease.spec.gpus
-        : ((lease.status.allocations ?? []).find((a) => a.node === c.account.node.name)?.gpus ?? 0);
-      cost[0] = Math.max(cost[0], quotaOf(lease)?.spec.priority ?? 0);
-      cost[1] = Math.max(cost[1], lease.spec.priority);
-      cost[2] += gpuTimeLost(lease, evicted, now);
-      cost[3] += evicted;
+      evictions.push({ lease, node: c.account.node.name });
     }
   }
-  return cost;
+  return evictionCost(evictions, now, quotaOf);
 }
 
 /**
@@ -140,10 +174,9 @@ function compareCost(a: Candidate, b: Candidate): number {
 
 export function protection(lease: LeaseView, quota: QuotaView | undefined, now: number): string | undefined {
   if (lease.spec.class === "Reserved") return `lease ${lease.namespace}/${lease.name} is Reserved`;
-  const minRuntime = quota?.spec.minRuntime === undefined ? 0 : (parseDuration(quota.spec.minRuntime) ?? 0);
-  const admittedAt = Date.parse(lease.status.admittedAt ?? "");
-  if (minRuntime > 0 && !Number.isNaN(admittedAt) && now < admittedAt + minRuntime) {
-    return `lease ${lease.namespace}/${lease.name} is inside its minimum runtime until ${new Date(admittedAt + minRuntime).toISOString()}`;
+  const ends = protectionEnds(lease, quota);
+  if (ends !== undefined && now < ends) {
+    return `lease ${lease.namespace}/${lease.name} is inside its minimum runtime until ${new Date(ends).toISOString()}`;
   }
   return undefined;
 }
@@ -151,9 +184,11 @@ export function protection(lease: LeaseView, quota: QuotaView | undefined, now: 
 /** When a lease's minRuntime protection ends (undefined: none, or Reserved which never lapses early). */
 export function protectionEnds(lease: LeaseView, quota: QuotaView | undefined): number | undefined {
   if (lease.spec.class === "Reserved") return undefined;
-  const minRuntime = quota?.spec.minRuntime === undefined ? 0 : (parseDuration(quota.spec.minRuntime) ?? 0);
+  const minRuntime = quota?.spec.minRuntimeMs;
   const admittedAt = Date.parse(lease.status.admittedAt ?? "");
-  return minRuntime > 0 && !Number.isNaN(admittedAt) ? admittedAt + minRuntime : undefined;
+  return minRuntime !== undefined && minRuntime > 0 && !Number.isNaN(admittedAt)
+    ? admittedAt + minRuntime
+    : undefined;
 }
 
 /** Seconds of GPU work lost if the lease stops now: since its last checkpoint, else since admission. */
@@ -164,30 +199,92 @@ export function gpuTimeLost(lease: LeaseView, gpus: number, now: number): number
   return (gpus * Math.max(0, now - since)) / 1000;
 }
 
+/** What every step of reclaim planning reads, built once per plan. */
+interface ReclaimContext {
+  snapshot: ClusterSnapshot;
+  accounts: Map<string, NodeAccount>;
+  quotaOf: (lease: LeaseView) => QuotaView | undefined;
+  resourceFor: (pod: { gpus: Record<string, number> }) => string;
+  /** Room for internal pods on a node, as it is or (`returned`) once its tenants are gone. */
+  room: (account: NodeAccount, returned: boolean) => NodeRoom;
+  /** Leases holding GPUs, by node. */
+  leasesOn: Map<string, LeaseView[]>;
+  /** Nodes already being returned, before or by this plan. */
+  taken: Set<string>;
+  /** Every lent node as a candidate with its cost, sorted cheapest first; computed once, when first asked. */
+  candidates: () => Candidate[];
+}
+
+/** What reclaim can do for one demand group that does not fit in the room available. */
+type DemandOutcome =
+  | { kind: "reclaim"; decision: ReclaimDecision; available: NodeRoom[] }
+  /** Reclaim could serve it once protections lapse, the first at `lapsesAt`. */
+  | { kind: "blocked"; lapsesAt: number | undefined }
+  | { kind: "hopeless" };
+
+const HOPELESS_REASON =
+  "it would not fit even with every lent node returned (CPU, memory, node selector, affinity or taints)";
+
 export function planReclaim(
   snapshot: ClusterSnapshot,
   accounts: Map<string, NodeAccount>,
   demand: DemandGroup[],
   owners: Map<string, string>,
 ): ReclaimPlan {
+  const ctx = reclaimContext(snapshot, accounts, owners);
+  const decisions: ReclaimDecision[] = [];
+  const hopeless: ReclaimPlan["hopeless"] = [];
+  const blocked: DemandGroup[] = [];
+  let wakeAt: number | undefined;
+  // Each demand group (oldest first) takes its share of the room, so two groups are never promised
+  // the same returning GPUs.
+  let available = availableRooms(ctx);
+  for (const group of demand) {
+    const served = placeGroup(group.pods, available, ctx.resourceFor);
+    if (served) {
+      available = withGpus(served);
+      continue;
+    }
+    const outcome = reclaimFor(ctx, group, available);
+    if (outcome.kind === "blocked") {
+      blocked.push(group);
+      wakeAt = earliest(wakeAt, outcome.lapsesAt);
+    } else if (outcome.kind === "hopeless") {
+      hopeless.push({ demand: group, reason: HOPELESS_REASON });
+    } else {
+      decisions.push(outcome.decision);
+      available = outcome.available;
+      for (const node of outcome.decision.nodes) ctx.taken.add(node);
+    }
+  }
+  const hopelessKeys = new Set(hopeless.map((h) => h.demand.key));
+  const waiting = demand.filter((g) => !hopelessKeys.has(g.key));
+  return { decisions, hopeless, blocked, atRisk: leasesAtRisk(ctx, blocked), waiting, wakeAt };
+}
+
+function reclaimContext(
+  snapshot: ClusterSnapshot,
+  accounts: Map<string, NodeAccount>,
+  owners: Map<string, string>,
+): ReclaimContext {
   const now = snapshot.now;
   const quotas = new Map(snapshot.quotas.map((q) => [q.name, q]));
   const quotaOf = (lease: LeaseView) => quotas.get(owners.get(lease.namespace) ?? "");
+  const { resourceNames } = snapshot.settings;
   const resourceFor = (pod: { gpus: Record<string, number> }) =>
-    snapshot.settings.resourceNames.find((r) => (pod.gpus[r] ?? 0) > 0) ??
-    (snapshot.settings.resourceNames[0] as string);
+    resourceNames.find((r) => (pod.gpus[r] ?? 0) > 0) ?? (resourceNames[0] as string);
 
   // CPU and memory held on each node by internal pods (tenant pods leave with the node).
-  const internalCpu = new Map<string, { cpu: number; memory: number }>();
+  const internalUse = new Map<string, { cpu: number; memory: number }>();
   for (const pod of snapshot.pods) {
     if (!podHoldsGpus(pod) || pod.nodeName === undefined || owners.has(pod.namespace)) continue;
-    const used = internalCpu.get(pod.nodeName) ?? { cpu: 0, memory: 0 };
+    const used = internalUse.get(pod.nodeName) ?? { cpu: 0, memory: 0 };
     used.cpu += pod.cpuMillis;
     used.memory += pod.memoryBytes;
-    internalCpu.set(pod.nodeName, used);
+    internalUse.set(pod.nodeName, used);
   }
   const room = (account: NodeAccount, returned: boolean): NodeRoom => {
-    const used = internalCpu.get(account.node.name) ?? { cpu: 0, memory: 0 };
+    const used = internalUse.get(account.node.name) ?? { cpu: 0, memory: 0 };
     return {
       node: account.node,
       gpus: returned ? account.capacity - account.internalUsed : Math.max(0, account.free),
@@ -206,170 +303,176 @@ export function planReclaim(
     }
   }
 
-  const decisions: ReclaimDecision[] = [];
-  const hopeless: ReclaimPlan["hopeless"] = [];
-  const blocked: DemandGroup[] = [];
-  let wakeAt: number | undefined;
-  const taken = new Set<string>(); // nodes already being returned (before or by this plan)
+  const taken = new Set<string>();
   for (const account of accounts.values()) if (account.state === "Returning") taken.add(account.node.name);
 
-  // Room for internal pods now, and on nodes already on their way back; each demand group (oldest
-  // first) takes its share, so two groups are never promised the same returning GPUs.
-  // (Demand pods always ask for GPUs, so rooms without a free GPU are left out.)
-  const withGpus = (rooms: NodeRoom[]) => rooms.filter((r) => r.gpus > 0);
-  let available: NodeRoom[] = withGpus([
-    ...[...accounts.values()].filter((a) => a.state === "Internal").map((a) => room(a, false)),
-    ...[...accounts.values()].filter((a) => taken.has(a.node.name)).map((a) => room(a, true)),
-  ]);
-  // Every lent node as a candidate, with its cost, computed once for all demand groups (sorted by cost).
-  let candidateCache: Candidate[] | undefined;
-  const allCandidates = (): Candidate[] => {
-    if (candidateCache) return candidateCache;
-    const list: Candidate[] = [];
-    for (const account of accounts.values()) {
-      if (account.state !== "Lent") continue;
-      const leases = leasesOn.get(account.node.name) ?? [];
-      const guard = leases.map((l) => protection(l, quotaOf(l), now)).find((p) => p !== undefined);
-      let tenantPriority = Number.NEGATIVE_INFINITY;
-      let leasePriority = Number.NEGATIVE_INFINITY;
-      let lost = 0;
-      let gpus = 0;
-      for (const lease of leases) {
-        const whole = !lease.spec.allowPartialReclaim;
-        const here = (lease.status.allocations ?? []).find((a) => a.node === account.node.name)?.gpus ?? 0;
-        const evicted = whole ? lease.spec.gpus : here;
-        tenantPriority = Math.max(tenantPriority, quotaOf(lease)?.spec.priority ?? 0);
-        leasePriority = Math.max(leasePriority, lease.spec.priority);
-        lost += gpuTimeLost(lease, evicted, now);
-        gpus += evicted;
-      }
-      list.push({
-        account,
-        leases,
-        protectedBy: guard,
-        cost: [leases.length ? tenantPriority : -1e9, leases.length ? leasePriority : -1e9, lost, gpus],
-      });
-    }
-    candidateCache = list.sort(compareCost);
-    return candidateCache;
+  let candidates: Candidate[] | undefined;
+  const lentCandidates = (): Candidate[] => {
+    candidates ??= [...accounts.values()]
+      .filter((account) => account.state === "Lent")
+      .map((account) => {
+        const leases = leasesOn.get(account.node.name) ?? [];
+        const protectedBy = leases.map((l) => protection(l, quotaOf(l), now)).find((p) => p !== undefined);
+        return { account, leases, protectedBy, cost: nodeCost(account, leases, now, quotaOf) };
+      })
+      .sort(compareCost);
+    return candidates;
   };
-  for (const group of demand) {
-    const served = placeGroup(group.pods, available, resourceFor);
-    if (served) {
-      available = withGpus(served);
-      continue;
-    }
+  return { snapshot, accounts, quotaOf, resourceFor, room, leasesOn, taken, candidates: lentCandidates };
+}
 
-    const candidates = allCandidates().filter(
-      (c) => !taken.has(c.account.node.name) && group.pods.some((p) => staticFit(p, c.account.node)),
+/** Demand pods always ask for GPUs: rooms without a free GPU are left out. */
+function withGpus(rooms: NodeRoom[]): NodeRoom[] {
+  return rooms.filter((r) => r.gpus > 0);
+}
+
+/** Room for internal pods now, and on nodes already on their way back. */
+function availableRooms(ctx: ReclaimContext): NodeRoom[] {
+  const accounts = [...ctx.accounts.values()];
+  return withGpus([
+    ...accounts.filter((a) => a.state === "Internal").map((a) => ctx.room(a, false)),
+    ...accounts.filter((a) => ctx.taken.has(a.node.name)).map((a) => ctx.room(a, true)),
+  ]);
+}
+
+/** The cheapest lent nodes whose return lets the group fit, or why there are none. */
+function reclaimFor(ctx: ReclaimContext, group: DemandGroup, available: NodeRoom[]): DemandOutcome {
+  const now = ctx.snapshot.now;
+  const candidates = ctx
+    .candidates()
+    .filter(
+      (c) => !ctx.taken.has(c.account.node.name) && group.pods.some((p) => staticFit(p, c.account.node)),
     );
-    const usable = candidates.filter((c) => c.protectedBy === undefined);
+  const usable = candidates.filter((c) => c.protectedBy === undefined);
+  const roomsWith = (chosen: Candidate[]) => {
+    const freed = new Set(freedBy(ctx, chosen));
+    return [
+      ...available,
+      ...[...ctx.accounts.values()].filter((a) => freed.has(a.node.name)).map((a) => ctx.room(a, true)),
+    ];
+  };
+  const fitsWith = (chosen: Candidate[]) => groupFits(group.pods, roomsWith(chosen), ctx.resourceFor);
 
-    // Nodes freed by a choice: the chosen ones, plus every other node left empty by whole reclaims.
-    const freedBy = (chosen: Candidate[]): string[] => {
-      const victims = new Set<string>();
-      for (const c of chosen) {
-        for (const lease of c.leases) victims.add(leaseKey(lease));
-      }
-      const freed = new Set(chosen.map((c) => c.account.node.name));
-      for (const account of accounts.values()) {
-        if (account.state !== "Lent" || freed.has(account.node.name) || taken.has(account.node.name))
-          continue;
-        const here = leasesOn.get(account.node.name) ?? [];
-        const wholeVictims = here.filter((l) => victims.has(leaseKey(l)) && !l.spec.allowPartialReclaim);
-        if (here.length > 0 && wholeVictims.length === here.length && account.strayTenantUsed === 0)
-          freed.add(account.node.name);
-      }
-      return [...freed];
-    };
-    const roomsWith = (chosen: Candidate[]) => {
-      const freed = new Set(freedBy(chosen));
-      return [
-        ...available,
-        ...[...accounts.values()].filter((a) => freed.has(a.node.name)).map((a) => room(a, true)),
-      ];
-    };
-    const fitsWith = (chosen: Candidate[]) => groupFits(group.pods, roomsWith(chosen), resourceFor);
-
-    let chosen: Candidate[] = [];
-    for (const candidate of usable) {
-      chosen.push(candidate);
-      if (fitsWith(chosen)) break;
+  let chosen = greedyChoice(usable, fitsWith);
+  if (chosen === undefined) {
+    if (candidates.length > usable.length && fitsWith(candidates)) {
+      return { kind: "blocked", lapsesAt: firstLapse(ctx, candidates) };
     }
-    if (!fitsWith(chosen)) {
-      const all = candidates;
-      if (all.length > usable.length && fitsWith(all)) {
-        blocked.push(group);
-        for (const c of all) {
-          for (const lease of c.leases) {
-            const lapse = protectionEnds(lease, quotaOf(lease));
-            if (lapse !== undefined && lapse > now)
-              wakeAt = wakeAt === undefined ? lapse : Math.min(wakeAt, lapse);
-          }
-        }
-      } else
-        hopeless.push({
-          demand: group,
-          reason:
-            "it would not fit even with every lent node returned (CPU, memory, node selector, affinity or taints)",
-        });
-      continue;
-    }
-    // Drop choices that turned out unnecessary, most expensive first.
-    for (const candidate of [...chosen].reverse()) {
-      const without = chosen.filter((c) => c !== candidate);
-      if (without.length > 0 && fitsWith(without)) chosen = without;
-    }
-    // Node by node, the greedy misses cheaper combinations (one 8-GPU node for two 4-GPU ones, two
-    // nodes sharing one lease): search the subsets of the cheapest few nodes by the plan's own cost.
-    const roomNow = available.reduce((sum, r) => sum + r.gpus, 0);
-    chosen = cheaperChoice(chosen, usable.slice(0, SEARCH_NODES), {
-      neededGpus: group.gpus - roomNow,
-      freedGpus: (c) => room(c.account, true).gpus,
-      cost: (list) => planCost(list, now, quotaOf),
-      fits: fitsWith,
-    });
-
-    const hits = new Map<string, LeaseHit>();
-    for (const c of chosen) {
-      for (const lease of c.leases) {
-        const key = leaseKey(lease);
-        const whole = !lease.spec.allowPartialReclaim;
-        const hit = hits.get(key) ?? { lease, nodes: [], whole, gpus: 0 };
-        if (whole) {
-          hit.nodes = (lease.status.allocations ?? []).map((a) => a.node).sort();
-          hit.gpus = lease.spec.gpus;
-        } else {
-          hit.nodes = [...new Set([...hit.nodes, c.account.node.name])].sort();
-          hit.gpus += (lease.status.allocations ?? []).find((a) => a.node === c.account.node.name)?.gpus ?? 0;
-        }
-        hits.set(key, hit);
-      }
-    }
-    const nodes = freedBy(chosen).sort();
-    available = withGpus(placeGroup(group.pods, roomsWith(chosen), resourceFor) ?? available);
-    for (const node of nodes) taken.add(node);
-    const gpusEvicted = [...hits.values()].reduce((s, h) => s + h.gpus, 0);
-    const explanation =
-      `${group.pods.length} internal pod(s) of ${group.key} need ${group.gpus} GPUs: returning ${nodes.join(", ")} ` +
-      `evicts ${gpusEvicted} GPUs of ${[...hits.values()].map((h) => `${h.lease.namespace}/${h.lease.name}`).join(", ") || "no lease"} ` +
-      `(cheapest of ${usable.length} unprotected lent node(s): lowest tenant and lease priority, least GPU-time lost since checkpoint, fewest GPUs)`;
-    decisions.push({ demand: group, nodes, hits: [...hits.values()], gpusEvicted, explanation });
+    return { kind: "hopeless" };
   }
+  // Node by node, the greedy misses cheaper combinations (one 8-GPU node for two 4-GPU ones, two
+  // nodes sharing one lease): search the subsets of the cheapest few nodes by the plan's own cost.
+  const roomNow = available.reduce((sum, r) => sum + r.gpus, 0);
+  chosen = cheaperChoice(chosen, usable.slice(0, SEARCH_NODES), {
+    neededGpus: group.gpus - roomNow,
+    freedGpus: (c) => ctx.room(c.account, true).gpus,
+    cost: (list) => planCost(list, now, ctx.quotaOf),
+    fits: fitsWith,
+  });
 
-  // AtRisk: the leases the next reclaim would hit, while demand waits or the idle headroom is gone.
+  return {
+    kind: "reclaim",
+    decision: reclaimDecision(group, leaseHits(chosen), freedBy(ctx, chosen).sort(), usable.length),
+    available: withGpus(placeGroup(group.pods, roomsWith(chosen), ctx.resourceFor) ?? available),
+  };
+}
+
+/**
+ * The cheapest nodes, added one by one until the demand fits, then without those that turned out
+ * unnecessary (most expensive first); undefined when even all of them are not enough.
+ */
+function greedyChoice(
+  usable: Candidate[],
+  fitsWith: (chosen: Candidate[]) => boolean,
+): Candidate[] | undefined {
+  let chosen: Candidate[] = [];
+  for (const candidate of usable) {
+    chosen.push(candidate);
+    if (fitsWith(chosen)) break;
+  }
+  if (!fitsWith(chosen)) return undefined;
+  for (const candidate of [...chosen].reverse()) {
+    const without = chosen.filter((c) => c !== candidate);
+    if (without.length > 0 && fitsWith(without)) chosen = without;
+  }
+  return chosen;
+}
+
+/** When the first minRuntime protection on these nodes lapses (undefined: none lapses later). */
+function firstLapse(ctx: ReclaimContext, candidates: Candidate[]): number | undefined {
+  return candidates
+    .flatMap((c) => c.leases.map((lease) => protectionEnds(lease, ctx.quotaOf(lease))))
+    .filter((lapse): lapse is number => lapse !== undefined && lapse > ctx.snapshot.now)
+    .reduce<number | undefined>(earliest, undefined);
+}
+
+function reclaimDecision(
+  group: DemandGroup,
+  hits: LeaseHit[],
+  nodes: string[],
+  unprotectedNodes: number,
+): ReclaimDecision {
+  const gpusEvicted = hits.reduce((s, h) => s + h.gpus, 0);
+  const explanation =
+    `${group.pods.length} internal pod(s) of ${group.key} need ${group.gpus} GPUs: returning ${nodes.join(", ")} ` +
+    `evicts ${gpusEvicted} GPUs of ${hits.map((h) => `${h.lease.namespace}/${h.lease.name}`).join(", ") || "no lease"} ` +
+    `(cheapest of ${unprotectedNodes} unprotected lent node(s): lowest tenant and lease priority, least GPU-time lost since checkpoint, fewest GPUs)`;
+  return { demand: group, nodes, hits, gpusEvicted, explanation };
+}
+
+/** Nodes freed by a choice: the chosen ones, plus every other node left empty by whole reclaims. */
+function freedBy(ctx: ReclaimContext, chosen: Candidate[]): string[] {
+  const victims = new Set<string>();
+  for (const c of chosen) {
+    for (const lease of c.leases) victims.add(leaseKey(lease));
+  }
+  const freed = new Set(chosen.map((c) => c.account.node.name));
+  for (const account of ctx.accounts.values()) {
+    if (account.state !== "Lent" || freed.has(account.node.name) || ctx.taken.has(account.node.name))
+      continue;
+    const here = ctx.leasesOn.get(account.node.name) ?? [];
+    const wholeVictims = here.filter((l) => victims.has(leaseKey(l)) && !l.spec.allowPartialReclaim);
+    if (here.length > 0 && wholeVictims.length === here.length && account.strayTenantUsed === 0)
+      freed.add(account.node.name);
+  }
+  return [...freed];
+}
+
+/** What the chosen nodes take from each lease: all of it, or (partial reclaim) its GPUs there. */
+function leaseHits(chosen: Candidate[]): LeaseHit[] {
+  const hits = new Map<string, LeaseHit>();
+  for (const c of chosen) {
+    for (const lease of c.leases) {
+      const key = leaseKey(lease);
+      const whole = !lease.spec.allowPartialReclaim;
+      const hit = hits.get(key) ?? { lease, nodes: [], whole, gpus: 0 };
+      if (whole) {
+        hit.nodes = (lease.status.allocations ?? []).map((a) => a.node).sort();
+        hit.gpus = lease.spec.gpus;
+      } else {
+        hit.nodes = [...new Set([...hit.nodes, c.account.node.name])].sort();
+        hit.gpus += gpusOn(lease, c.account.node.name);
+      }
+      hits.set(key, hit);
+    }
+  }
+  return [...hits.values()];
+}
+
+/** AtRisk: the leases the next reclaim would hit, while demand waits or the idle headroom is gone. */
+function leasesAtRisk(ctx: ReclaimContext, blocked: DemandGroup[]): Set<string> {
   const atRisk = new Set<string>();
   const rankFor = (fits: (node: NodeAccount) => boolean) =>
-    [...accounts.values()]
-      .filter((a) => a.state === "Lent" && !taken.has(a.node.name) && fits(a))
+    [...ctx.accounts.values()]
+      .filter((a) => a.state === "Lent" && !ctx.taken.has(a.node.name) && fits(a))
       .map((a) => ({
         a,
-        leases: (leasesOn.get(a.node.name) ?? []).filter((l) => l.spec.class !== "Reserved"),
+        leases: (ctx.leasesOn.get(a.node.name) ?? []).filter((l) => l.spec.class !== "Reserved"),
       }))
       .filter((x) => x.leases.length > 0)
       .sort((x, y) => {
-        const px = Math.max(...x.leases.map((l) => quotaOf(l)?.spec.priority ?? 0));
-        const py = Math.max(...y.leases.map((l) => quotaOf(l)?.spec.priority ?? 0));
+        const px = Math.max(...x.leases.map((l) => ctx.quotaOf(l)?.spec.priority ?? 0));
+        const py = Math.max(...y.leases.map((l) => ctx.quotaOf(l)?.spec.priority ?? 0));
         return px - py || (x.a.node.name < y.a.node.name ? -1 : 1);
       });
   const markUntil = (ranked: ReturnType<typeof rankFor>, gpus: number) => {
@@ -386,15 +489,14 @@ export function planReclaim(
       group.gpus,
     );
   let idle = 0;
-  for (const a of accounts.values())
+  for (const a of ctx.accounts.values())
     if (a.state === "Internal" && a.node.lendable && !a.internalBusy) idle += a.capacity;
-  const deficit = snapshot.settings.headroomGpus - idle;
-  if (snapshot.settings.headroomGpus > 0 && deficit > 0)
+  const { headroomGpus } = ctx.snapshot.settings;
+  const deficit = headroomGpus - idle;
+  if (headroomGpus > 0 && deficit > 0)
     markUntil(
       rankFor(() => true),
       deficit,
     );
-  const hopelessKeys = new Set(hopeless.map((h) => h.demand.key));
-  const waiting = demand.filter((g) => !hopelessKeys.has(g.key));
-  return { decisions, hopeless, blocked, atRisk, waiting, wakeAt };
+  return atRisk;
 }

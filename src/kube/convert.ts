@@ -7,6 +7,7 @@ import {
   ANNOTATION_POD_GROUP_SIZE,
   ANNOTATION_RETURNING,
   FINALIZER,
+  gpuLeaseSpecView,
   LABEL_LEASE,
   LABEL_RECLAIM,
   LABEL_TENANT,
@@ -14,6 +15,7 @@ import {
   parseTenantQuota,
   SCHEDULING_GATE,
   TAINT_LENT,
+  tenantQuotaSpecView,
 } from "../api/index.ts";
 import type {
   LeaseView,
@@ -224,7 +226,7 @@ export function toLeaseView(raw: KubeObject): LeaseView | MalformedObject {
     createdAt: time(metadata.creationTimestamp),
     deleting: metadata.deletionTimestamp !== undefined && metadata.deletionTimestamp !== null,
     hasFinalizer: (lease.metadata.finalizers ?? []).includes(FINALIZER),
-    spec: lease.spec,
+    spec: gpuLeaseSpecView(lease.spec),
     status: lease.status ?? {},
     annotations,
   };
@@ -243,7 +245,7 @@ export function toQuotaView(raw: KubeObject): QuotaView | MalformedObject {
   return {
     name: parsed.value.metadata.name,
     generation: typeof metadata.generation === "number" ? metadata.generation : 0,
-    spec: parsed.value.spec,
+    spec: tenantQuotaSpecView(parsed.value.spec),
     status: parsed.value.status ?? {},
   };
 }

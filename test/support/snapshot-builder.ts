@@ -1,5 +1,10 @@
 /** Small builders for pure-core tests: a cluster described in a few lines. */
-import { parseGpuLease, parseTenantQuota } from "../../src/api/index.ts";
+import {
+  gpuLeaseSpecView,
+  parseGpuLease,
+  parseTenantQuota,
+  tenantQuotaSpecView,
+} from "../../src/api/index.ts";
 import type {
   ClusterSnapshot,
   LeaseView,
@@ -42,7 +47,7 @@ export function quota(
     spec: { limits: [{ maxGpus: 64, maxReservedGpus: 16 }], ...spec },
   });
   if (!parsed.ok) throw new Error(parsed.errors.join("; "));
-  return { name, generation: 1, spec: parsed.value.spec, status };
+  return { name, generation: 1, spec: tenantQuotaSpecView(parsed.value.spec), status };
 }
 
 let uid = 0;
@@ -65,7 +70,7 @@ export function lease(
     status: {},
     annotations: {},
     ...over,
-    spec: parsed.value.spec,
+    spec: gpuLeaseSpecView(parsed.value.spec),
   };
 }
 

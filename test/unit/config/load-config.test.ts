@@ -14,7 +14,7 @@ describe("operator configuration", () => {
   it("defaults every field", () => {
     const { config, kubeconfig } = loadStartupOptions([]);
     expect(config).toMatchObject({
-      idlePeriod: "5m",
+      idlePeriod: 300_000, // "5m", in milliseconds once parsed
       headroomGpus: 0,
       resourceNames: ["nvidia.com/gpu"],
       metricsPort: 8080,
@@ -26,7 +26,7 @@ describe("operator configuration", () => {
     const path = file("idlePeriod: 10m\nheadroomGpus: 8\nlendableNodeSelector: { pool: spare }\n");
     const { config } = loadStartupOptions(["--config", path, "--headroom-gpus", "16"]);
     expect(config).toMatchObject({
-      idlePeriod: "10m",
+      idlePeriod: 600_000,
       headroomGpus: 16,
       lendableNodeSelector: { pool: "spare" },
     });

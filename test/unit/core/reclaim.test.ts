@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { DEFAULT_RECLAIM_NOTICE_MS } from "../../../src/api/index.ts";
 import { EVICTION_LEAD_MS } from "../../../src/core/lease-lifecycle.ts";
 import type { LeaseView, PodView } from "../../../src/core/model.ts";
 import { planCluster } from "../../../src/core/planner.ts";
@@ -75,6 +76,18 @@ describe("reclaim planning", () => {
       expect.objectContaining({ node: "n1", returning: iso(T0), stateLabel: "Returning" }),
     );
     expect(plan.evictions).toEqual([]); // never before the deadline
+  });
+
+  it("gives the default notice when the tenant's quota names none", () => {
+    const snap = snapshot({
+      namespaces: [tenantNs("plain-ns", "plain")],
+      quotas: [quota("plain")],
+      nodes: [node("n1", { lent: true })],
+      leases: [active("plain-ns", "l", { gpus: 8 }, [["n1", 8]])],
+      pods: [trainer("t", 8)],
+    });
+    expect(statusOf(planCluster(snap), "l")?.reclaim?.deadline).toBe(iso(T0 + DEFAULT_RECLAIM_NOTICE_MS));
+    expect(DEFAULT_RECLAIM_NOTICE_MS).toBe(2 * MIN);
   });
 
   it("prefers the lease with the most recent checkpoint among equal priorities", () => {
