@@ -5,7 +5,7 @@
  * classifies errors, and records what was done.
  */
 import { type Batch, selectBatch, type WriteBudget } from "../core/batch-selector.ts";
-import type { PlanAction } from "../core/plan-actions.ts";
+import { type PlanAction, quotaLimitsFor } from "../core/plan-actions.ts";
 import type { ClusterPlan } from "../core/planner.ts";
 import { ConflictError, NotFoundError, NotLeaderError } from "../kube/errors.ts";
 import type { EventRecorder } from "../kube/events.ts";
@@ -106,6 +106,7 @@ export class PlanExecutor {
   async execute(plan: ClusterPlan): Promise<ExecutionResult> {
     const batch = this.select(plan);
     const succeeded = new Set<string>();
+    const inBatch = new Set(batch.waves.flat().map((a) => a.id));
     const result = {
       truncated: batch.deferred > 0,
       writes: 0,
@@ -122,7 +123,7 @@ export class PlanExecutor {
         return;
       }
       try {
-        const outcome = await this.run(action);
+        const outcome = await this.run(action, inBatch);
         if (outcome === "blocked") result.blockedEvictions++;
         if (action.kind !== "event" && outcome !== "unchanged") {
           result.writes++;
@@ -160,7 +161,10 @@ export class PlanExecutor {
   }
 
   /** One action. Returns how it went where that matters to metrics. */
-  private async run(action: PlanAction): Promise<"done" | "unchanged" | "blocked"> {
+  private async run(
+    action: PlanAction,
+    inBatch: ReadonlySet<string>,
+  ): Promise<"done" | "unchanged" | "blocked"> {
     const writer = this.writer;
     switch (action.kind) {
       case "lendNode":
@@ -170,10 +174,12 @@ export class PlanExecutor {
           this.metrics.gpuReturnLatency.observe((Date.now() - returningSince) / 1000);
         return "done";
       }
-      case "resourceQuota":
-        if (writer.resourceQuotaUpToDate(action.quota.namespace, action.quota.hard)) return "unchanged";
-        await writer.ensureResourceQuota(action.quota.namespace, action.quota.hard);
+      case "resourceQuota": {
+        const hard = quotaLimitsFor(action, inBatch);
+        if (writer.resourceQuotaUpToDate(action.quota.namespace, hard)) return "unchanged";
+        await writer.ensureResourceQuota(action.quota.namespace, hard);
         return "done";
+      }
       case "leaseStatus":
         await writer.writeLeaseStatus(action.lease.namespace, action.lease.name, action.status);
         return "done";

@@ -62,7 +62,7 @@ export function selectBatch(
   const chosen: PlanAction[] = [];
   let deferred = 0;
   for (const action of order) {
-    if (selected.has(action.id) || !isWrite(action)) continue;
+    if (selected.has(action.id) || !isWrite(action) || action.onlyAsPrerequisite) continue;
     const group = closure(action);
     if (!group) {
       deferred++;
@@ -70,7 +70,11 @@ export function selectBatch(
     }
     const cost: WriteBudget = { urgent: 0, other: 0 };
     for (const member of group) if (isWrite(member)) cost[bucket(member)]++;
-    if (spent.urgent + cost.urgent > budget.urgent || spent.other + cost.other > budget.other) {
+    // Over budget, unless the bucket is still empty: an action whose prerequisites alone exceed the
+    // budget must still make progress, one per pass.
+    const over = (key: keyof WriteBudget) =>
+      cost[key] > 0 && spent[key] > 0 && spent[key] + cost[key] > budget[key];
+    if (over("urgent") || over("other")) {
       deferred++;
       continue;
     }

@@ -4,7 +4,8 @@
  *
  * - a lease is placed on a node only after the node's lent taint is written;
  * - a pod is bound only after its lease's Active status is written;
- * - a ResourceQuota is written after every lease status of its namespace that changes what it counts;
+ * - a ResourceQuota goes before the lease statuses that change what it counts, with the limits those
+ *   statuses give once written, counting only the statuses in the same batch;
  * - a TenantQuota status (allocations, usage, ledger) goes out only with every lease status it counts;
  * - an Event goes out only after the write of the state it announces;
  * - a lease's finalizer goes only once its usage is in the ledger (checked by the planner on the
@@ -34,6 +35,8 @@ interface ActionBase {
   /** Actions that must have succeeded before this one is sent. */
   requires: string[];
   priority: ActionPriority;
+  /** Worth sending only for the actions that require it: selected only as their prerequisite. */
+  onlyAsPrerequisite?: boolean;
 }
 
 /** What a lease status write means, for metrics and logs after it succeeds. */
@@ -42,7 +45,13 @@ export type LeaseTransition = "admitted" | "noticeGiven" | "ended" | "changed" |
 export type PlanAction =
   | (ActionBase & { kind: "lendNode"; change: NodeChange })
   | (ActionBase & { kind: "nodeChange"; change: NodeChange })
-  | (ActionBase & { kind: "resourceQuota"; quota: DesiredResourceQuota })
+  | (ActionBase & {
+      kind: "resourceQuota";
+      /** The limits once every status of the plan is written. */
+      quota: DesiredResourceQuota;
+      /** What each status of the plan changes in those limits, for a batch that carries only some. */
+      pending: { statusId: string; delta: Record<string, number> }[];
+    })
   | (ActionBase & {
       kind: "leaseStatus";
       lease: LeaseView;
@@ -87,7 +96,10 @@ export const actionIds = {
 export interface PlanParts {
   lendNodes: NodeChange[];
   nodeChanges: NodeChange[];
+  /** Every tenant namespace's ResourceQuota once the whole plan is written. */
   resourceQuotas: DesiredResourceQuota[];
+  /** The namespace's ResourceQuota as last written (undefined: none yet). */
+  currentResourceQuota: (namespace: string) => Record<string, string> | undefined;
   leaseStatuses: { lease: LeaseView; status: GpuLeaseStatus; noticeGiven: boolean }[];
   addFinalizers: LeaseView[];
   notices: (PodNotice & { lease: LeaseView })[];
@@ -137,6 +149,22 @@ function heldGpus(status: GpuLeaseStatus): number {
   return (status.allocations ?? []).reduce((sum, a) => sum + a.gpus, 0);
 }
 
+/**
+ * A ResourceQuota's limits for one batch: the plan's limits, less what the plan's statuses that are
+ * not in the batch would have changed.
+ */
+export function quotaLimitsFor(
+  action: Extract<PlanAction, { kind: "resourceQuota" }>,
+  inBatch: ReadonlySet<string>,
+): Record<string, string> {
+  const hard = Object.fromEntries(Object.entries(action.quota.hard).map(([k, v]) => [k, Number(v)]));
+  for (const { statusId, delta } of action.pending) {
+    if (inBatch.has(statusId)) continue;
+    for (const [key, value] of Object.entries(delta)) hard[key] = (hard[key] ?? 0) - value;
+  }
+  return Object.fromEntries(Object.entries(hard).map(([k, v]) => [k, String(Math.max(0, v))]));
+}
+
 /** Turns the planner's decisions into actions with their prerequisites. */
 export function buildActions(parts: PlanParts): PlanAction[] {
   const actions: PlanAction[] = [];
@@ -153,24 +181,38 @@ export function buildActions(parts: PlanParts): PlanAction[] {
     });
   }
 
-  // ResourceQuotas follow the statuses they count: a namespace's quota is written only with every
-  // status of the plan that changes what its leases hold, so it never admits a pod for an admission
-  // that was not written (its pods would hold quota the written leases need).
-  const changingByNamespace = new Map<string, string[]>();
+  // ResourceQuotas go first, so a tenant who sees its lease Active can create its pods at once; and
+  // they count only the statuses of their own batch (quotaLimitsFor), so a budget that cuts an
+  // admission never lets the quota admit pods for it.
+  const pendingByNamespace = new Map<string, { statusId: string; delta: Record<string, number> }[]>();
   for (const { lease, status } of parts.leaseStatuses) {
-    if (heldGpus(status) === heldGpus(lease.status)) continue;
-    const list = changingByNamespace.get(lease.namespace) ?? [];
-    list.push(actionIds.leaseStatus(lease));
-    changingByNamespace.set(lease.namespace, list);
+    const key = `requests.${lease.spec.resourceName}`;
+    const delta = heldGpus(status) - heldGpus(lease.status);
+    if (delta === 0) continue;
+    const list = pendingByNamespace.get(lease.namespace) ?? [];
+    list.push({ statusId: actionIds.leaseStatus(lease), delta: { [key]: delta } });
+    pendingByNamespace.set(lease.namespace, list);
   }
+  const quotaIds = new Set<string>();
   for (const quota of parts.resourceQuotas) {
-    actions.push({
-      kind: "resourceQuota",
-      id: actionIds.resourceQuota(quota.namespace),
-      requires: changingByNamespace.get(quota.namespace) ?? [],
-      priority: "admission",
+    const pending = pendingByNamespace.get(quota.namespace) ?? [];
+    const current = parts.currentResourceQuota(quota.namespace);
+    const same = current !== undefined && Object.entries(quota.hard).every(([k, v]) => current[k] === v);
+    if (same && pending.length === 0) continue;
+    const id = actionIds.resourceQuota(quota.namespace);
+    quotaIds.add(id);
+    const action = {
+      kind: "resourceQuota" as const,
+      id,
+      requires: [],
+      priority: "admission" as const,
       quota,
-    });
+      pending,
+    };
+    // Without any of its statuses the quota would stay as it is: it goes only with them.
+    const alone = quotaLimitsFor(action, new Set());
+    const unchanged = current !== undefined && Object.entries(alone).every(([k, v]) => current[k] === v);
+    actions.push(unchanged ? { ...action, onlyAsPrerequisite: true } : action);
   }
 
   const statusIds = new Set<string>();
@@ -187,6 +229,8 @@ export function buildActions(parts: PlanParts): PlanAction[] {
     const requires = newNodes(lease, status)
       .filter((node) => lent.has(node))
       .map(actionIds.lendNode);
+    const quotaId = actionIds.resourceQuota(lease.namespace);
+    if (heldGpus(status) !== heldGpus(lease.status) && quotaIds.has(quotaId)) requires.push(quotaId);
     actions.push({
       kind: "leaseStatus",
       id,

@@ -129,14 +129,19 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   events.push(...pool.events);
   const lendNodes = pool.changes.filter((c) => c.lent === true);
   const nodeChanges = pool.changes.filter((c) => c.lent !== true);
-  const resourceQuotas = planChangedResourceQuotas(snapshot, leasePlans);
+  const {
+    desired: desiredQuotas,
+    changed: resourceQuotas,
+    current: currentQuotas,
+  } = planResourceQuotaLimits(snapshot, leasePlans);
 
   const changedPlans = leasePlans.filter((p) => !sameJson(p.status, p.lease.status));
   const addFinalizers = snapshot.leases.filter((l) => !l.deleting && !l.hasFinalizer);
   const actions = buildActions({
     lendNodes,
     nodeChanges,
-    resourceQuotas,
+    resourceQuotas: desiredQuotas,
+    currentResourceQuota: (namespace) => currentQuotas.get(namespace),
     leaseStatuses: changedPlans.map((p) => ({
       lease: p.lease,
       status: p.status,
@@ -414,16 +419,21 @@ function planTenantSummaries(
   return quotaStatuses;
 }
 
-/** The namespaces' ResourceQuotas after this plan, where they differ from what was last written. */
-function planChangedResourceQuotas(
+/** The namespaces' ResourceQuotas after this plan; `changed`: those that differ from what was written. */
+function planResourceQuotaLimits(
   snapshot: ClusterSnapshot,
   leasePlans: LeasePlan[],
-): DesiredResourceQuota[] {
+): {
+  desired: DesiredResourceQuota[];
+  changed: DesiredResourceQuota[];
+  current: Map<string, Record<string, string>>;
+} {
   const current = new Map((snapshot.resourceQuotas ?? []).map((q) => [q.namespace, q.hard]));
-  return planResourceQuotas({
+  const desired = planResourceQuotas({
     ...snapshot,
     leases: leasePlans.map((p) => ({ ...p.lease, status: p.status })),
-  }).filter((q) => !sameHard(current.get(q.namespace), q.hard));
+  });
+  return { desired, changed: desired.filter((q) => !sameHard(current.get(q.namespace), q.hard)), current };
 }
 
 /** The namespace's ResourceQuota already has these limits (unknown: it must be written). */

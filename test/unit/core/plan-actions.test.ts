@@ -13,7 +13,7 @@ import {
 } from "../../../src/api/index.ts";
 import { selectBatch } from "../../../src/core/batch-selector.ts";
 import type { ClusterSnapshot, LeaseView, PodView } from "../../../src/core/model.ts";
-import { actionIds, type PlanAction } from "../../../src/core/plan-actions.ts";
+import { actionIds, type PlanAction, quotaLimitsFor } from "../../../src/core/plan-actions.ts";
 import { planCluster } from "../../../src/core/planner.ts";
 import { H100, lease, node, pod, quota, snapshot, T0, tenantNs } from "../../support/snapshot-builder.ts";
 
@@ -37,7 +37,26 @@ interface Witness {
 }
 
 /** Applies one action's write to the model cluster, checking the promises that concern it first. */
-function apply(world: ClusterSnapshot, action: PlanAction, witness: Witness): void {
+/** GPUs the written statuses of a namespace's leases hold. */
+function heldIn(world: ClusterSnapshot, namespace: string): number {
+  return world.leases
+    .filter(
+      (l) => l.namespace === namespace && (l.status.phase === "Active" || l.status.phase === "Reclaiming"),
+    )
+    .reduce((sum, l) => sum + (l.status.allocations ?? []).reduce((s, a) => s + a.gpus, 0), 0);
+}
+
+const quotaOf = (world: ClusterSnapshot, namespace: string): number | undefined => {
+  const hard = world.resourceQuotas?.find((q) => q.namespace === namespace)?.hard["requests.nvidia.com/gpu"];
+  return hard === undefined ? undefined : Number(hard);
+};
+
+function apply(
+  world: ClusterSnapshot,
+  action: PlanAction,
+  witness: Witness,
+  inBatch: ReadonlySet<string>,
+): void {
   const leaseNamed = (l: { namespace: string; name: string }) =>
     world.leases.find((x) => x.namespace === l.namespace && x.name === l.name);
   const podNamed = (p: { namespace: string; name: string }) =>
@@ -78,7 +97,12 @@ function apply(world: ClusterSnapshot, action: PlanAction, witness: Witness): vo
       }
       if (action.status.phase === "Active" && current.status.phase !== "Active")
         witness.admissions.set(action.lease.name, (witness.admissions.get(action.lease.name) ?? 0) + 1);
+      const grows = heldIn(world, current.namespace);
       current.status = action.status;
+      // A tenant who sees its lease Active can create its pods: the quota was raised first.
+      const held = heldIn(world, current.namespace);
+      if (held > grows && (quotaOf(world, current.namespace) ?? 0) < held)
+        witness.violations.push(`${current.namespace} holds ${held} GPUs before its quota admits them`);
       return;
     }
     case "binding": {
@@ -129,21 +153,9 @@ function apply(world: ClusterSnapshot, action: PlanAction, witness: Witness): vo
       return;
     }
     case "resourceQuota": {
-      // A namespace's quota admits exactly the GPUs its leases' written statuses hold.
-      const held = world.leases
-        .filter(
-          (l) =>
-            l.namespace === action.quota.namespace &&
-            (l.status.phase === "Active" || l.status.phase === "Reclaiming"),
-        )
-        .reduce((sum, l) => sum + (l.status.allocations ?? []).reduce((s, a) => s + a.gpus, 0), 0);
-      if (action.quota.hard["requests.nvidia.com/gpu"] !== String(held))
-        witness.violations.push(
-          `${action.quota.namespace} quota set to ${action.quota.hard["requests.nvidia.com/gpu"]}, written leases hold ${held}`,
-        );
       world.resourceQuotas = [
         ...(world.resourceQuotas ?? []).filter((q) => q.namespace !== action.quota.namespace),
-        action.quota,
+        { namespace: action.quota.namespace, hard: quotaLimitsFor(action, inBatch) },
       ];
       return;
     }
@@ -183,17 +195,32 @@ function pass(
   const plan = planCluster(world);
   const batch = selectBatch(plan.actions, budget);
   const succeeded = new Set<string>();
+  const inBatch = new Set(batch.waves.flat().map((a) => a.id));
   let ran = 0;
+  let failed = false;
   for (const wave of batch.waves) {
     for (const action of wave) {
       if (!action.requires.every((id) => succeeded.has(id))) continue;
-      if (action.kind !== "event" && failure(action.id)) continue;
-      apply(world, action, witness);
+      if (action.kind !== "event" && failure(action.id)) {
+        failed = true;
+        continue;
+      }
+      apply(world, action, witness, inBatch);
       ranKinds.set(action.kind, (ranKinds.get(action.kind) ?? 0) + 1);
       succeeded.add(action.id);
       if (action.kind !== "event") ran++;
     }
   }
+  // After a pass whose writes all landed, every namespace's quota admits exactly what its leases hold:
+  // a budget that cut an admission did not raise the quota for it.
+  if (!failed)
+    for (const ns of world.namespaces) {
+      const quota = quotaOf(world, ns.name);
+      if (ns.tenant !== undefined && quota !== undefined && quota !== heldIn(world, ns.name))
+        witness.violations.push(
+          `${ns.name} quota ${quota}, its written leases hold ${heldIn(world, ns.name)}`,
+        );
+    }
   return { deferred: batch.deferred, ran };
 }
 
@@ -328,7 +355,7 @@ describe("the plan as ordered actions", () => {
     const writes = batch.waves.flat().filter((a) => a.kind !== "event");
     expect(writes.length).toBeLessThanOrEqual(8);
     expect(batch.deferred).toBeGreaterThan(0);
-    // Every status in the batch comes after the taint of its node; the quota after the statuses.
+    // Every status in the batch comes after the taint of its node and the raise of its quota.
     const position = new Map(batch.waves.flatMap((wave, i) => wave.map((a) => [a.id, i] as const)));
     for (const action of writes) {
       for (const id of action.requires)
