@@ -142,8 +142,9 @@ describe.skipIf(!control)("the operator under control-plane faults", () => {
     });
 
     const readiness = watchReadiness();
-    await control.stop("kube-apiserver", "SIGKILL");
+    // Taken before the call: the kill lands during it, and the watchdog clock starts there.
     const killedAt = Date.now();
+    await control.stop("kube-apiserver", "SIGKILL");
     // The deadline passes while the API server is away.
     await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 1000));
     const restartedAt = Date.now();
@@ -275,8 +276,8 @@ describe.skipIf(!control)("the operator under control-plane faults", () => {
     const restartsBefore = await watchdogRestarts();
 
     const readiness = watchReadiness();
-    await control.freeze("kube-apiserver");
     const frozenAt = Date.now();
+    await control.freeze("kube-apiserver");
     // A frozen server closes nothing: only the watchdog can tell. Frozen for two watchdog periods and more.
     await eventually(
       "/readyz not ready",

@@ -33,12 +33,12 @@ async function leasesIn(namespaces: string[]): Promise<GpuLease[]> {
 describe("an operator killed in the middle of admission", () => {
   it("converges after a restart with no GPU promised twice", async () => {
     const model = uniqueId("MODEL");
-    const nodes = await addPool(clients, pool, 16, { product: model }); // 128 GPUs
+    const nodes = await addPool(clients, pool, 64, { product: model }); // 512 GPUs
     const a = await createTenant(clients, { limits: [{ maxGpus: 400 }] }, 2);
     const b = await createTenant(clients, { limits: [{ maxGpus: 400 }] }, 1);
     const namespaces = [...a.namespaces, ...b.namespaces];
-    // 300 leases asking for 600 GPUs, queued before any operator runs: admitting the 128 GPUs that
-    // fit takes several passes' worth of writes, so the kill lands in the middle.
+    // 300 leases asking for 600 GPUs, queued before any operator runs: admitting the ~250 leases that
+    // fit takes more than one pass's write budget, so the kill lands in the middle.
     const specs = Array.from({ length: 300 }, (_, i) => i);
     let next = 0;
     await Promise.all(
@@ -78,7 +78,7 @@ describe("an operator killed in the middle of admission", () => {
         const gpus = active.reduce((s, l) => s + l.spec.gpus, 0);
         const undecided = leases.filter((l) => l.status?.phase === undefined);
         // Stable: capacity is full (every further lease needs more than what is left) and all were seen.
-        return undecided.length === 0 && gpus > 128 - 3 ? leases : undefined;
+        return undecided.length === 0 && gpus > 512 - 3 ? leases : undefined;
       },
       60_000,
       200,
