@@ -1,5 +1,5 @@
 /** Fault injection and the audit log, for e2e tests (see test/harness/control-server.ts). */
-import { readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { inject } from "vitest";
 import type { ControlPlaneHandle } from "../harness/control-server.ts";
@@ -73,6 +73,33 @@ export interface AuditEntry {
   code: number | undefined;
 }
 
+/** One line of the audit log as an entry, or undefined (another stage, or a line still being written). */
+function parseAuditLine(line: string): AuditEntry | undefined {
+  if (!line.trim()) return undefined;
+  let raw: {
+    stage?: string;
+    verb?: string;
+    user?: { username?: string };
+    objectRef?: AuditEntry["objectRef"];
+    stageTimestamp?: string;
+    responseStatus?: { code?: number };
+  };
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return undefined; // a line the API server is still writing
+  }
+  if (raw.stage !== "ResponseComplete") return undefined;
+  return {
+    username: raw.user?.username ?? "",
+    verb: raw.verb ?? "",
+    objectRef: raw.objectRef ?? {},
+    at: Date.parse(raw.stageTimestamp ?? ""),
+    stageTimestamp: raw.stageTimestamp ?? "",
+    code: raw.responseStatus?.code,
+  };
+}
+
 /** The audit log of the control plane in `dir` (logs/audit.log), oldest first. */
 export function readAudit(dir: string): AuditEntry[] {
   let text: string;
@@ -81,31 +108,35 @@ export function readAudit(dir: string): AuditEntry[] {
   } catch {
     return [];
   }
-  const entries: AuditEntry[] = [];
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    let raw: {
-      stage?: string;
-      verb?: string;
-      user?: { username?: string };
-      objectRef?: AuditEntry["objectRef"];
-      stageTimestamp?: string;
-      responseStatus?: { code?: number };
-    };
-    try {
-      raw = JSON.parse(line);
-    } catch {
-      continue; // a line the API server is still writing
-    }
-    if (raw.stage !== "ResponseComplete") continue;
-    entries.push({
-      username: raw.user?.username ?? "",
-      verb: raw.verb ?? "",
-      objectRef: raw.objectRef ?? {},
-      at: Date.parse(raw.stageTimestamp ?? ""),
-      stageTimestamp: raw.stageTimestamp ?? "",
-      code: raw.responseStatus?.code,
-    });
-  }
-  return entries;
+  return text.split("\n").flatMap((line) => parseAuditLine(line) ?? []);
+}
+
+/**
+ * Follows the audit log from its current end: each `poll()` returns only the entries written since the
+ * last one, reading only the new bytes, so a test can react to a write within milliseconds.
+ */
+export function tailAudit(dir: string): { poll: () => AuditEntry[] } {
+  const file = join(dir, "logs", "audit.log");
+  let offset = existsSync(file) ? statSync(file).size : 0;
+  let partial = "";
+  const buffer = Buffer.alloc(1 << 20);
+  return {
+    poll: () => {
+      const fd = openSync(file, "r");
+      let text = "";
+      try {
+        for (;;) {
+          const n = readSync(fd, buffer, 0, buffer.length, offset);
+          if (n === 0) break;
+          offset += n;
+          text += buffer.toString("utf8", 0, n);
+        }
+      } finally {
+        closeSync(fd);
+      }
+      const lines = (partial + text).split("\n");
+      partial = lines.pop() ?? ""; // a line still being written waits for the next poll
+      return lines.flatMap((line) => parseAuditLine(line) ?? []);
+    },
+  };
 }

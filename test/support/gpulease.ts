@@ -102,6 +102,7 @@ export function leaseWhere(
   what: string,
   check: (lease: GpuLease) => boolean,
   timeoutMs = 20_000,
+  intervalMs = 100,
 ): Promise<GpuLease> {
   return eventually(
     `lease ${namespace}/${name} ${what}`,
@@ -110,6 +111,7 @@ export function leaseWhere(
       return check(lease) ? lease : undefined;
     },
     timeoutMs,
+    intervalMs,
   );
 }
 
