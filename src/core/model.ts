@@ -94,6 +94,8 @@ export interface NamespaceView {
   name: string;
   /** Value of the gpulease.io/tenant label. */
   tenant: string | undefined;
+  /** Being deleted: nothing can be created in it any more. */
+  terminating?: boolean;
 }
 
 export interface LeaseView {

@@ -13,7 +13,8 @@ export interface NodeChange {
   /** A time to record, null to remove the mark, undefined to leave it. */
   idleSince: string | null | undefined;
   /** gpulease.io/state label value, so `kubectl get nodes -L gpulease.io/state` shows the pool. */
-  stateLabel: NodeState | undefined;
+  /** null: remove the label (the node left the pool). */
+  stateLabel: NodeState | null | undefined;
   /** A time to record as the start of a return (annotation gpulease.io/returning), null to clear it. */
   returning?: string | null;
 }
@@ -33,12 +34,14 @@ export function planNodePool(
       if (node.labels[LABEL_NODE_STATE] !== undefined || node.lent) {
         // Left the pool (label removed) with nothing on it: clean up what the operator put there.
         const empty = account.leaseHeld.size === 0 && account.strayTenantUsed === 0;
+        // Each mark goes once: a change that removed nothing would be planned again every pass.
+        const marked = node.annotations[ANNOTATION_IDLE_SINCE] !== undefined;
         if (!node.lent || empty) {
           changes.push({
             node: node.name,
             lent: node.lent ? false : undefined,
-            idleSince: null,
-            stateLabel: undefined,
+            idleSince: marked ? null : undefined,
+            stateLabel: node.labels[LABEL_NODE_STATE] !== undefined ? null : undefined,
           });
         }
       }

@@ -15,7 +15,8 @@ export interface DesiredResourceQuota {
 export function planResourceQuotas(snapshot: ClusterSnapshot): DesiredResourceQuota[] {
   const desired = new Map<string, Record<string, number>>();
   for (const ns of snapshot.namespaces) {
-    if (ns.tenant === undefined) continue;
+    // A namespace being deleted takes its quota with it; creating one there is refused.
+    if (ns.tenant === undefined || ns.terminating) continue;
     desired.set(
       ns.name,
       Object.fromEntries(snapshot.settings.resourceNames.map((r) => [`requests.${r}`, 0])),

@@ -202,7 +202,11 @@ export function toPodView(raw: KubeObject, resourceNames: string[]): PodView {
 
 export function toNamespaceView(raw: KubeObject): NamespaceView {
   const metadata = obj(raw.metadata);
-  return { name: str(metadata.name) ?? "", tenant: strings(metadata.labels)[LABEL_TENANT] };
+  return {
+    name: str(metadata.name) ?? "",
+    tenant: strings(metadata.labels)[LABEL_TENANT],
+    ...(metadata.deletionTimestamp !== undefined ? { terminating: true } : {}),
+  };
 }
 
 export function toLeaseView(raw: KubeObject): LeaseView | MalformedObject {

@@ -371,6 +371,21 @@ describe("lifecycle", () => {
     expect(statusOf(second, "l")?.usage?.gpuSeconds).toBe(8 * 3600 * 2 + 8 * 3600);
   });
 
+  it("cleans up a node that left the pool once, then leaves it alone", () => {
+    const left = node("gone-from-pool", {
+      lendable: false,
+      labels: { "gpulease.io/state": "Internal" },
+      annotations: { "gpulease.io/idle-since": new Date(T0).toISOString() },
+    });
+    const first = planCluster(snapshot({ nodes: [left], namespaces: acmeNs, quotas: acme }));
+    expect(first.nodeChanges).toEqual([
+      { node: "gone-from-pool", lent: undefined, idleSince: null, stateLabel: null },
+    ]);
+    const cleaned = { ...left, labels: {}, annotations: {} };
+    const second = planCluster(snapshot({ nodes: [cleaned], namespaces: acmeNs, quotas: acme }));
+    expect(second.nodeChanges).toEqual([]);
+  });
+
   it("returns a lent node with nothing on it to internal use", () => {
     const plan = planCluster(
       snapshot({ nodes: [node("n1", { lent: true })], namespaces: acmeNs, quotas: acme }),
