@@ -217,13 +217,16 @@ export function admit(
       return false;
     }
     let placement: Placement | undefined;
-    for (const key of keys) {
-      placement = pool.index(key).place({
-        gpus: lease.spec.gpus,
-        block,
-        headroomGpus: snapshot.settings.headroomGpus,
-        idleInternalGpus,
-      });
+    // Across models, nodes already lent first: an infinite headroom forbids lending a new node.
+    const passes =
+      keys.length > 1
+        ? [Number.POSITIVE_INFINITY, snapshot.settings.headroomGpus]
+        : [snapshot.settings.headroomGpus];
+    for (const headroomGpus of passes) {
+      for (const key of keys) {
+        placement = pool.index(key).place({ gpus: lease.spec.gpus, block, headroomGpus, idleInternalGpus });
+        if (placement) break;
+      }
       if (placement) break;
     }
     if (!placement) {
