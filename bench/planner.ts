@@ -143,15 +143,12 @@ function measure(size: { nodes: number; leases: number; runs: number }) {
   };
 }
 
-const results = sizes.map(measure);
-const result = {
-  benchmark: "planner",
-  smoke,
-  machine: machine(),
-  sizes: results,
-  goal: { fullPlanMs: 50, atNodes: 10_000 },
-};
-for (const r of results) {
+const results: ReturnType<typeof measure>[] = [];
+const host = machine();
+// Each size printed as soon as it is measured: the large one takes minutes.
+for (const size of sizes) {
+  const r = measure(size);
+  results.push(r);
   const ms = (t: Timing) =>
     `${t.wallMs.p50.toFixed(1)} / ${t.wallMs.p99.toFixed(1)} ms wall, ${t.cpuMs.p50.toFixed(1)} ms CPU`;
   printTable(
@@ -165,10 +162,17 @@ for (const r of results) {
       ["admission decisions (admitted)", `${r.admissionDecisions} (${r.admitted})`],
       ["admission decisions per second", r.admissionDecisionsPerSecond],
       ["heap after forced GC (MB)", r.heapAfterGcMB ?? "n/a (run with --expose-gc)"],
-      ["machine", `${result.machine.cores} × ${result.machine.cpu}, Node ${result.machine.node}`],
+      ["machine", `${host.cores} × ${host.cpu}, Node ${host.node}`],
     ],
   );
 }
+const result = {
+  benchmark: "planner",
+  smoke,
+  machine: host,
+  sizes: results,
+  goal: { fullPlanMs: 50, atNodes: 10_000 },
+};
 writeFileSync(
   new URL(`results/planner${smoke ? "-smoke" : ""}.json`, import.meta.url),
   `${JSON.stringify(result, null, 2)}\n`,

@@ -396,9 +396,10 @@ if (qualityResult) {
       .map(([reason, gpus]) => `${gpus} wait with ${reason}`)
       .join(", ")}; ${o.missedPinned} of them are leases pinned to a model.`,
     "QuotaExceeded: the fair order spent the tenant's quota on other leases. InsufficientCapacity: earlier",
-    "placements left no room of the right model and block size; often a lease without a model took the",
-    "first model by name that fits (admission.ts), filling the nodes a pinned lease needed while another",
-    "model's nodes stayed idle. With quotas lifted the gap remains: it is packing, not the fair order.",
+    "placements left no room of the right model and block size. A lease without a model now goes to the",
+    "lent nodes of any model first, then to the model with the most free GPUs beyond its pinned demand",
+    "(admission.ts); what remains is mostly the fair order (quotas spent on big leases, the headroom of",
+    "idle GPUs spent early) and packing in arrival order, where the MIP chooses any subset.",
     "",
     "The MIP allows exactly what the planner may do: a lease on one GPU model only (its own, or any one model",
     "when unpinned), whole blocks of gpusPerNode on each node, free GPUs of lent nodes, idle Internal nodes",
