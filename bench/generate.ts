@@ -63,76 +63,106 @@ export function makePod(namespace: string, name: string, over: Partial<PodView> 
 
 export interface BigClusterOptions {
   nodes: number;
+  /** Leases in all: Active ones on the lent nodes, the rest Pending. */
   leases: number;
   tenants: number;
-  /** Share of leases already Active (placed), the rest Pending. */
-  activeShare: number;
-  internalPods: number;
   seed: number;
   now: number;
 }
 
+/** Node models and sizes of the big cluster: three models, 4- and 8-GPU nodes. */
+const FLEET = [
+  { model: "NVIDIA-H100-80GB-HBM3", sizes: [8] },
+  { model: "NVIDIA-A100-SXM4-80GB", sizes: [4, 8] },
+  { model: "NVIDIA-L40S", sizes: [4] },
+] as const;
+/** Pending lease shapes: every one fits on one empty node of some model (blocks of 8 on 8-GPU nodes). */
+const SHAPES = [
+  { gpus: 1, block: 1 },
+  { gpus: 2, block: 1 },
+  { gpus: 4, block: 1 },
+  { gpus: 4, block: 4 },
+  { gpus: 8, block: 8 },
+  { gpus: 16, block: 8 },
+] as const;
+
 /**
- * A large cluster in steady state: most lendable nodes lent and full of Active leases (placed without
- * overlap), Pending leases queued, internal pods on the rest, some internal pods waiting.
+ * A large cluster as an owner has it: 45 % of the nodes lent and partly filled with Active leases,
+ * 25 % busy with internal pods of 1-8 GPUs (spread, each node within its capacity), 30 % idle and
+ * lendable; Pending leases of the shapes above, half pinned to a model that has nodes big enough.
  */
 export function bigCluster(o: BigClusterOptions): ClusterSnapshot {
   const random = rng(o.seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
+  const tenant = (i: number) => `tenant-${i % o.tenants}`;
   const nodes: NodeView[] = [];
-  for (let i = 0; i < o.nodes; i++) nodes.push(makeNode(`node-${i}`, MODELS[i % 2] as string));
-  const quotas: QuotaView[] = [];
-  const namespaces = [];
-  for (let t = 0; t < o.tenants; t++) {
-    quotas.push(makeQuota(`tenant-${t}`, t % 3, Math.ceil((o.nodes * 8) / o.tenants) * 2));
-    namespaces.push({ name: `tenant-${t}`, tenant: `tenant-${t}` });
-  }
+  const pods: PodView[] = [];
   const leases: LeaseView[] = [];
-  const active = Math.floor(o.leases * o.activeShare);
-  // Fill lent nodes with Active leases of 1, 2, 4 or 8 GPUs without overlap.
-  let node = 0;
-  let free = 8;
-  for (let i = 0; i < active && node < o.nodes; i++) {
-    const gpus = [1, 2, 4, 8][Math.floor(random() * 4)] as number;
-    if (gpus > free) {
-      node++;
-      free = 8;
-      if (node >= o.nodes) break;
+  let capacity = 0;
+  for (let i = 0; i < o.nodes; i++) {
+    const kind = pick(FLEET);
+    const size = pick(kind.sizes);
+    const n = makeNode(`node-${i}`, kind.model, { gpus: { "nvidia.com/gpu": size } });
+    nodes.push(n);
+    capacity += size;
+    const role = random();
+    if (role < 0.45) {
+      n.lent = true;
+      const target = Math.ceil(size * (0.25 + random() * 0.75));
+      for (let used = 0; used < target && leases.length < o.leases; ) {
+        const gpus = Math.min(target - used, pick([1, 2, 4, 8]));
+        const at = o.now - 3_600_000;
+        leases.push(
+          makeLease(tenant(leases.length), `a-${leases.length}`, { gpus, gpuModel: kind.model }, at, {
+            phase: "Active",
+            admittedAt: iso(at),
+            allocations: [{ node: n.name, gpus, since: iso(at) }],
+            pricing: { perGpuHour: "1.20", currency: "USD" },
+          }),
+        );
+        used += gpus;
+      }
+    } else if (role < 0.7) {
+      const target = 1 + Math.floor(random() * size);
+      for (let used = 0; used < target; ) {
+        const gpus = Math.min(size - used, pick([1, 2, 4, 8]));
+        pods.push(
+          makePod("training", `t-${pods.length}`, { nodeName: n.name, gpus: { "nvidia.com/gpu": gpus } }),
+        );
+        used += gpus;
+      }
     }
-    const target = nodes[node] as NodeView;
-    target.lent = true;
-    free -= gpus;
-    const tenant = i % o.tenants;
-    leases.push(
-      makeLease(`tenant-${tenant}`, `a-${i}`, { gpus, gpuModel: target.gpuModel }, o.now - 3_600_000, {
-        phase: "Active",
-        admittedAt: iso(o.now - 3_600_000),
-        allocations: [{ node: target.name, gpus, since: iso(o.now - 3_600_000) }],
-        pricing: { perGpuHour: "1.20", currency: "USD" },
-      }),
-    );
   }
   for (let i = leases.length; i < o.leases; i++) {
-    const tenant = i % o.tenants;
-    const gpus = [1, 2, 4, 8, 16][Math.floor(random() * 5)] as number;
+    const shape = pick(SHAPES);
+    const models = FLEET.filter((f) => f.sizes.some((s) => s >= shape.block)).map((f) => f.model);
+    const gpuModel = random() < 0.5 ? pick(models) : undefined;
     leases.push(
       makeLease(
-        `tenant-${tenant}`,
+        tenant(i),
         `p-${i}`,
-        { gpus, ...(gpus >= 8 ? { gpusPerNode: 8 } : {}) },
+        {
+          gpus: shape.gpus,
+          ...(shape.block > 1 ? { gpusPerNode: shape.block } : {}),
+          ...(gpuModel ? { gpuModel } : {}),
+          priority: pick([-10, 0, 0, 10]),
+        },
         o.now - Math.floor(random() * 600_000),
       ),
     );
   }
-  const pods: PodView[] = [];
-  for (let i = 0; i < o.internalPods; i++) {
-    const n = nodes[nodes.length - 1 - (i % Math.max(1, nodes.length - node - 1))] as NodeView;
-    pods.push(makePod("training", `t-${i}`, { nodeName: n.name }));
+  const quotas: QuotaView[] = [];
+  const namespaces = [];
+  for (let t = 0; t < o.tenants; t++) {
+    // Quotas sum to twice the cluster: some tenants are capped, the cluster is the tighter limit.
+    quotas.push(makeQuota(`tenant-${t}`, t % 3, Math.ceil((capacity * 2) / o.tenants)));
+    namespaces.push({ name: `tenant-${t}`, tenant: `tenant-${t}` });
   }
   return {
     now: o.now,
     settings: {
       idlePeriodMs: 0,
-      headroomGpus: 0,
+      headroomGpus: 16,
       resourceNames: ["nvidia.com/gpu"],
       expiryWarningMs: 300_000,
       meteringIntervalMs: 60_000,

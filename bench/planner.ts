@@ -1,129 +1,178 @@
 /**
- * Planner benchmark, in-process: the pure core on a large snapshot. Prints time per full plan and
- * decisions per second, writes bench/results/planner.json.
+ * Planner benchmark, in-process: the pure core on large synthetic clusters (1,000 and 10,000 nodes).
+ * Times the first plan (every pending lease decided) and a replan after one real event of each kind,
+ * in wall and CPU time; counts admission decisions; reads the heap after a forced GC. Writes
+ * bench/results/planner.json.
  *
- *   tsx bench/planner.ts [--smoke]
+ *   NODE_OPTIONS=--expose-gc tsx bench/planner.ts [--smoke]
  */
 import { writeFileSync } from "node:fs";
-import { accountNodes } from "../src/core/accounting.ts";
-import { admit } from "../src/core/admission.ts";
-import { internalDemand } from "../src/core/demand.ts";
+import type { ClusterSnapshot } from "../src/core/model.ts";
 import { planCluster } from "../src/core/planner.ts";
-import { planReclaim } from "../src/core/reclaim-planner.ts";
-import { bigCluster, makePod } from "./generate.ts";
+import { bigCluster, makeLease, makeNode, makePod } from "./generate.ts";
 import { machine, percentile, printTable } from "./machine.ts";
 
 const smoke = process.argv.includes("--smoke");
-const size = smoke ? { nodes: 500, leases: 2500 } : { nodes: 10_000, leases: 50_000 };
 const now = Date.parse("2026-11-28T12:00:00Z");
+const sizes = smoke
+  ? [{ nodes: 200, leases: 1_000, runs: 5 }]
+  : [
+      { nodes: 1_000, leases: 5_000, runs: 60 },
+      { nodes: 10_000, leases: 50_000, runs: 20 },
+    ];
 
-function time(fn: () => unknown, runs: number): number[] {
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    fn();
-    samples.push(performance.now() - start);
-  }
-  return samples;
+interface Timing {
+  wallMs: { p50: number; p99: number };
+  cpuMs: { p50: number; p99: number };
+  runs: number;
 }
 
-const snapshot = bigCluster({
-  ...size,
-  tenants: 100,
-  activeShare: 0.8,
-  internalPods: Math.floor(size.nodes / 4),
-  seed: 7,
-  now,
-});
-const pending = snapshot.leases.filter((l) => l.status.phase === undefined).length;
-// Internal demand: 20 pods of 8 GPUs waiting, so the reclaim planner works for real.
-const withDemand = {
-  ...snapshot,
-  pods: [
-    ...snapshot.pods,
-    ...Array.from({ length: 20 }, (_, i) =>
-      makePod("training", `wait-${i}`, {
-        phase: "Pending",
-        unschedulable: true,
-        unschedulableSince: now - 1000,
-      }),
-    ),
-  ],
-};
-const runs = smoke ? 3 : 10;
-planCluster(snapshot); // warm up
-const full = time(() => planCluster(snapshot), runs);
-const fullDemand = time(() => planCluster(withDemand), runs);
-const admission = time(() => admit(snapshot, accountNodes(snapshot)), runs);
-const reclaim = time(() => {
-  const owners = new Map(withDemand.namespaces.map((n) => [n.name, n.tenant ?? ""]));
-  planReclaim(
-    withDemand,
-    accountNodes(withDemand),
-    internalDemand(withDemand.pods, owners, ["nvidia.com/gpu"]),
-    owners,
+/** Wall and CPU time of `fn` over `runs` runs, each on its own input made (untimed) by `setup`. */
+function time<T>(runs: number, setup: (run: number) => T, fn: (input: T) => unknown): Timing {
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const input = setup(run);
+    const cpuStart = process.cpuUsage();
+    const start = performance.now();
+    fn(input);
+    wall.push(performance.now() - start);
+    const used = process.cpuUsage(cpuStart);
+    cpu.push((used.user + used.system) / 1000);
+  }
+  // With fewer than 100 runs the p99 is the slowest run.
+  return {
+    wallMs: { p50: percentile(wall, 50), p99: percentile(wall, 99) },
+    cpuMs: { p50: percentile(cpu, 50), p99: percentile(cpu, 99) },
+    runs,
+  };
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+function heapAfterGcMB(): number | undefined {
+  if (!gc) return undefined;
+  gc();
+  return Math.round(process.memoryUsage().heapUsed / 2 ** 20);
+}
+
+/** The snapshot once the first plan's writes are applied, as the caches hold them after one pass. */
+function steadyAfter(snapshot: ClusterSnapshot): ClusterSnapshot {
+  const plan = planCluster(snapshot);
+  const lentNow = new Set(plan.lendNodes.map((c) => c.node));
+  const statusByUid = new Map(plan.leaseStatuses.map((x) => [x.lease.uid, x.status]));
+  const quotaStatus = new Map(plan.quotaStatuses.map((x) => [x.quota.name, x.status]));
+  return {
+    ...snapshot,
+    nodes: snapshot.nodes.map((n) => (lentNow.has(n.name) ? { ...n, lent: true } : n)),
+    leases: snapshot.leases.map((l) => ({
+      ...l,
+      status: statusByUid.get(l.uid) ?? l.status,
+      hasFinalizer: true,
+    })),
+    quotas: snapshot.quotas.map((q) => ({ ...q, status: quotaStatus.get(q.name) ?? q.status })),
+  };
+}
+
+function measure(size: { nodes: number; leases: number; runs: number }) {
+  const snapshot = bigCluster({ nodes: size.nodes, leases: size.leases, tenants: 100, seed: 7, now });
+  const pending = snapshot.leases.filter((l) => l.status.phase === undefined);
+  const busy = new Set(snapshot.pods.map((p) => p.nodeName));
+  const idleNodes = snapshot.nodes.filter((n) => !n.lent && !busy.has(n.name)).length;
+  planCluster(snapshot); // warm up
+  const first = time(size.runs, () => snapshot, planCluster);
+  const plan = planCluster(snapshot);
+  const admitted = plan.decisions.filter((d) => d.kind === "admit").length;
+
+  const steady = steadyAfter(snapshot);
+  const active = steady.leases.filter((l) => l.status.phase === "Active");
+  const events: Record<string, (run: number) => ClusterSnapshot> = {
+    "lease created": (run) => ({
+      ...steady,
+      leases: [...steady.leases, makeLease(`tenant-${run % 100}`, `new-${run}`, { gpus: 4 }, now)],
+    }),
+    "lease ended": (run) => {
+      const gone = active[(run * 7919) % active.length]?.uid;
+      return { ...steady, leases: steady.leases.filter((l) => l.uid !== gone) };
+    },
+    "pod turned Unschedulable": (run) => ({
+      ...steady,
+      pods: [
+        ...steady.pods,
+        makePod("training", `wait-${run}`, {
+          phase: "Pending",
+          unschedulable: true,
+          unschedulableSince: now - 1000,
+        }),
+      ],
+    }),
+    "node added": (run) => ({
+      ...steady,
+      nodes: [...steady.nodes, makeNode(`added-${run}`, "NVIDIA-H100-80GB-HBM3")],
+    }),
+  };
+  planCluster(steady); // warm up
+  const replan: Record<string, Timing & { admitted: number; decisions: number }> = {};
+  for (const [kind, make] of Object.entries(events)) {
+    const after = planCluster(make(0));
+    replan[kind] = {
+      ...time(size.runs, make, planCluster),
+      admitted: after.decisions.filter((d) => d.kind === "admit").length,
+      decisions: after.decisions.length,
+    };
+  }
+  // Heap with the cluster, its steady state and one plan held: what a running operator keeps.
+  const heapMB = heapAfterGcMB();
+  return {
+    size: {
+      nodes: size.nodes,
+      leases: size.leases,
+      pending: pending.length,
+      active: snapshot.leases.length - pending.length,
+      lentNodes: snapshot.nodes.filter((n) => n.lent).length,
+      idleNodes,
+      pods: snapshot.pods.length,
+      tenants: 100,
+      gpus: snapshot.nodes.reduce((s, n) => s + (n.gpus["nvidia.com/gpu"] ?? 0), 0),
+    },
+    firstPlan: first,
+    admissionDecisions: plan.decisions.length,
+    admitted,
+    admissionDecisionsPerSecond: Math.round(plan.decisions.length / (first.wallMs.p50 / 1000)),
+    replan,
+    heapAfterGcMB: heapMB,
+  };
+}
+
+const results: ReturnType<typeof measure>[] = [];
+const host = machine();
+// Each size printed as soon as it is measured: the large one takes minutes.
+for (const size of sizes) {
+  const r = measure(size);
+  results.push(r);
+  const ms = (t: Timing) =>
+    `${t.wallMs.p50.toFixed(1)} / ${t.wallMs.p99.toFixed(1)} ms wall, ${t.cpuMs.p50.toFixed(1)} ms CPU`;
+  printTable(
+    `Planner: ${r.size.nodes} nodes (${r.size.lentNodes} lent, ${r.size.idleNodes} idle), ${r.size.leases} leases (${r.size.pending} pending), ${r.size.pods} pods`,
+    [
+      ["first plan p50 / p99", ms(r.firstPlan)],
+      ...Object.entries(r.replan).map(([kind, t]): [string, string] => [
+        `replan after ${kind} p50 / p99`,
+        ms(t),
+      ]),
+      ["admission decisions (admitted)", `${r.admissionDecisions} (${r.admitted})`],
+      ["admission decisions per second", r.admissionDecisionsPerSecond],
+      ["heap after forced GC (MB)", r.heapAfterGcMB ?? "n/a (run with --expose-gc)"],
+      ["machine", `${host.cores} × ${host.cpu}, Node ${host.node}`],
+    ],
   );
-}, runs);
-const plan = planCluster(snapshot);
-// Steady state: the plan's writes applied, as the caches hold them after one pass. Every later event
-// (a pod, a lease) replans from here.
-const lentNow = new Set(plan.lendNodes.map((c) => c.node));
-const statusByUid = new Map(plan.leaseStatuses.map((x) => [x.lease.uid, x.status]));
-const steady = {
-  ...snapshot,
-  nodes: snapshot.nodes.map((n) => (lentNow.has(n.name) ? { ...n, lent: true } : n)),
-  leases: snapshot.leases.map((l) => ({
-    ...l,
-    status: statusByUid.get(l.uid) ?? l.status,
-    hasFinalizer: true,
-  })),
-  quotas: snapshot.quotas.map((q) => ({
-    ...q,
-    status: plan.quotaStatuses.find((x) => x.quota.name === q.name)?.status ?? q.status,
-  })),
-};
-planCluster(steady);
-const replan = time(() => planCluster(steady), runs);
-const steadyWrites = planCluster(steady).leaseStatuses.length;
-const decisions = plan.decisions.length + plan.leaseStatuses.length;
-const heap = process.memoryUsage();
+}
 const result = {
   benchmark: "planner",
   smoke,
-  machine: machine(),
-  size: { ...size, pending, pods: snapshot.pods.length, tenants: 100 },
-  fullPlanMs: { p50: percentile(full, 50), p95: percentile(full, 95) },
-  steadyReplanMs: { p50: percentile(replan, 50), p95: percentile(replan, 95) },
-  steadyReplanLeaseWrites: steadyWrites,
-  fullPlanWithReclaimMs: { p50: percentile(fullDemand, 50), p95: percentile(fullDemand, 95) },
-  admissionMs: { p50: percentile(admission, 50), p95: percentile(admission, 95) },
-  reclaimPlanningMs: { p50: percentile(reclaim, 50), p95: percentile(reclaim, 95) },
-  admitted: plan.decisions.filter((d) => d.kind === "admit").length,
-  decisionsPerSecond: Math.round(decisions / (percentile(full, 50) / 1000)),
-  heapUsedMB: Math.round(heap.heapUsed / 2 ** 20),
-  goal: { fullPlanMs: 50 },
+  machine: host,
+  sizes: results,
+  goal: { fullPlanMs: 50, atNodes: 10_000 },
 };
-printTable(
-  `Planner: ${size.nodes} nodes, ${size.leases} leases (${pending} pending), ${snapshot.pods.length} pods`,
-  [
-    [
-      "first plan p50 / p95 (ms)",
-      `${result.fullPlanMs.p50.toFixed(1)} / ${result.fullPlanMs.p95.toFixed(1)}`,
-    ],
-    [
-      "steady replan p50 / p95 (ms)",
-      `${result.steadyReplanMs.p50.toFixed(1)} / ${result.steadyReplanMs.p95.toFixed(1)}`,
-    ],
-    ["lease status writes on a steady replan", result.steadyReplanLeaseWrites],
-    ["full plan with 20 reclaims p50 (ms)", result.fullPlanWithReclaimMs.p50.toFixed(1)],
-    ["admission only p50 (ms)", result.admissionMs.p50.toFixed(1)],
-    ["reclaim planning only p50 (ms)", result.reclaimPlanningMs.p50.toFixed(1)],
-    ["leases admitted in one plan", result.admitted],
-    ["decisions per second", result.decisionsPerSecond],
-    ["heap used (MB)", result.heapUsedMB],
-    ["machine", `${result.machine.cores} × ${result.machine.cpu}, Node ${result.machine.node}`],
-  ],
-);
 writeFileSync(
   new URL(`results/planner${smoke ? "-smoke" : ""}.json`, import.meta.url),
   `${JSON.stringify(result, null, 2)}\n`,

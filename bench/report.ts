@@ -116,42 +116,68 @@ lines.push(
   "",
 );
 
-const planner = results("planner");
-if (planner) {
-  const p = planner as Json & {
-    size: Json;
-    fullPlanMs: Json;
-    steadyReplanMs: Json;
-    admissionMs: Json;
-    reclaimPlanningMs: Json;
-    fullPlanWithReclaimMs: Json;
+/** bench/results/planner.json, as far as this report reads it. */
+interface PlannerTiming {
+  wallMs: { p50: number; p99: number };
+  cpuMs: { p50: number; p99: number };
+  runs: number;
+}
+interface PlannerSize {
+  size: {
+    nodes: number;
+    leases: number;
+    pending: number;
+    active: number;
+    lentNodes: number;
+    idleNodes: number;
+    pods: number;
+    tenants: number;
+    gpus: number;
   };
+  firstPlan: PlannerTiming;
+  admissionDecisions: number;
+  admitted: number;
+  admissionDecisionsPerSecond: number;
+  replan: Record<string, PlannerTiming & { admitted: number; decisions: number }>;
+  heapAfterGcMB: number | undefined;
+}
+const planner = results("planner") as (Json & { sizes: PlannerSize[] }) | undefined;
+const plannerAt = (nodes: number) => planner?.sizes?.find((s) => s.size.nodes === nodes);
+if (planner?.sizes) {
+  const t = (x: PlannerTiming) =>
+    `${num(x.wallMs.p50)} ms | ${num(x.wallMs.p99)} ms | ${num(x.cpuMs.p50)} ms | ${x.runs}`;
   lines.push(
     "## Planner (in-process)",
     "",
-    "`npm run bench:planner` — the pure core on a synthetic cluster.",
-    "",
-    `| ${p.size.nodes} nodes, ${p.size.leases} leases (${p.size.pending} pending), ${p.size.pods} pods | p50 | p95 |`,
-    "|---|---|---|",
-    `| first plan (every pending lease decided) | ${num(p.fullPlanMs.p50)} ms | ${num(p.fullPlanMs.p95)} ms |`,
-    `| steady replan (after one event; ${p.steadyReplanLeaseWrites} status writes) | ${num(p.steadyReplanMs.p50)} ms | ${num(p.steadyReplanMs.p95)} ms |`,
-    `| with 20 internal pods to reclaim for | ${num(p.fullPlanWithReclaimMs.p50)} ms | ${num(p.fullPlanWithReclaimMs.p95)} ms |`,
-    `| admission only | ${num(p.admissionMs.p50)} ms | ${num(p.admissionMs.p95)} ms |`,
-    `| reclaim planning only | ${num(p.reclaimPlanningMs.p50)} ms | ${num(p.reclaimPlanningMs.p95)} ms |`,
-    "",
-    `Decisions per second: ${p.decisionsPerSecond}; heap used ${p.heapUsedMB} MB. Goal: a full plan ≤ 50 ms at 10,000 nodes.`,
-    "",
-    "![planner](bench/plots/planner.svg)",
+    "`npm run bench:planner` — the pure core on synthetic clusters: three GPU models, 4- and 8-GPU nodes;",
+    "45 % of the nodes lent and partly used by Active leases, 25 % busy with internal pods (spread, within",
+    "each node), 30 % idle; Pending leases of 1-16 GPUs (some gangs of 4 or 8 per node), half pinned to a",
+    "model, each able to fit on some node. A replan is timed after one real event applied to the state the",
+    "first plan's writes leave. Wall and CPU time per plan; p99 is the slowest run when there are fewer",
+    "than 100 runs. Heap: after a forced GC, with the cluster, its steady state and a plan held.",
     "",
   );
+  for (const r of planner.sizes) {
+    lines.push(
+      `| ${r.size.nodes} nodes (${r.size.lentNodes} lent, ${r.size.idleNodes} idle, ${r.size.gpus} GPUs), ${r.size.leases} leases (${r.size.pending} pending), ${r.size.pods} internal pods | wall p50 | wall p99 | CPU p50 | runs |`,
+      "|---|---|---|---|---|",
+      `| first plan (every pending lease decided; ${r.admitted} of ${r.admissionDecisions} admitted) | ${t(r.firstPlan)} |`,
+      ...Object.entries(r.replan).map(
+        ([kind, x]) => `| replan after one event: ${kind} (${x.admitted} admitted) | ${t(x)} |`,
+      ),
+      "",
+      `Admission decisions per second (first plan): ${r.admissionDecisionsPerSecond}; heap after a forced GC ${r.heapAfterGcMB ?? "n/a"} MB.`,
+      "",
+    );
+  }
+  lines.push("![planner](bench/plots/planner.svg)", "");
+  const big = planner.sizes[planner.sizes.length - 1] as PlannerSize;
   barChart(
     "planner.svg",
-    `Planner, ${p.size.nodes} nodes / ${p.size.leases} leases (p50, ms)`,
+    `Planner, ${big.size.nodes} nodes / ${big.size.leases} leases (wall p50, ms)`,
     [
-      { label: "first plan", value: p.fullPlanMs.p50 as number },
-      { label: "steady replan", value: p.steadyReplanMs.p50 as number },
-      { label: "admission only", value: p.admissionMs.p50 as number },
-      { label: "reclaim planning only", value: p.reclaimPlanningMs.p50 as number },
+      { label: "first plan", value: big.firstPlan.wallMs.p50 },
+      ...Object.entries(big.replan).map(([kind, x]) => ({ label: kind, value: x.wallMs.p50 })),
     ],
     "ms",
     50,
@@ -370,9 +396,10 @@ if (qualityResult) {
       .map(([reason, gpus]) => `${gpus} wait with ${reason}`)
       .join(", ")}; ${o.missedPinned} of them are leases pinned to a model.`,
     "QuotaExceeded: the fair order spent the tenant's quota on other leases. InsufficientCapacity: earlier",
-    "placements left no room of the right model and block size; often a lease without a model took the",
-    "first model by name that fits (admission.ts), filling the nodes a pinned lease needed while another",
-    "model's nodes stayed idle. With quotas lifted the gap remains: it is packing, not the fair order.",
+    "placements left no room of the right model and block size. A lease without a model now goes to the",
+    "lent nodes of any model first, then to the model with the most free GPUs beyond its pinned demand",
+    "(admission.ts); what remains is mostly the fair order (quotas spent on big leases, the headroom of",
+    "idle GPUs spent early) and packing in arrival order, where the MIP chooses any subset.",
     "",
     "The MIP allows exactly what the planner may do: a lease on one GPU model only (its own, or any one model",
     "when unpinned), whole blocks of gpusPerNode on each node, free GPUs of lent nodes, idle Internal nodes",
@@ -456,7 +483,7 @@ if (day) {
 
 // Goals of issue 6, each with the figure it is judged by.
 {
-  const p = planner as (Json & { fullPlanMs: Json; steadyReplanMs: Json }) | undefined;
+  const p10k = plannerAt(10_000);
   const big = scaleResults("scale-1000");
   const mid = scaleResults("scale-300");
   const capped1000 = scaleResults("scale-1000-heap256");
@@ -485,8 +512,8 @@ if (day) {
     ),
     row(
       "full plan ≤ 50 ms at 10,000 nodes",
-      `${num(p?.fullPlanMs.p50)} ms first plan, ${num(p?.steadyReplanMs.p50)} ms steady (was 9,400 ms before profiling)`,
-      p ? (p.fullPlanMs.p50 as number) <= 50 : undefined,
+      `${num(p10k?.firstPlan.wallMs.p50)} ms first plan, replan after one event ${num(Math.min(...Object.values(p10k?.replan ?? {}).map((x) => x.wallMs.p50)))}-${num(Math.max(...Object.values(p10k?.replan ?? {}).map((x) => x.wallMs.p50)))} ms (wall p50)`,
+      p10k ? p10k.firstPlan.wallMs.p50 <= 50 : undefined,
     ),
     row(
       "operator ≤ 256 MB RSS at scale",

@@ -137,6 +137,15 @@ export function admit(
 
   const pool = new CandidatePool(snapshot, accounts, mayLend);
   const wakeAt = pool.wakeAt;
+  // GPUs still queued for leases pinned to each model: a lease without a model should leave them room.
+  const pinnedDemand = new Map<string, number>();
+  for (const queue of queues.values()) {
+    for (const lease of queue) {
+      if (lease.spec.gpuModel === undefined) continue;
+      const key = poolKey(lease.spec.resourceName, lease.spec.gpuModel);
+      pinnedDemand.set(key, (pinnedDemand.get(key) ?? 0) + lease.spec.gpus);
+    }
+  }
   // The tenant to serve next. The order (priority, share, name) changes only when a lease is admitted
   // or a tenant's queue runs out, so after a lease that waits the same tenant comes next: with tens of
   // thousands of waiting leases this skips a scan of every tenant per lease.
@@ -172,6 +181,11 @@ export function admit(
   /** Admits the lease or says why it waits; true when it was admitted (the tenants' order changed). */
   function decide(next: { tenant: string; quota: QuotaView }, lease: LeaseView): boolean {
     const tenantUsage = usage.get(next.tenant) as TenantUsage;
+    if (lease.spec.gpuModel !== undefined) {
+      // Decided now, admitted or not: no longer demand that later unpinned leases should leave room for.
+      const key = poolKey(lease.spec.resourceName, lease.spec.gpuModel);
+      pinnedDemand.set(key, (pinnedDemand.get(key) ?? 0) - lease.spec.gpus);
+    }
 
     const blocked = quotaBlocks(next.quota, lease, tenantUsage);
     if (blocked) {
@@ -180,8 +194,14 @@ export function admit(
     }
 
     const block = lease.spec.gpusPerNode ?? 1;
-    // A lease never spans GPU models: one without a model goes to the first model (by name) it fits.
+    // A lease never spans GPU models. One without a model goes to the model with the most free GPUs
+    // beyond what leases pinned to it still ask for (then by name), so it does not fill nodes a pinned
+    // lease needs while another model's nodes stay idle.
     const keys = pool.keysFor(lease.spec.resourceName, lease.spec.gpuModel);
+    if (keys.length > 1) {
+      const spare = new Map(keys.map((k) => [k, pool.index(k).free - (pinnedDemand.get(k) ?? 0)]));
+      keys.sort((a, b) => (spare.get(b) as number) - (spare.get(a) as number) || (a < b ? -1 : 1));
+    }
     const matching = keys.reduce((sum, key) => sum + pool.matching(key, block), 0);
     if (matching === 0) {
       decisions.push({
@@ -197,13 +217,16 @@ export function admit(
       return false;
     }
     let placement: Placement | undefined;
-    for (const key of keys) {
-      placement = pool.index(key).place({
-        gpus: lease.spec.gpus,
-        block,
-        headroomGpus: snapshot.settings.headroomGpus,
-        idleInternalGpus,
-      });
+    // Across models, nodes already lent first: an infinite headroom forbids lending a new node.
+    const passes =
+      keys.length > 1
+        ? [Number.POSITIVE_INFINITY, snapshot.settings.headroomGpus]
+        : [snapshot.settings.headroomGpus];
+    for (const headroomGpus of passes) {
+      for (const key of keys) {
+        placement = pool.index(key).place({ gpus: lease.spec.gpus, block, headroomGpus, idleInternalGpus });
+        if (placement) break;
+      }
       if (placement) break;
     }
     if (!placement) {
@@ -247,6 +270,10 @@ export function admit(
   }
 }
 
+function poolKey(resourceName: string, model: string | undefined): string {
+  return `${resourceName}|${model ?? ""}`;
+}
+
 /**
  * Lendable capacity by resource and GPU model, built once per plan: an index per model for placement
  * and the counts behind NoMatchingNodes.
@@ -266,7 +293,7 @@ class CandidatePool {
     for (const account of accounts.values()) {
       if (account.resourceName === undefined) continue;
       if (!account.node.lendable && account.state !== "Lent") continue;
-      const key = `${account.resourceName}|${account.node.gpuModel ?? ""}`;
+      const key = poolKey(account.resourceName, account.node.gpuModel);
       const list = this.byKey.get(key) ?? [];
       list.push(account);
       this.byKey.set(key, list);
@@ -279,7 +306,7 @@ class CandidatePool {
   }
 
   keysFor(resourceName: string, model: string | undefined): string[] {
-    if (model !== undefined) return [`${resourceName}|${model}`];
+    if (model !== undefined) return [poolKey(resourceName, model)];
     return [...this.byKey.keys()].filter((k) => k.startsWith(`${resourceName}|`)).sort();
   }
 

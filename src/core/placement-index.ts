@@ -118,6 +118,11 @@ export class PlacementIndex {
     for (const c of candidates) (c.lent ? this.lent : this.idle).add({ ...c });
   }
 
+  /** GPUs free on the nodes held (lent, and idle ones that may be lent), headroom not counted. */
+  get free(): number {
+    return this.lent.free + this.idle.free;
+  }
+
   /** Places the lease and updates the index, or returns undefined (index unchanged). */
   place(request: IndexRequest): Placement | undefined {
     const { gpus, block } = request;
