@@ -86,6 +86,11 @@ export interface KubeList {
 export type RequestObserver = (method: string, path: string, statusCode: number, ms: number) => void;
 
 export class KubeRest {
+  /**
+   * Names this process in the API server's audit log and logs, so the writes of two replicas running
+   * as one user can be told apart (which one wrote what, and when).
+   */
+  readonly userAgent = `gpulease-operator (pid ${process.pid})`;
   private unreachable = false;
   private readonly recoveryListeners: (() => void)[] = [];
   private observer: RequestObserver | undefined;
@@ -214,7 +219,11 @@ export class KubeRest {
     // Refused early, so a fenced replica does not even compute credentials for a write it cannot send.
     if (write) this.permit(method, path);
     const connection = await this.connection(url.toString(), method);
-    const headers: Record<string, string> = { ...connection.headers, Accept: "application/json" };
+    const headers: Record<string, string> = {
+      ...connection.headers,
+      Accept: "application/json",
+      "User-Agent": this.userAgent,
+    };
     let body: string | undefined;
     if (options.body !== undefined) {
       body = JSON.stringify(options.body);

@@ -6,6 +6,7 @@
  */
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { freePort } from "../harness/ports.ts";
+import { controlPlaneControl, readAudit } from "../support/control-plane.ts";
 import { addPool, createLease, createTenant, leaseWhere, phaseIs, uniqueId } from "../support/gpulease.ts";
 import { createTestNamespace, eventually, type KubeClients, kubeClients } from "../support/kube.ts";
 import { OperatorProcess } from "../support/operator-process.ts";
@@ -143,6 +144,19 @@ describe("leadership as a fence", () => {
       expect(now.leader).toBe(0);
       expect(now.sent).toBe(quiet.sent); // not one write left the process since the freeze
       await sleep(RETRY_MS);
+    }
+    // The API server's own record agrees: no write from the resumed replica's process since the freeze.
+    const audit = controlPlaneControl();
+    expect(audit, "the local control plane's audit log").toBeDefined();
+    if (audit) {
+      const fromResumed = readAudit(audit.handle.dir).filter(
+        (e) => e.userAgent.includes(`pid ${first.op.pid}`) && e.at > frozenAt,
+      );
+      expect(fromResumed.map((e) => `${e.verb} ${e.objectRef.resource}/${e.objectRef.name}`)).toEqual([]);
+      // The witness works: the new leader's writes are there.
+      expect(readAudit(audit.handle.dir).some((e) => e.userAgent.includes(`pid ${second.op.pid}`))).toBe(
+        true,
+      );
     }
     const standby = await scrape(first.port);
     console.log(

@@ -59,6 +59,8 @@ export const OPERATOR_USER = "gpulease-operator";
 /** One write the API server handled, as its audit log tells it (level Metadata, stage ResponseComplete). */
 export interface AuditEntry {
   username: string;
+  /** The client's User-Agent (the operator's names its process id). */
+  userAgent: string;
   verb: string;
   objectRef: {
     resource?: string;
@@ -80,6 +82,7 @@ function parseAuditLine(line: string): AuditEntry | undefined {
     stage?: string;
     verb?: string;
     user?: { username?: string };
+    userAgent?: string;
     objectRef?: AuditEntry["objectRef"];
     stageTimestamp?: string;
     responseStatus?: { code?: number };
@@ -92,6 +95,7 @@ function parseAuditLine(line: string): AuditEntry | undefined {
   if (raw.stage !== "ResponseComplete") return undefined;
   return {
     username: raw.user?.username ?? "",
+    userAgent: raw.userAgent ?? "",
     verb: raw.verb ?? "",
     objectRef: raw.objectRef ?? {},
     at: Date.parse(raw.stageTimestamp ?? ""),
