@@ -4,8 +4,16 @@
  * tenant sees (Events, ResourceQuota, TenantQuota status) matches what was written.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import type { GpuLease, TenantQuota } from "../../src/api/index.ts";
-import { addPool, createLease, createLeasedPod, createTenant, getQuota } from "../support/gpulease.ts";
+import type { TenantQuota } from "../../src/api/index.ts";
+import {
+  addPool,
+  createLease,
+  createLeasedPod,
+  createTenant,
+  getQuota,
+  inParallel,
+  leasesIn,
+} from "../support/gpulease.ts";
 import { eventually, type KubeClients, kubeClients } from "../support/kube.ts";
 import { operatorForThisFile } from "../support/operator-process.ts";
 
@@ -29,29 +37,6 @@ afterAll(async () => {
   for (const namespace of namespaces ?? []) await clients.core.deleteNamespace({ name: namespace });
 });
 
-async function runLimited<T>(items: T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await task(items[next++] as T);
-    }),
-  );
-}
-
-async function leases(): Promise<GpuLease[]> {
-  const all: GpuLease[] = [];
-  for (const namespace of namespaces) {
-    const list = (await clients.custom.listNamespacedCustomObject({
-      group: "gpulease.io",
-      version: "v1alpha1",
-      namespace,
-      plural: "gpuleases",
-    })) as { items: GpuLease[] };
-    all.push(...list.items);
-  }
-  return all;
-}
-
 describe("a burst of 1,000 leases and pods on 40 nodes", () => {
   it("admits every GPU that fits, binds only inside written allocations, and reports what was written", async () => {
     const nodes = await addPool(clients, pool, NODES);
@@ -61,12 +46,12 @@ describe("a burst of 1,000 leases and pods on 40 nodes", () => {
     }));
     // Leases all at once while the operator runs; each lease's pod created as a controller would:
     // retried until the namespace's ResourceQuota (raised as leases turn Active) accepts it.
-    await runLimited(work, 24, ({ namespace, name }) => createLease(clients, namespace, name, { gpus: 1 }));
+    await inParallel(work, 24, ({ namespace, name }) => createLease(clients, namespace, name, { gpus: 1 }));
     const created = new Set<string>();
     let stop = false;
     const podCreator = (async () => {
       while (!stop) {
-        await runLimited(
+        await inParallel(
           work.filter((w) => !created.has(w.name)),
           48,
           async ({ namespace, name }) => {
@@ -86,7 +71,7 @@ describe("a burst of 1,000 leases and pods on 40 nodes", () => {
     const settled = await eventually(
       "every GPU of the pool admitted, the quota full of pods, every pod of an Active lease bound",
       async () => {
-        const all = await leases();
+        const all = await leasesIn(clients, namespaces);
         const active = all.filter((l) => l.status?.phase === "Active");
         const activeKeys = new Set(active.map((l) => `${l.metadata?.namespace}/${l.metadata?.name}`));
         const pods = (

@@ -13,7 +13,15 @@ import {
   operatorKubeconfig,
   tailAudit,
 } from "../support/control-plane.ts";
-import { addPool, createLease, createTenant, getQuota, uniqueId } from "../support/gpulease.ts";
+import {
+  addPool,
+  createLease,
+  createTenant,
+  getQuota,
+  inParallel,
+  leasesIn,
+  uniqueId,
+} from "../support/gpulease.ts";
 import { eventually, type KubeClients, kubeClients } from "../support/kube.ts";
 import { OperatorProcess } from "../support/operator-process.ts";
 
@@ -43,29 +51,6 @@ afterAll(async () => {
   if (operator) expect(await operator.stop()).toBe(0);
 });
 
-async function runLimited<T>(items: T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await task(items[next++] as T);
-    }),
-  );
-}
-
-async function leasesIn(namespaces: string[]): Promise<GpuLease[]> {
-  const all: GpuLease[] = [];
-  for (const namespace of namespaces) {
-    const list = (await clients.custom.listNamespacedCustomObject({
-      group: API_GROUP,
-      version: API_VERSION,
-      namespace,
-      plural: "gpuleases",
-    })) as { items: GpuLease[] };
-    all.push(...list.items);
-  }
-  return all;
-}
-
 /** A tenant with LEASES Active 1-GPU leases in two namespaces, and a watch on their last states. */
 async function tenantWithActiveLeases() {
   const { tenant, namespaces } = await createTenant(clients, { limits: [{ maxGpus: 1000 }] }, 2);
@@ -73,14 +58,14 @@ async function tenantWithActiveLeases() {
     namespace: namespaces[i % 2] as string,
     name: `l${i}`,
   }));
-  await runLimited(names, 16, ({ namespace, name }) =>
+  await inParallel(names, 16, ({ namespace, name }) =>
     createLease(clients, namespace, name, { gpus: 1, gpuModel: model }),
   );
   let active = 0;
   await eventually(
     `${LEASES} leases Active`,
     async () => {
-      const leases = await leasesIn(namespaces);
+      const leases = await leasesIn(clients, namespaces);
       active = leases.filter((l) => l.status?.phase === "Active").length;
       return active === LEASES ? true : undefined;
     },
@@ -133,7 +118,7 @@ async function expectLedgerExact(
   await eventually(
     "every lease gone",
     async () => {
-      left = (await leasesIn(namespaces)).length;
+      left = (await leasesIn(clients, namespaces)).length;
       return left === 0 && gone.size === LEASES ? true : undefined;
     },
     60_000,
@@ -224,7 +209,7 @@ describe.skipIf(!control)(`exactly-once billing of ${LEASES} leases deleted at o
         process.kill(operator.pid, "SIGSTOP");
         const quota = await getQuota(clients, tenant);
         const folded = new Set(quota.status?.ledger?.foldedUids ?? []);
-        const present = await leasesIn(namespaces);
+        const present = await leasesIn(clients, namespaces);
         const foldedAndPresent = present.filter((l) => folded.has(l.metadata?.uid ?? "")).length;
         if (foldedAndPresent > 0) {
           window = { folded: folded.size, present: present.length, foldedAndPresent };

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import type { GpuLease } from "../../src/api/index.ts";
-import { addPool, createLease, createTenant, uniqueId } from "../support/gpulease.ts";
+import { addPool, createLease, createTenant, leasesIn, uniqueId } from "../support/gpulease.ts";
 import { eventually, type KubeClients, kubeClients } from "../support/kube.ts";
 import { OperatorProcess } from "../support/operator-process.ts";
 
@@ -15,20 +14,6 @@ beforeAll(() => {
 afterAll(async () => {
   await operator?.stop();
 });
-
-async function leasesIn(namespaces: string[]): Promise<GpuLease[]> {
-  const all: GpuLease[] = [];
-  for (const namespace of namespaces) {
-    const list = (await clients.custom.listNamespacedCustomObject({
-      group: "gpulease.io",
-      version: "v1alpha1",
-      namespace,
-      plural: "gpuleases",
-    })) as { items: GpuLease[] };
-    all.push(...list.items);
-  }
-  return all;
-}
 
 describe("an operator killed in the middle of admission", () => {
   it("converges after a restart with no GPU promised twice", async () => {
@@ -59,7 +44,9 @@ describe("an operator killed in the middle of admission", () => {
     const activeAtKill = await eventually(
       "first admissions",
       async () => {
-        const active = (await leasesIn(namespaces)).filter((l) => l.status?.phase === "Active").length;
+        const active = (await leasesIn(clients, namespaces)).filter(
+          (l) => l.status?.phase === "Active",
+        ).length;
         return active > 0 ? active : undefined;
       },
       30_000,
@@ -73,7 +60,7 @@ describe("an operator killed in the middle of admission", () => {
     const settled = await eventually(
       "every lease decided and stable",
       async () => {
-        const leases = await leasesIn(namespaces);
+        const leases = await leasesIn(clients, namespaces);
         const active = leases.filter((l) => l.status?.phase === "Active");
         const gpus = active.reduce((s, l) => s + l.spec.gpus, 0);
         const undecided = leases.filter((l) => l.status?.phase === undefined);

@@ -85,6 +85,35 @@ export async function getLease(clients: KubeClients, namespace: string, name: st
   })) as GpuLease;
 }
 
+/** Every GpuLease in these namespaces. */
+export async function leasesIn(clients: KubeClients, namespaces: string[]): Promise<GpuLease[]> {
+  const all: GpuLease[] = [];
+  for (const namespace of namespaces) {
+    const list = (await clients.custom.listNamespacedCustomObject({
+      group: API_GROUP,
+      version: API_VERSION,
+      namespace,
+      plural: "gpuleases",
+    })) as { items: GpuLease[] };
+    all.push(...list.items);
+  }
+  return all;
+}
+
+/** Runs `task` over `items`, at most `limit` at a time. */
+export async function inParallel<T>(
+  items: T[],
+  limit: number,
+  task: (item: T) => Promise<unknown>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await task(items[next++] as T);
+    }),
+  );
+}
+
 export async function getQuota(clients: KubeClients, name: string): Promise<TenantQuota> {
   return (await clients.custom.getClusterCustomObject({
     group: API_GROUP,
