@@ -104,6 +104,25 @@ async function watchdogRestarts(): Promise<number> {
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
 }
 
+/** Waits for lease "after" to turn Active, then runs a pod under it and waits for it to be bound to
+ * one of `nodes`; returns when the lease was seen Active. */
+async function activeWithPodBound(ns: string, nodes: string[]): Promise<number> {
+  await leaseWhere(clients, ns, "after", "Active", phaseIs("Active"), 30_000);
+  const activeAt = Date.now();
+  // The namespace's ResourceQuota admits the pod once the lease is Active.
+  await createLeasedPod(clients, ns, "worker", "after", 8, { app: "worker" });
+  const bound = await eventually(
+    "the lease's pod bound to the pool's node",
+    async () => {
+      const [pod] = await podsOf(clients, ns, "app=worker");
+      return pod?.spec?.nodeName ? pod : undefined;
+    },
+    30_000,
+  );
+  expect(nodes).toContain(bound.spec?.nodeName);
+  return activeAt;
+}
+
 /** The operator's successful writes the audit log recorded after `since`. */
 function operatorWritesAfter(since: number) {
   if (!control) return [];
@@ -238,19 +257,7 @@ describe.skipIf(!control)("the operator under control-plane faults", () => {
       30_000,
       100,
     );
-    await leaseWhere(clients, ns, "after", "Active", phaseIs("Active"), 30_000);
-    const activeAt = Date.now();
-    // The namespace's ResourceQuota admits the pod once the lease is Active.
-    await createLeasedPod(clients, ns, "worker", "after", 8, { app: "worker" });
-    const bound = await eventually(
-      "the lease's pod bound to the pool's node",
-      async () => {
-        const [pod] = await podsOf(clients, ns, "app=worker");
-        return pod?.spec?.nodeName ? pod : undefined;
-      },
-      30_000,
-    );
-    expect(nodes).toContain(bound.spec?.nodeName);
+    const activeAt = await activeWithPodBound(ns, nodes);
     await eventually("/readyz ready again", async () =>
       readiness.answers.some((a) => a.at > etcdBackAt && a.ready) ? true : undefined,
     );
@@ -291,19 +298,7 @@ describe.skipIf(!control)("the operator under control-plane faults", () => {
 
     await createLease(clients, ns, "after", { gpus: 8, gpusPerNode: 8, gpuModel: group });
     const createdAt = Date.now();
-    await leaseWhere(clients, ns, "after", "Active", phaseIs("Active"), 30_000);
-    const activeAt = Date.now();
-    // The namespace's ResourceQuota admits the pod once the lease is Active.
-    await createLeasedPod(clients, ns, "worker", "after", 8, { app: "worker" });
-    const bound = await eventually(
-      "the lease's pod bound to the pool's node",
-      async () => {
-        const [pod] = await podsOf(clients, ns, "app=worker");
-        return pod?.spec?.nodeName ? pod : undefined;
-      },
-      30_000,
-    );
-    expect(nodes).toContain(bound.spec?.nodeName);
+    const activeAt = await activeWithPodBound(ns, nodes);
     await eventually("/readyz ready again", async () =>
       readiness.answers.some((a) => a.at > thawedAt && a.ready) ? true : undefined,
     );
