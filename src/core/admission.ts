@@ -5,6 +5,11 @@
  * The queue is fair between tenants: tenant priority (high first), then tenant share of its quota
  * (low first, recomputed after every admission), then lease priority (high first), then age. It is
  * best-effort: a lease that does not fit does not block smaller ones behind it.
+ *
+ * Placements made in this plan are not written yet, so they may still move: when a lease does not fit
+ * only because earlier admissions of the same plan fragmented its GPU model's nodes, they are packed
+ * again together with it, largest blocks first (see `repack`). Nobody admitted earlier loses its
+ * admission; only where it goes changes.
  */
 import { ANNOTATION_IDLE_SINCE } from "../api/labels.ts";
 import type { NodeAccount } from "./accounting.ts";
@@ -137,6 +142,16 @@ export function admit(
 
   const pool = new CandidatePool(snapshot, accounts, mayLend);
   const wakeAt = pool.wakeAt;
+  // Leases admitted in this plan and the pool they were placed in: their placements may still move.
+  let admittedThisPlan: { lease: LeaseView; decision: number; key: string }[] = [];
+  // GPUs of this plan's admissions without a model, by pool: they could move to another model.
+  const unpinnedIn = new Map<string, number>();
+  const countUnpinned = (lease: LeaseView, key: string) => {
+    if (lease.spec.gpuModel === undefined) unpinnedIn.set(key, (unpinnedIn.get(key) ?? 0) + lease.spec.gpus);
+  };
+  let repackBudget = REPACK_BUDGET;
+  // Smallest GPUs a repack failed for since the last admission, by pools and block: larger fail too.
+  const failedRepacks = new Map<string, number>();
   // GPUs still queued for leases pinned to each model: a lease without a model should leave them room.
   const pinnedDemand = new Map<string, number>();
   for (const queue of queues.values()) {
@@ -217,6 +232,7 @@ export function admit(
       return false;
     }
     let placement: Placement | undefined;
+    let placedIn: string | undefined;
     // Across models, nodes already lent first: an infinite headroom forbids lending a new node.
     const passes =
       keys.length > 1
@@ -225,11 +241,17 @@ export function admit(
     for (const headroomGpus of passes) {
       for (const key of keys) {
         placement = pool.index(key).place({ gpus: lease.spec.gpus, block, headroomGpus, idleInternalGpus });
+        placedIn = key;
         if (placement) break;
       }
       if (placement) break;
     }
     if (!placement) {
+      const repacked = repack(lease, keys);
+      placement = repacked?.placement;
+      placedIn = repacked?.key;
+    }
+    if (!placement || placedIn === undefined) {
       // No live figures in the message: it would rewrite every waiting lease whenever capacity moves.
       decisions.push({
         kind: "wait",
@@ -243,17 +265,10 @@ export function admit(
       });
       return false;
     }
-    for (const { node, gpus } of placement.allocations) {
-      const account = accounts.get(node) as NodeAccount;
-      account.free -= gpus;
-      account.leaseHeld.set(leaseKey(lease), gpus);
-    }
-    for (const node of placement.newlyLent) {
-      const account = accounts.get(node) as NodeAccount;
-      account.state = "Lent";
-      idleInternalGpus -= account.capacity;
-      lend.push(node);
-    }
+    holdPlacement(lease, placement);
+    admittedThisPlan.push({ lease, decision: decisions.length, key: placedIn });
+    countUnpinned(lease, placedIn);
+    failedRepacks.clear();
     const limitUsage = usageOf(next.quota, [
       { ...lease, status: { ...lease.status, phase: "Active", allocations: placement.allocations } },
     ]);
@@ -268,7 +283,131 @@ export function admit(
     decisions.push({ kind: "admit", lease, quota: next.quota, placement });
     return true;
   }
+
+  /** Books a placement on the node accounts: GPUs held, nodes newly lent. */
+  function holdPlacement(lease: LeaseView, placement: Placement): void {
+    for (const { node, gpus } of placement.allocations) {
+      const account = accounts.get(node) as NodeAccount;
+      account.free -= gpus;
+      account.leaseHeld.set(leaseKey(lease), gpus);
+    }
+    for (const node of placement.newlyLent) {
+      const account = accounts.get(node) as NodeAccount;
+      account.state = "Lent";
+      idleInternalGpus -= account.capacity;
+      lend.push(node);
+    }
+  }
+
+  /** Undoes holdPlacement. */
+  function releasePlacement(lease: LeaseView, placement: Placement): void {
+    for (const { node, gpus } of placement.allocations) {
+      const account = accounts.get(node) as NodeAccount;
+      account.free += gpus;
+      account.leaseHeld.delete(leaseKey(lease));
+    }
+    for (const node of placement.newlyLent) {
+      const account = accounts.get(node) as NodeAccount;
+      account.state = "Internal";
+      idleInternalGpus += account.capacity;
+      lend.splice(lend.indexOf(node), 1);
+    }
+  }
+
+  /**
+   * Places `lease` by packing it again with every lease this plan admitted so far, from the pools as
+   * they were before this plan: the most constrained first (pinned to a model before free to choose,
+   * then largest blocks, then largest leases), each lease without a model on the model with the most
+   * free GPUs left. Either all of them fit and the new placements replace the old ones, or nothing
+   * changes. Bounded by REPACK_BUDGET (leases placed again plus nodes indexed again) per plan, so a
+   * plan over thousands of waiting leases stays linear.
+   */
+  function repack(lease: LeaseView, keys: string[]): { placement: Placement; key: string } | undefined {
+    // Worth trying only if one of the lease's pools has the GPUs free once this plan's leases without
+    // a model could leave it; moving leases within a pool frees nothing, it only defragments.
+    if (!keys.some((key) => pool.index(key).free + (unpinnedIn.get(key) ?? 0) >= lease.spec.gpus))
+      return undefined;
+    if (admittedThisPlan.length === 0) return undefined;
+    // A lease of the same pools and block and at least as many GPUs failed since the last admission.
+    const shape = `${keys.join(",")}#${lease.spec.gpusPerNode ?? 1}`;
+    if ((failedRepacks.get(shape) ?? Number.POSITIVE_INFINITY) <= lease.spec.gpus) return undefined;
+    // The cost: every lease placed again, every pool index built again.
+    const cost = admittedThisPlan.length + 1 + pool.nodeCount();
+    if (repackBudget < cost) return undefined;
+    repackBudget -= cost;
+    failedRepacks.set(shape, lease.spec.gpus);
+
+    const previous = admittedThisPlan.map(({ lease: held, decision, key }) => {
+      const d = decisions[decision];
+      if (d?.kind !== "admit")
+        throw new Error(`decision ${decision} of ${leaseKey(held)} is not an admission`);
+      return { ...d, decision, key };
+    });
+    // The idle GPUs as they were before this plan lent any node.
+    let idleLeft = idleInternalGpus;
+    for (const d of previous)
+      for (const node of d.placement.newlyLent) idleLeft += (accounts.get(node) as NodeAccount).capacity;
+    const fresh = new Map<string, PlacementIndex>();
+    const indexOf = (key: string) => {
+      let index = fresh.get(key);
+      if (!index) {
+        index = pool.freshIndex(key);
+        fresh.set(key, index);
+      }
+      return index;
+    };
+    const all = [...previous.map((d) => d.lease), lease];
+    const order = all
+      .map((held, at) => ({ held, at }))
+      .sort(
+        (a, b) =>
+          Number(a.held.spec.gpuModel === undefined) - Number(b.held.spec.gpuModel === undefined) ||
+          (b.held.spec.gpusPerNode ?? 1) - (a.held.spec.gpusPerNode ?? 1) ||
+          b.held.spec.gpus - a.held.spec.gpus ||
+          a.at - b.at,
+      );
+    const placed = new Map<number, { placement: Placement; key: string }>();
+    for (const { held, at } of order) {
+      const block = held.spec.gpusPerNode ?? 1;
+      const choices = pool.keysFor(held.spec.resourceName, held.spec.gpuModel);
+      if (choices.length > 1) choices.sort((a, b) => indexOf(b).free - indexOf(a).free || (a < b ? -1 : 1));
+      let found: { placement: Placement; key: string } | undefined;
+      for (const key of choices) {
+        const placement = indexOf(key).place({
+          gpus: held.spec.gpus,
+          block,
+          headroomGpus: snapshot.settings.headroomGpus,
+          idleInternalGpus: idleLeft,
+        });
+        if (placement) {
+          found = { placement, key };
+          break;
+        }
+      }
+      if (!found) return undefined;
+      for (const node of found.placement.newlyLent) idleLeft -= (accounts.get(node) as NodeAccount).capacity;
+      placed.set(at, found);
+    }
+    for (const d of previous) releasePlacement(d.lease, d.placement);
+    for (const key of new Set(previous.map((d) => d.key))) indexOf(key);
+    for (const [key, index] of fresh) pool.replaceIndex(key, index);
+    unpinnedIn.clear();
+    admittedThisPlan = previous.map((d, i) => {
+      const { placement, key } = placed.get(i) as { placement: Placement; key: string };
+      holdPlacement(d.lease, placement);
+      decisions[d.decision] = { kind: "admit", lease: d.lease, quota: d.quota, placement };
+      countUnpinned(d.lease, key);
+      return { lease: d.lease, decision: d.decision, key };
+    });
+    return placed.get(previous.length);
+  }
 }
+
+/**
+ * Work allowed per plan for packing admissions again (leases placed plus nodes indexed): a few repacks
+ * of a 10,000-node cluster, many of a small one.
+ */
+const REPACK_BUDGET = 60_000;
 
 function poolKey(resourceName: string, model: string | undefined): string {
   return `${resourceName}|${model ?? ""}`;
@@ -282,6 +421,7 @@ class CandidatePool {
   private readonly byKey = new Map<string, NodeAccount[]>();
   private readonly indexes = new Map<string, PlacementIndex>();
   private readonly matchingCache = new Map<string, number>();
+  private readonly initial = new Map<string, PlacementCandidate[]>();
   readonly wakeAt: number | undefined;
 
   constructor(
@@ -324,7 +464,33 @@ class CandidatePool {
   index(key: string): PlacementIndex {
     let index = this.indexes.get(key);
     if (!index) {
-      const candidates: PlacementCandidate[] = [];
+      index = new PlacementIndex(this.candidates(key));
+      this.indexes.set(key, index);
+    }
+    return index;
+  }
+
+  /** Nodes in every pool (what building all indexes again costs). */
+  nodeCount(): number {
+    let count = 0;
+    for (const list of this.byKey.values()) count += list.length;
+    return count;
+  }
+
+  /** An index of the pool as it was before this plan placed anything in it. */
+  freshIndex(key: string): PlacementIndex {
+    return new PlacementIndex(this.candidates(key));
+  }
+
+  replaceIndex(key: string, index: PlacementIndex): void {
+    this.indexes.set(key, index);
+  }
+
+  /** The pool's nodes at the start of the plan (captured the first time, before any placement). */
+  private candidates(key: string): PlacementCandidate[] {
+    let candidates = this.initial.get(key);
+    if (!candidates) {
+      candidates = [];
       for (const account of this.byKey.get(key) ?? []) {
         if (account.free <= 0) continue;
         if (account.state === "Lent") {
@@ -346,9 +512,8 @@ class CandidatePool {
           }
         }
       }
-      index = new PlacementIndex(candidates);
-      this.indexes.set(key, index);
+      this.initial.set(key, candidates);
     }
-    return index;
+    return candidates;
   }
 }

@@ -45,6 +45,63 @@ describe("admission", () => {
     expect(plan.events.map((e) => e.reason)).toContain("Admitted");
   });
 
+  it("packs the plan's admissions again when a lease fits only that way, keeping every earlier one", () => {
+    // First fit puts "first" (6 GPUs) on the 8-GPU node, where "gang" needs all 8 on one node;
+    // packed together, "gang" takes the 8-GPU node and "first" the two 4-GPU ones.
+    const snap = snapshot({
+      nodes: [
+        node("big"),
+        node("small-a", { gpus: { "nvidia.com/gpu": 4 } }),
+        node("small-b", { gpus: { "nvidia.com/gpu": 4 } }),
+      ],
+      namespaces: acmeNs,
+      quotas: acme,
+      leases: [
+        lease("acme-prod", "first", { gpus: 6 }, { createdAt: T0 - 10 }),
+        lease("acme-prod", "gang", { gpus: 8, gpusPerNode: 8 }),
+      ],
+    });
+    const plan = planCluster(snap);
+    expect(statusOf(plan, "first")).toMatchObject({
+      phase: "Active",
+      allocations: [
+        { node: "small-a", gpus: 4 },
+        { node: "small-b", gpus: 2 },
+      ],
+    });
+    expect(statusOf(plan, "gang")).toMatchObject({
+      phase: "Active",
+      allocations: [{ node: "big", gpus: 8 }],
+    });
+    expect(plan.lendNodes.map((c) => c.node).sort()).toEqual(["big", "small-a", "small-b"]);
+    // Written and planned again, the same admissions hold: nothing over-allocated.
+    const after = accountNodes(applied(snap, plan));
+    expect([...after.values()].every((a) => a.free >= 0)).toBe(true);
+  });
+
+  it("moves an admission without a model to another model when a pinned lease fits only that way", () => {
+    // "any" goes first to the node already lent, the only H100; packed again, it lends the L40S node.
+    const snap = snapshot({
+      nodes: [node("h100", { lent: true }), node("l40s", { gpuModel: "NVIDIA-L40S" })],
+      namespaces: acmeNs,
+      quotas: acme,
+      leases: [
+        lease("acme-prod", "any", { gpus: 8, gpusPerNode: 8 }, { createdAt: T0 - 10 }),
+        lease("acme-prod", "pinned", { gpus: 8, gpuModel: H100 }),
+      ],
+    });
+    const plan = planCluster(snap);
+    expect(statusOf(plan, "pinned")).toMatchObject({
+      phase: "Active",
+      allocations: [{ node: "h100", gpus: 8 }],
+    });
+    expect(statusOf(plan, "any")).toMatchObject({
+      phase: "Active",
+      allocations: [{ node: "l40s", gpus: 8 }],
+    });
+    expect(plan.lendNodes.map((c) => c.node)).toEqual(["l40s"]);
+  });
+
   it("keeps a lease Pending with QuotaExceeded when the tenant is at its limit", () => {
     const snap = snapshot({
       nodes: [node("n1"), node("n2"), node("n3"), node("n4"), node("n5")],
