@@ -190,6 +190,16 @@ if (planner?.sizes) {
   );
 }
 
+/** Says when other work shared the machine during a run (a load average above its cores). */
+function loadNote(result: Json): string[] {
+  const m = result.machine as { cores?: number; loadAverage?: number } | undefined;
+  if (m?.loadAverage === undefined || m.cores === undefined || m.loadAverage <= m.cores) return [];
+  return [
+    `Measured while other work shared the machine: 1-minute load average ${m.loadAverage} on ${m.cores} cores when`,
+    "the figures were written; latencies are pessimistic, and the write ceiling was taken under the same load.",
+  ];
+}
+
 function scaleSection(file: string, heading: string, plot: string): void {
   const s = scaleResults(file);
   if (!s) return;
@@ -199,6 +209,7 @@ function scaleSection(file: string, heading: string, plot: string): void {
     heading,
     "",
     "etcd, kube-apiserver, kube-controller-manager, kube-scheduler 1.37 and kwok on this machine; the operator as a process.",
+    ...loadNote(s),
     "",
     ...(observed
       ? []
