@@ -2,10 +2,12 @@
  * Reclaim planning: for each internal demand, whether giving back some Lent nodes would let it
  * schedule, and if so which nodes cost the least to take back. Pure; every choice is explained.
  *
- * Cost, compared in order: the highest tenant priority among the leases hit (low first), the highest
- * lease priority hit, GPU-time lost since the last checkpoint (annotation gpulease.io/last-checkpoint,
- * else since admission), and GPUs evicted. Reserved leases before their end and leases younger than
- * their tenant's minRuntime are never victims.
+ * Cost, compared in order: the highest tenant priority among the leases hit (low first); the highest
+ * lease priority hit, but only between two choices that hit the same single tenant (a lease's priority
+ * orders its own tenant's leases, so no tenant can push a reclaim onto another by raising it); GPU-time
+ * lost since the last checkpoint (annotation gpulease.io/last-checkpoint, else since admission); and
+ * GPUs evicted. Reserved leases before their end and leases younger than their tenant's minRuntime are
+ * never victims.
  */
 
 import { ANNOTATION_LAST_CHECKPOINT } from "../api/labels.ts";
@@ -56,14 +58,25 @@ interface Candidate {
 /** Lent nodes whose subsets the reclaim searches exactly (2^10 subsets at most). */
 const SEARCH_NODES = 10;
 
-type Cost = [number, number, number, number];
+interface Cost {
+  tenantPriority: number;
+  /** The tenants hit, sorted and joined: lease priority is compared only where this is one same tenant. */
+  tenants: string;
+  leasePriority: number;
+  gpuSecondsLost: number;
+  gpus: number;
+}
+
+/** Negative when `a` costs less than `b`. */
+function costOrder(a: Cost, b: Cost): number {
+  if (a.tenantPriority !== b.tenantPriority) return a.tenantPriority - b.tenantPriority;
+  const oneSameTenant = a.tenants === b.tenants && a.tenants !== "" && !a.tenants.includes("\n");
+  if (oneSameTenant && a.leasePriority !== b.leasePriority) return a.leasePriority - b.leasePriority;
+  return a.gpuSecondsLost - b.gpuSecondsLost || a.gpus - b.gpus;
+}
 
 function lessCost(a: Cost, b: Cost): boolean {
-  for (let i = 0; i < 4; i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (d !== 0) return d < 0;
-  }
-  return false;
+  return costOrder(a, b) < 0;
 }
 
 /** GPUs the lease holds on the node. */
@@ -80,14 +93,18 @@ function evictionCost(
   now: number,
   quotaOf: (lease: LeaseView) => QuotaView | undefined,
 ): Cost {
-  const cost: Cost = [-1e9, -1e9, 0, 0];
+  const cost: Cost = { tenantPriority: -1e9, tenants: "", leasePriority: -1e9, gpuSecondsLost: 0, gpus: 0 };
+  const tenants = new Set<string>();
   for (const { lease, node } of evictions) {
     const evicted = lease.spec.allowPartialReclaim ? gpusOn(lease, node) : lease.spec.gpus;
-    cost[0] = Math.max(cost[0], quotaOf(lease)?.spec.priority ?? 0);
-    cost[1] = Math.max(cost[1], lease.spec.priority);
-    cost[2] += gpuTimeLost(lease, evicted, now);
-    cost[3] += evicted;
+    const quota = quotaOf(lease);
+    tenants.add(quota?.name ?? `namespace ${lease.namespace}`);
+    cost.tenantPriority = Math.max(cost.tenantPriority, quota?.spec.priority ?? 0);
+    cost.leasePriority = Math.max(cost.leasePriority, lease.spec.priority);
+    cost.gpuSecondsLost += gpuTimeLost(lease, evicted, now);
+    cost.gpus += evicted;
   }
+  cost.tenants = [...tenants].sort().join("\n");
   return cost;
 }
 
@@ -165,11 +182,7 @@ function cheaperChoice(
 }
 
 function compareCost(a: Candidate, b: Candidate): number {
-  for (let i = 0; i < 4; i++) {
-    const d = (a.cost[i] ?? 0) - (b.cost[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return a.account.node.name < b.account.node.name ? -1 : 1;
+  return costOrder(a.cost, b.cost) || (a.account.node.name < b.account.node.name ? -1 : 1);
 }
 
 export function protection(lease: LeaseView, quota: QuotaView | undefined, now: number): string | undefined {
@@ -416,7 +429,7 @@ function reclaimDecision(
   const explanation =
     `${group.pods.length} internal pod(s) of ${group.key} need ${group.gpus} GPUs: returning ${nodes.join(", ")} ` +
     `evicts ${gpusEvicted} GPUs of ${hits.map((h) => `${h.lease.namespace}/${h.lease.name}`).join(", ") || "no lease"} ` +
-    `(cheapest of ${unprotectedNodes} unprotected lent node(s): lowest tenant and lease priority, least GPU-time lost since checkpoint, fewest GPUs)`;
+    `(cheapest of ${unprotectedNodes} unprotected lent node(s): lowest tenant priority, then within one tenant lowest lease priority, least GPU-time lost since checkpoint, fewest GPUs)`;
   return { demand: group, nodes, hits, gpusEvicted, explanation };
 }
 
