@@ -74,6 +74,8 @@ function subjectOf(action: PlanAction): Record<string, string | undefined> {
         lease: action.lease.name,
         node: action.pod.nodeName,
       };
+    case "orphanEviction":
+      return { namespace: action.pod.namespace, pod: action.pod.name, node: action.pod.nodeName };
     case "binding":
       return {
         namespace: action.binding.pod.namespace,
@@ -149,8 +151,9 @@ export class PlanExecutor {
     for (const wave of batch.waves) {
       // Evictions wait on the API server (PDBs, the pod update) and a reclaim's pods share one
       // deadline: four times the usual concurrency.
-      const evictions = wave.filter((a) => a.kind === "eviction");
-      const others = wave.filter((a) => a.kind !== "eviction");
+      const evicting = (a: PlanAction) => a.kind === "eviction" || a.kind === "orphanEviction";
+      const evictions = wave.filter(evicting);
+      const others = wave.filter((a) => !evicting(a));
       await Promise.all([
         runLimited(evictions, this.concurrency * 4, attempt),
         runLimited(others, this.concurrency, attempt),
@@ -200,6 +203,8 @@ export class PlanExecutor {
         return "done";
       case "eviction":
         return this.evict(action);
+      case "orphanEviction":
+        return this.evictOrphan(action);
       case "event":
         this.events.enqueue(action.event);
         return "done";
@@ -233,6 +238,21 @@ export class PlanExecutor {
         "reclaim eviction",
       );
     }
+    return outcome === "blocked" ? "blocked" : "done";
+  }
+
+  /** A tenant pod with no right to its lent node: evicted, or deleted once the eviction grace is over. */
+  private async evictOrphan(
+    action: Extract<PlanAction, { kind: "orphanEviction" }>,
+  ): Promise<"done" | "blocked" | "unchanged"> {
+    const { pod } = action;
+    const outcome = action.force ? await this.writer.deletePod(pod) : await this.writer.evict(pod);
+    if (outcome === "skipped") return "unchanged";
+    this.metrics.evictions.inc({ reason: "Orphaned", outcome });
+    this.log.warn(
+      { ...this.logFields(action), why: action.why, outcome },
+      `orphan pod on a lent node ${action.force ? "deleted" : "evicted"}: ${action.why}`,
+    );
     return outcome === "blocked" ? "blocked" : "done";
   }
 

@@ -40,6 +40,10 @@ export class Operator {
   private readonly snapshots: SnapshotBuilder;
   private readonly reportedMalformed = new Map<string, string>();
   private readonly unschedulableSeen = new Map<string, number>();
+  /** When each orphan pod (by uid) was first seen: its grace runs from there, across passes. */
+  private orphansSince = new Map<string, number>();
+  /** What the reclaim planner last logged about nodes it cannot count as free (logged on change). */
+  private reportedNotFree = "";
   private resyncTimer: NodeJS.Timeout | undefined;
   private started = false;
 
@@ -229,7 +233,9 @@ export class Operator {
           pod.unschedulableSince = seen;
         }
       }
-      const plan = planCluster(snapshot);
+      const plan = planCluster({ ...snapshot, orphansSince: this.orphansSince });
+      this.orphansSince = new Map(plan.orphans.map((o) => [o.pod.uid, o.since]));
+      this.reportNotFree(plan);
       this.updateGauges(plan, snapshot.leases, snapshot.namespaces);
       for (const quota of snapshot.quotas) {
         const usage = quota.status.usage;
@@ -316,6 +322,15 @@ export class Operator {
     }
   }
 
+  /** The reclaim planner's reasons for not counting a lent node as free, each time they change. */
+  private reportNotFree(plan: ClusterPlan): void {
+    const notFree = plan.reclaimNotFree;
+    const key = notFree.join("\n");
+    if (key === this.reportedNotFree) return;
+    this.reportedNotFree = key;
+    for (const line of notFree) this.log.warn({ what: "reclaim" }, line);
+  }
+
   private updateGauges(
     plan: ClusterPlan,
     leases: { namespace: string; status: { phase?: string; reason?: string } }[],
@@ -330,6 +345,9 @@ export class Operator {
       );
     }
     const owners = new Map(namespaces.map((n) => [n.name, n.tenant ?? ""]));
+    this.metrics.orphanPods.reset();
+    for (const orphan of plan.orphans)
+      this.metrics.orphanPods.inc({ tenant: owners.get(orphan.pod.namespace) ?? "" });
     this.metrics.countLeases(leases, (namespace) => owners.get(namespace) ?? "");
   }
 }

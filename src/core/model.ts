@@ -134,6 +134,8 @@ export interface PoolSettings {
   meteringIntervalMs: number;
   /** Grace after a reclaim deadline before a pod whose eviction a PDB blocks is deleted. */
   evictionGraceMs: number;
+  /** Grace before a tenant pod on a lent node without an Active lease allocating it is evicted (default 30 s). */
+  orphanGraceMs?: number;
 }
 
 export interface ClusterSnapshot {
@@ -151,6 +153,8 @@ export interface ClusterSnapshot {
   groupSizes?: ReadonlyMap<string, number>;
   /** The ResourceQuotas the operator keeps, as last written (absent: every one is written). */
   resourceQuotas?: { namespace: string; hard: Record<string, string> }[];
+  /** When the operator first saw each orphan pod (by uid): the shell carries the plan's `orphans` over. */
+  orphansSince?: ReadonlyMap<string, number>;
 }
 
 export type { Allocation };

@@ -21,6 +21,7 @@ import {
 } from "./lease-lifecycle.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import { type NodeChange, planNodePool } from "./node-pool.ts";
+import { findOrphans, type Orphan, orphanEvent } from "./orphans.ts";
 import { buildActions, type PlanAction } from "./plan-actions.ts";
 import { foldedUids, planQuotaStatus, type RetiringLease } from "./quota-status.ts";
 import { planReclaim, type ReclaimDecision } from "./reclaim-planner.ts";
@@ -56,8 +57,17 @@ export interface ClusterPlan {
   decisions: AdmissionDecision[];
   reclaims: ReclaimDecision[];
   hopelessDemand: { demand: DemandGroup; reason: string }[];
+  /** Lent nodes the reclaim planner does not count as free, and why (tenant pods without a lease there). */
+  reclaimNotFree: string[];
   /** Leases this plan gives a reclaim notice. */
   noticesGiven: LeaseView[];
+  /**
+   * Tenant pods on lent nodes without an Active lease allocating the node, with when each was first
+   * seen: the shell hands these back as the next snapshot's `orphansSince`.
+   */
+  orphans: Orphan[];
+  /** Orphans whose grace is over: evicted (deleted past the eviction grace). */
+  orphanEvictions: { pod: PodView; why: string; force: boolean }[];
 }
 
 function podEvent(
@@ -94,6 +104,8 @@ type LeaseStatusPlan = { lease: LeaseView; status: GpuLeaseStatus };
 
 export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const ctx = planContext(snapshot);
+  const seenOrphans = snapshot.orphansSince ?? new Map<string, number>();
+  const allOrphans = findOrphans(snapshot, ctx.accounts, ctx.owners, seenOrphans);
   // Internal demand first: the owner's training comes before any new lending.
   const demand = internalDemand(
     snapshot.pods,
@@ -103,7 +115,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   );
   const settled = demand.filter((g) => g.settlesAt <= snapshot.now);
   const settling = demand.filter((g) => g.settlesAt > snapshot.now);
-  const reclaim = planReclaim(snapshot, ctx.accounts, settled, ctx.owners);
+  const reclaim = planReclaim(snapshot, ctx.accounts, settled, ctx.owners, allOrphans);
   const { hits, returning } = planReclaims(ctx, reclaim.decisions);
   explicitReclaims(ctx, hits);
   const admission = planAdmissions(ctx, [...reclaim.waiting, ...settling]);
@@ -122,6 +134,8 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     })),
   );
   const notices = leasePlans.flatMap((p) => p.notify.map((n) => ({ ...n, lease: p.lease })));
+  const orphanPlan = planOrphans(snapshot, allOrphans, new Set(evictions.map((e) => e.pod.uid)), seenOrphans);
+  events.push(...orphanPlan.events);
   const { removeFinalizers, retiringByTenant } = planRetirement(ctx, leasePlans);
   const quotaStatuses = planTenantSummaries(ctx, leasePlans, retiringByTenant);
 
@@ -150,6 +164,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     addFinalizers,
     notices,
     evictions,
+    orphanEvictions: orphanPlan.evictions,
     bindings,
     quotaStatuses,
     removeFinalizers,
@@ -175,13 +190,53 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
       reclaim.wakeAt,
       ...settling.map((g) => g.settlesAt),
       ...leasePlans.map((p) => p.wakeAt),
+      orphanPlan.wakeAt,
     ].reduce(earliest, undefined),
     accounts: ctx.accounts,
     decisions: admission.decisions,
     reclaims: reclaim.decisions,
     hopelessDemand: reclaim.hopeless,
+    reclaimNotFree: reclaim.notFree,
     noticesGiven: leasePlans.filter((p) => p.noticeGiven).map((p) => p.lease),
+    orphans: orphanPlan.orphans,
+    orphanEvictions: orphanPlan.evictions,
   };
+}
+
+/**
+ * Orphans not already evicted by their (ending or deleted) lease: an Event when first seen, eviction
+ * once the grace is over, deletion past the eviction grace (a tenant's PodDisruptionBudget cannot
+ * keep a pod with no right to the node). A pod already terminating is left to finish.
+ */
+function planOrphans(
+  snapshot: ClusterSnapshot,
+  found: Orphan[],
+  evictedByLease: ReadonlySet<string>,
+  seen: ReadonlyMap<string, number>,
+): {
+  orphans: Orphan[];
+  evictions: ClusterPlan["orphanEvictions"];
+  events: PlannedEvent[];
+  wakeAt: number | undefined;
+} {
+  const now = snapshot.now;
+  const orphans = found.filter((o) => !evictedByLease.has(o.pod.uid));
+  const evictions: ClusterPlan["orphanEvictions"] = [];
+  const events: PlannedEvent[] = [];
+  let wakeAt: number | undefined;
+  for (const orphan of orphans) {
+    if (!seen.has(orphan.pod.uid)) events.push(orphanEvent(orphan));
+    if (orphan.pod.terminating) continue;
+    if (now < orphan.evictAt) {
+      wakeAt = earliest(wakeAt, orphan.evictAt);
+      continue;
+    }
+    const force = now >= orphan.forceAt;
+    evictions.push({ pod: orphan.pod, why: orphan.why, force });
+    // A blocked eviction is retried, and turns into deletion at forceAt.
+    wakeAt = earliest(wakeAt, force ? now + 1000 : orphan.forceAt);
+  }
+  return { orphans, evictions, events, wakeAt };
 }
 
 function planContext(snapshot: ClusterSnapshot): PlanContext {

@@ -15,6 +15,7 @@ import { holdsAllocation, type NodeAccount, podHoldsGpus } from "./accounting.ts
 import type { DemandGroup } from "./demand.ts";
 import { earliest } from "./instants.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type QuotaView } from "./model.ts";
+import type { Orphan } from "./orphans.ts";
 import { groupFits, type NodeRoom, placeGroup, staticFit } from "./scheduling-fit.ts";
 
 export interface LeaseHit {
@@ -46,6 +47,11 @@ export interface ReclaimPlan {
   waiting: DemandGroup[];
   /** When the first minRuntime protection that blocks a demand lapses (replan then). */
   wakeAt: number | undefined;
+  /**
+   * Lent nodes not counted as free while demand waits, because tenant pods without a lease there
+   * (orphans, or pods of an ending lease) still hold GPUs: one line each, for the operator's log.
+   */
+  notFree: string[];
 }
 
 interface Candidate {
@@ -243,6 +249,7 @@ export function planReclaim(
   accounts: Map<string, NodeAccount>,
   demand: DemandGroup[],
   owners: Map<string, string>,
+  orphans: Orphan[] = [],
 ): ReclaimPlan {
   const ctx = reclaimContext(snapshot, accounts, owners);
   const decisions: ReclaimDecision[] = [];
@@ -272,7 +279,26 @@ export function planReclaim(
   }
   const hopelessKeys = new Set(hopeless.map((h) => h.demand.key));
   const waiting = demand.filter((g) => !hopelessKeys.has(g.key));
-  return { decisions, hopeless, blocked, atRisk: leasesAtRisk(ctx, blocked), waiting, wakeAt };
+  const notFree = demand.length > 0 ? nodesHeldWithoutLease(accounts, orphans) : [];
+  return { decisions, hopeless, blocked, atRisk: leasesAtRisk(ctx, blocked), waiting, wakeAt, notFree };
+}
+
+/** Lent or returning nodes where tenant pods hold GPUs no lease allocates there, and which pods. */
+function nodesHeldWithoutLease(accounts: Map<string, NodeAccount>, orphans: Orphan[]): string[] {
+  const lines: string[] = [];
+  for (const account of accounts.values()) {
+    if (account.strayTenantUsed === 0 || (account.state !== "Lent" && account.state !== "Returning"))
+      continue;
+    const here = orphans.filter((o) => o.node === account.node.name);
+    const pods = here.map((o) => `${o.pod.namespace}/${o.pod.name} (${o.why})`).join(", ");
+    lines.push(
+      `node ${account.node.name} is not counted as free: tenant pods without a lease there hold ${account.strayTenantUsed} GPUs` +
+        (pods
+          ? `: ${pods}; they are evicted from ${new Date(Math.min(...here.map((o) => o.evictAt))).toISOString()}`
+          : ""),
+    );
+  }
+  return lines;
 }
 
 function reclaimContext(
@@ -300,7 +326,10 @@ function reclaimContext(
     const used = internalUse.get(account.node.name) ?? { cpu: 0, memory: 0 };
     return {
       node: account.node,
-      gpus: returned ? account.capacity - account.internalUsed : Math.max(0, account.free),
+      // Tenant pods without a lease here (orphans) do not leave with a reclaim: their GPUs stay held.
+      gpus: returned
+        ? Math.max(0, account.capacity - account.internalUsed - account.strayTenantUsed)
+        : Math.max(0, account.free),
       cpuMillis: account.node.cpuMillis - used.cpu,
       memoryBytes: account.node.memoryBytes - used.memory,
     };

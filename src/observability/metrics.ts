@@ -97,6 +97,12 @@ export class Metrics {
     labelNames: ["reason", "outcome"],
     registers: [this.registry],
   });
+  readonly orphanPods = new Gauge({
+    name: `${NAME}_orphan_pods`,
+    help: "Tenant pods on lent nodes without an Active lease allocating the node (evicted after orphanGrace)",
+    labelNames: ["tenant"],
+    registers: [this.registry],
+  });
   readonly notices = new Counter({
     name: `${NAME}_reclaim_notices_total`,
     help: "Reclaim notices given to leases, by reason",
