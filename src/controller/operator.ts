@@ -235,6 +235,7 @@ export class Operator {
       }
       const plan = planCluster({ ...snapshot, orphansSince: this.orphansSince });
       this.orphansSince = new Map(plan.orphans.map((o) => [o.pod.uid, o.since]));
+      this.snapshots.forgetVanished(plan.settledVanished);
       this.reportNotFree(plan);
       this.updateGauges(plan, snapshot.leases, snapshot.namespaces);
       for (const quota of snapshot.quotas) {

@@ -153,8 +153,19 @@ export interface ClusterSnapshot {
   groupSizes?: ReadonlyMap<string, number>;
   /** The ResourceQuotas the operator keeps, as last written (absent: every one is written). */
   resourceQuotas?: { namespace: string; hard: Record<string, string> }[];
+  /**
+   * Leases that disappeared while the operator watched them (deleted without waiting for the
+   * finalizer), as the operator last saw them: the operator's own record, until they are in the ledger.
+   */
+  vanishedLeases?: VanishedLease[];
   /** When the operator first saw each orphan pod (by uid): the shell carries the plan's `orphans` over. */
   orphansSince?: ReadonlyMap<string, number>;
+}
+
+export interface VanishedLease {
+  lease: LeaseView;
+  /** When the operator noticed it gone: its usage ends there. */
+  vanishedAt: number;
 }
 
 export type { Allocation };

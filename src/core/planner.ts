@@ -12,6 +12,7 @@ import { type DemandGroup, internalDemand } from "./demand.ts";
 import { sameJson } from "./equality.ts";
 import { earliest } from "./instants.ts";
 import {
+  endStatus,
   type LeasePlan,
   type PlannedEvent,
   type PodNotice,
@@ -49,6 +50,8 @@ export interface ClusterPlan {
   quotaStatuses: { quota: QuotaView; status: TenantQuotaStatus }[];
   /** Deleted leases whose usage is in their tenant's ledger: their finalizer can go. */
   removeFinalizers: LeaseView[];
+  /** UIDs of vanished leases the operator need no longer remember (in the ledger, or nothing to record). */
+  settledVanished: string[];
   events: PlannedEvent[];
   /** The earliest future instant at which the plan changes with no event (expiry, idle period…). */
   wakeAt: number | undefined;
@@ -137,6 +140,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const orphanPlan = planOrphans(snapshot, allOrphans, new Set(evictions.map((e) => e.pod.uid)), seenOrphans);
   events.push(...orphanPlan.events);
   const { removeFinalizers, retiringByTenant } = planRetirement(ctx, leasePlans);
+  const settledVanished = planVanished(ctx, retiringByTenant, events);
   const quotaStatuses = planTenantSummaries(ctx, leasePlans, retiringByTenant);
 
   const pool = planNodePool(ctx.accounts, new Set(admission.lend), snapshot.now, returning);
@@ -184,6 +188,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     nodeChanges,
     quotaStatuses,
     removeFinalizers,
+    settledVanished,
     events,
     wakeAt: [
       admission.wakeAt,
@@ -449,6 +454,45 @@ function planRetirement(
   return { removeFinalizers, retiringByTenant };
 }
 
+/**
+ * Leases deleted without their finalizer (a tenant may strip it and delete at once): their usage, up to
+ * when the operator saw them go, joins the retiring leases from the operator's own record of them; a
+ * Warning Event on the TenantQuota says so once. Their pods are orphans now and are evicted as such.
+ * Returns the UIDs the operator can forget: in the ledger already, or nothing to record.
+ */
+function planVanished(
+  ctx: PlanContext,
+  retiringByTenant: Map<string, RetiringLease[]>,
+  events: PlannedEvent[],
+): string[] {
+  const settled: string[] = [];
+  for (const { lease, vanishedAt } of ctx.snapshot.vanishedLeases ?? []) {
+    const quota = ctx.quotaOf(lease.namespace);
+    if (!quota || lease.status.phase === undefined || foldedUids(quota).has(lease.uid)) {
+      settled.push(lease.uid);
+      continue;
+    }
+    const message = `lease ${leaseKey(lease)} was deleted without its finalizer: its usage up to ${new Date(vanishedAt).toISOString()} goes into the ledger from the operator's own record, and its pods are evicted as orphans`;
+    const status =
+      lease.status.phase === "Ended"
+        ? lease.status
+        : endStatus(lease, lease.status, "Released", vanishedAt, message, ctx.snapshot.now);
+    const list = retiringByTenant.get(quota.name) ?? [];
+    list.push({ lease, status });
+    retiringByTenant.set(quota.name, list);
+    if (vanishedAt === ctx.snapshot.now) {
+      events.push({
+        kind: "TenantQuota",
+        name: quota.name,
+        type: "Warning",
+        reason: "LeaseVanished",
+        message,
+      });
+    }
+  }
+  return settled;
+}
+
 /** Each TenantQuota's status (allocation, usage, ledger) after this plan, where it changes. */
 function planTenantSummaries(
   ctx: PlanContext,
@@ -463,7 +507,11 @@ function planTenantSummaries(
     list.push({ lease: p.lease, status: p.status });
     plansByTenant.set(tenant, list);
   }
-  const liveUids = new Set(ctx.snapshot.leases.map((l) => l.uid));
+  // A vanished lease's UID stays in the ledger until the operator forgets it, so it is folded once.
+  const liveUids = new Set([
+    ...ctx.snapshot.leases.map((l) => l.uid),
+    ...(ctx.snapshot.vanishedLeases ?? []).map((v) => v.lease.uid),
+  ]);
   const quotaStatuses: ClusterPlan["quotaStatuses"] = [];
   for (const quota of ctx.snapshot.quotas) {
     const leases = plansByTenant.get(quota.name) ?? [];
