@@ -5,9 +5,10 @@
  * classifies errors, and records what was done.
  */
 import { type Batch, selectBatch, type WriteBudget } from "../core/batch-selector.ts";
+import type { PodView } from "../core/model.ts";
 import { type PlanAction, quotaLimitsFor } from "../core/plan-actions.ts";
 import type { ClusterPlan } from "../core/planner.ts";
-import { ConflictError, NotFoundError, NotLeaderError } from "../kube/errors.ts";
+import { ApiError, ConflictError, NotFoundError, NotLeaderError } from "../kube/errors.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import type { Caches, ClusterWriter } from "../kube/writers.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -90,7 +91,23 @@ function subjectOf(action: PlanAction): Record<string, string | undefined> {
   }
 }
 
+/** A bind the API server refused as invalid (400, 422): retrying at once would be refused again. */
+export interface BindRefusal {
+  pod: PodView;
+  lease: string;
+  node: string;
+  message: string;
+}
+
+const isRefusedBind = (action: PlanAction, error: unknown): boolean =>
+  action.kind === "binding" &&
+  error instanceof ApiError &&
+  (error.statusCode === 400 || error.statusCode === 422);
+
 export class PlanExecutor {
+  /** Told of each refused bind (the shell backs the pod off and tells it why, once). */
+  onBindRefused: ((refusal: BindRefusal) => void) | undefined;
+
   constructor(
     private readonly writer: ClusterWriter,
     private readonly events: EventRecorder,
@@ -142,6 +159,14 @@ export class PlanExecutor {
         } else if (error instanceof NotLeaderError) {
           // Leadership lost: the new leader replans; not a failure to retry or warn about.
           this.log.debug(fields, "not the leader: write not sent");
+        } else if (action.kind === "binding" && isRefusedBind(action, error) && this.onBindRefused) {
+          // One pod's problem, not the pass's: that pod backs off; the others go on.
+          this.onBindRefused({
+            pod: action.binding.pod,
+            lease: action.lease.name,
+            node: action.binding.node,
+            message: (error as ApiError).status.message ?? String(error),
+          });
         } else {
           result.failures.push(error);
           this.log.warn({ ...fields, err: String(error) }, "write failed");

@@ -15,12 +15,15 @@ import { type KubeObject, type KubeRest, paths } from "../kube/rest.ts";
 import { ClusterWriter } from "../kube/writers.ts";
 import { type Logger, withLogContext } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { PlanExecutor } from "./executor.ts";
+import { type BindRefusal, PlanExecutor } from "./executor.ts";
 import { eventLogFields } from "./log-context.ts";
 import { SnapshotBuilder } from "./snapshot.ts";
 import { WorkQueue } from "./workqueue.ts";
 
 const CONTROLLER = "gpulease";
+/** A refused bind is retried after 5 s, doubling up to 5 min: never in a hot loop. */
+const BIND_BACKOFF_BASE_MS = 5_000;
+const BIND_BACKOFF_MAX_MS = 300_000;
 const PLAN = "plan";
 
 export class Operator {
@@ -42,6 +45,8 @@ export class Operator {
   private readonly unschedulableSeen = new Map<string, number>();
   /** When each orphan pod (by uid) was first seen: its grace runs from there, across passes. */
   private orphansSince = new Map<string, number>();
+  /** Gated pods whose bind was refused, by uid: when to try again, and what they were told. */
+  private readonly bindBackoff = new Map<string, { failures: number; until: number; message: string }>();
   /** What the reclaim planner last logged about nodes it cannot count as free (logged on change). */
   private reportedNotFree = "";
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -147,6 +152,7 @@ export class Operator {
     });
     this.writer = new ClusterWriter(rest, this.informers, log);
     this.executor = new PlanExecutor(this.writer, this.events, log, metrics);
+    this.executor.onBindRefused = (refusal) => this.backOffBind(refusal);
     this.snapshots = new SnapshotBuilder(this.informers, convert, poolSettings(config));
   }
 
@@ -233,7 +239,12 @@ export class Operator {
           pod.unschedulableSince = seen;
         }
       }
-      const plan = planCluster({ ...snapshot, orphansSince: this.orphansSince });
+      this.forgetBindBackoffs(snapshot.pods);
+      const plan = planCluster({
+        ...snapshot,
+        orphansSince: this.orphansSince,
+        bindBackoff: this.bindBackoff,
+      });
       this.orphansSince = new Map(plan.orphans.map((o) => [o.pod.uid, o.since]));
       this.snapshots.forgetVanished(plan.settledVanished);
       this.reportNotFree(plan);
@@ -321,6 +332,44 @@ export class Operator {
         else this.log.warn({ err: String(error) }, "could not report a malformed object");
       }
     }
+  }
+
+  /**
+   * A refused bind: the pod waits (5 s, doubling to 5 min) while the others are bound, and is told
+   * why once per reason, by a Warning Event and its GpuLeaseBound=False condition.
+   */
+  private backOffBind(refusal: BindRefusal): void {
+    const { pod } = refusal;
+    const previous = this.bindBackoff.get(pod.uid);
+    const failures = (previous?.failures ?? 0) + 1;
+    const delay = Math.min(BIND_BACKOFF_MAX_MS, BIND_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 16));
+    this.bindBackoff.set(pod.uid, { failures, until: Date.now() + delay, message: refusal.message });
+    this.metrics.bindRefusals.inc();
+    if (previous?.message === refusal.message) return;
+    const message = `cannot bind the pod to node ${refusal.node} of lease ${refusal.lease}: the API server refused the affinity and gate change (${refusal.message}); the pod stays gated and is retried with backoff`;
+    this.log.warn(
+      { namespace: pod.namespace, pod: pod.name, lease: refusal.lease, node: refusal.node, failures },
+      message,
+    );
+    this.events.enqueue({
+      kind: "Pod",
+      namespace: pod.namespace,
+      name: pod.name,
+      uid: pod.uid,
+      type: "Warning",
+      reason: "BindRefused",
+      message,
+    });
+    this.writer
+      .setPodCondition(pod, { type: "GpuLeaseBound", status: "False", reason: "BindRefused", message })
+      .catch((error: unknown) => this.log.debug({ err: String(error), pod: pod.name }, "condition not set"));
+  }
+
+  /** Backoffs of pods no longer gated (bound, or gone) are dropped. */
+  private forgetBindBackoffs(pods: { uid: string; gated: boolean }[]): void {
+    if (this.bindBackoff.size === 0) return;
+    const gated = new Set(pods.filter((p) => p.gated).map((p) => p.uid));
+    for (const uid of this.bindBackoff.keys()) if (!gated.has(uid)) this.bindBackoff.delete(uid);
   }
 
   /** The reclaim planner's reasons for not counting a lent node as free, each time they change. */

@@ -158,6 +158,11 @@ export interface ClusterSnapshot {
    * finalizer), as the operator last saw them: the operator's own record, until they are in the ledger.
    */
   vanishedLeases?: VanishedLease[];
+  /**
+   * Gated pods whose last bind the API server refused (by uid), and until when they wait before the
+   * next try: kept by the shell, so one unbindable pod is not retried first in every pass.
+   */
+  bindBackoff?: ReadonlyMap<string, { until: number }>;
   /** When the operator first saw each orphan pod (by uid): the shell carries the plan's `orphans` over. */
   orphansSince?: ReadonlyMap<string, number>;
 }

@@ -6,6 +6,7 @@
 import type { GpuLeaseStatus, TenantQuotaStatus } from "../api/index.ts";
 import { accountNodes, type NodeAccount, tenantNamespaces } from "./accounting.ts";
 import { type AdmissionDecision, type AdmissionResult, admit } from "./admission.ts";
+import { bindBackoffEnds, fairBindingOrder, inBindBackoff } from "./bind-order.ts";
 import { type Binding, planBindings } from "./binding.ts";
 import { getCondition, setCondition } from "./conditions.ts";
 import { type DemandGroup, internalDemand } from "./demand.ts";
@@ -126,7 +127,10 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const podsByLease = groupPodsByLease(ctx);
   const leasePlans = planLeases(ctx, { podsByLease, admission, hits, atRisk: reclaim.atRisk });
   const events = leasePlans.flatMap((p) => p.events);
-  const bindings = planPods(ctx, leasePlans, podsByLease, new Set(admission.lend), events);
+  const bindings = fairBindingOrder(
+    planPods(ctx, leasePlans, podsByLease, new Set(admission.lend), events),
+    (namespace) => ctx.owners.get(namespace),
+  );
   const evictions = leasePlans.flatMap((p) =>
     p.evict.map((e) => ({
       lease: p.lease,
@@ -196,6 +200,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
       ...settling.map((g) => g.settlesAt),
       ...leasePlans.map((p) => p.wakeAt),
       orphanPlan.wakeAt,
+      bindBackoffEnds(snapshot.bindBackoff, snapshot.now),
     ].reduce(earliest, undefined),
     accounts: ctx.accounts,
     decisions: admission.decisions,
@@ -323,11 +328,16 @@ function planAdmissions(ctx: PlanContext, waitingDemand: DemandGroup[]): Admissi
   );
 }
 
-/** Tenant pods by the lease their label names (`namespace/lease`), whether or not that lease exists. */
+/**
+ * Tenant pods by the lease their label names (`namespace/lease`), whether or not that lease exists.
+ * A gated pod waiting out a refused bind's backoff is left out: it is neither bound nor told again.
+ */
 function groupPodsByLease(ctx: PlanContext): Map<string, PodView[]> {
   const podsByLease = new Map<string, PodView[]>();
+  const { bindBackoff, now } = ctx.snapshot;
   for (const pod of ctx.snapshot.pods) {
     if (pod.lease === undefined || !ctx.owners.has(pod.namespace)) continue;
+    if (inBindBackoff(pod, bindBackoff, now)) continue;
     const key = `${pod.namespace}/${pod.lease}`;
     const list = podsByLease.get(key) ?? [];
     list.push(pod);

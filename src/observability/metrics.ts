@@ -97,6 +97,11 @@ export class Metrics {
     labelNames: ["reason", "outcome"],
     registers: [this.registry],
   });
+  readonly bindRefusals = new Counter({
+    name: `${NAME}_bind_refusals_total`,
+    help: "Binds of gated tenant pods the API server refused (each pod then backs off)",
+    registers: [this.registry],
+  });
   readonly orphanPods = new Gauge({
     name: `${NAME}_orphan_pods`,
     help: "Tenant pods on lent nodes without an Active lease allocating the node (evicted after orphanGrace)",
