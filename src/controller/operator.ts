@@ -395,6 +395,7 @@ export class Operator {
       );
     }
     const owners = new Map(namespaces.map((n) => [n.name, n.tenant ?? ""]));
+    this.metrics.internalPodsOnLentNodes.set(plan.internalOnLentNodes.reduce((n, i) => n + i.pods.length, 0));
     this.metrics.orphanPods.reset();
     for (const orphan of plan.orphans)
       this.metrics.orphanPods.inc({ tenant: owners.get(orphan.pod.namespace) ?? "" });

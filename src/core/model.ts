@@ -23,8 +23,12 @@ export interface NodeView {
   lendable: boolean;
   /** Labelled gpulease.io/reclaim=true by the platform team. */
   reclaimRequested: boolean;
-  /** Carries the gpulease.io/lent taint. */
+  /** Lent: carries the gpulease.io/lent taint or the operator's gpulease.io/lent annotation. */
   lent: boolean;
+  /** Whether the lent taint is there (absent: not read, taken as there). */
+  lentTaint?: boolean;
+  /** Whether the operator's lent annotation is there (absent: not read, taken as there). */
+  lentMark?: boolean;
   /** Marked Returning by a reclaim (annotation gpulease.io/returning). */
   returning: boolean;
   /** Other NoSchedule/NoExecute taints, for fit simulation. */

@@ -25,6 +25,7 @@ import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type Quot
 import { type NodeChange, planNodePool } from "./node-pool.ts";
 import { findOrphans, type Orphan, orphanEvent } from "./orphans.ts";
 import { buildActions, type PlanAction } from "./plan-actions.ts";
+import { type InternalOnLentNode, internalPodsOnLentNodes, intrusionEvents } from "./platform-mistakes.ts";
 import { foldedUids, planQuotaStatus, type RetiringLease } from "./quota-status.ts";
 import { planReclaim, type ReclaimDecision } from "./reclaim-planner.ts";
 import { type DesiredResourceQuota, planResourceQuotas } from "./resource-quotas.ts";
@@ -72,6 +73,8 @@ export interface ClusterPlan {
   orphans: Orphan[];
   /** Orphans whose grace is over: evicted (deleted past the eviction grace). */
   orphanEvictions: { pod: PodView; why: string; force: boolean }[];
+  /** Internal GPU pods running on lent nodes (a platform mistake), by node. */
+  internalOnLentNodes: InternalOnLentNode[];
 }
 
 function podEvent(
@@ -143,6 +146,8 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const notices = leasePlans.flatMap((p) => p.notify.map((n) => ({ ...n, lease: p.lease })));
   const orphanPlan = planOrphans(snapshot, allOrphans, new Set(evictions.map((e) => e.pod.uid)), seenOrphans);
   events.push(...orphanPlan.events);
+  const internalOnLentNodes = internalPodsOnLentNodes(snapshot, ctx.accounts, ctx.owners);
+  events.push(...intrusionEvents(internalOnLentNodes));
   const { removeFinalizers, retiringByTenant } = planRetirement(ctx, leasePlans);
   const settledVanished = planVanished(ctx, retiringByTenant, events);
   const quotaStatuses = planTenantSummaries(ctx, leasePlans, retiringByTenant);
@@ -210,6 +215,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     noticesGiven: leasePlans.filter((p) => p.noticeGiven).map((p) => p.lease),
     orphans: orphanPlan.orphans,
     orphanEvictions: orphanPlan.evictions,
+    internalOnLentNodes,
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import {
   ANNOTATION_IDLE_SINCE,
+  ANNOTATION_LENT,
   ANNOTATION_RECLAIM_DEADLINE,
   ANNOTATION_RETURNING,
   FINALIZER,
@@ -60,6 +61,8 @@ export class ClusterWriter {
     const annotations: Record<string, string | null> = {};
     if (change.idleSince !== undefined) annotations[ANNOTATION_IDLE_SINCE] = change.idleSince;
     if (change.returning !== undefined) annotations[ANNOTATION_RETURNING] = change.returning;
+    // The operator's own record of lending goes with the taint, so a taint removed by hand is seen.
+    if (change.lent !== undefined) annotations[ANNOTATION_LENT] = change.lent ? "true" : null;
     if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
     const since = Date.parse(
       ((raw.metadata?.annotations ?? {}) as Record<string, string>)[ANNOTATION_RETURNING] ?? "",

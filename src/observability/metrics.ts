@@ -102,6 +102,11 @@ export class Metrics {
     help: "Binds of gated tenant pods the API server refused (each pod then backs off)",
     registers: [this.registry],
   });
+  readonly internalPodsOnLentNodes = new Gauge({
+    name: `${NAME}_internal_pods_on_lent_nodes`,
+    help: "Internal GPU pods running on lent nodes (a platform mistake: they take leases' GPUs)",
+    registers: [this.registry],
+  });
   readonly orphanPods = new Gauge({
     name: `${NAME}_orphan_pods`,
     help: "Tenant pods on lent nodes without an Active lease allocating the node (evicted after orphanGrace)",
