@@ -35,6 +35,7 @@ export class Operator {
     quotas: Informer;
     resourceQuotas: Informer;
     jobs: Informer;
+    roleBindings: Informer;
   };
   readonly queue: WorkQueue<string>;
   private readonly executor: PlanExecutor;
@@ -47,6 +48,8 @@ export class Operator {
   private orphansSince = new Map<string, number>();
   /** Gated pods whose bind was refused, by uid: when to try again, and what they were told. */
   private readonly bindBackoff = new Map<string, { failures: number; until: number; message: string }>();
+  /** The misplaced tenant bindings last logged (logged on change). */
+  private reportedBindings = "";
   /** What the reclaim planner last logged about nodes it cannot count as free (logged on change). */
   private reportedNotFree = "";
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -88,6 +91,8 @@ export class Operator {
       resourceQuotas: make("resourcequotas", paths.resourceQuotas(), "app.kubernetes.io/managed-by=gpulease"),
       // Only how many pods each Job runs at once: a Job's demand is planned as soon as all exist.
       jobs: make("jobs", paths.jobs(), undefined, slimJob),
+      // Only to report a tenant's users bound in namespaces without the tenant label.
+      roleBindings: make("rolebindings", paths.roleBindings()),
     };
     // Informer callbacks only enqueue: the plan reads the caches when it runs. Node and pod updates
     // that change nothing the planner reads (kubelet heartbeats, container statuses) are ignored:
@@ -248,6 +253,7 @@ export class Operator {
       this.orphansSince = new Map(plan.orphans.map((o) => [o.pod.uid, o.since]));
       this.snapshots.forgetVanished(plan.settledVanished);
       this.reportNotFree(plan);
+      this.reportTenantBindings(plan);
       this.updateGauges(plan, snapshot.leases, snapshot.namespaces);
       for (const quota of snapshot.quotas) {
         const usage = quota.status.usage;
@@ -370,6 +376,27 @@ export class Operator {
     if (this.bindBackoff.size === 0) return;
     const gated = new Set(pods.filter((p) => p.gated).map((p) => p.uid));
     for (const uid of this.bindBackoff.keys()) if (!gated.has(uid)) this.bindBackoff.delete(uid);
+  }
+
+  /** Tenant users bound outside the tenant's namespaces: a warning each time the list changes. */
+  private reportTenantBindings(plan: ClusterPlan): void {
+    const found = plan.tenantBindingsOutside;
+    this.metrics.tenantBindingsOutside.set(found.length);
+    const key = found
+      .map((f) => `${f.binding.namespace}/${f.binding.name}:${f.subjects.join(",")}`)
+      .join("\n");
+    if (key === this.reportedBindings) return;
+    this.reportedBindings = key;
+    for (const f of found)
+      this.log.warn(
+        {
+          tenant: f.tenant,
+          namespace: f.binding.namespace,
+          roleBinding: f.binding.name,
+          subjects: f.subjects,
+        },
+        `tenant ${f.tenant}'s users are bound to ${f.binding.role} in namespace ${f.binding.namespace}, which has no gpulease.io/tenant label`,
+      );
   }
 
   /** The reclaim planner's reasons for not counting a lent node as free, each time they change. */

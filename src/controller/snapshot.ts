@@ -13,6 +13,7 @@ import type {
   QuotaView,
   VanishedLease,
 } from "../core/model.ts";
+import type { RoleBindingView } from "../core/tenant-bindings.ts";
 import {
   type ConvertSettings,
   isMalformed,
@@ -24,6 +25,7 @@ import {
   toQuotaView,
 } from "../kube/convert.ts";
 import { type Informer, objectKey } from "../kube/informer.ts";
+import { toRoleBindingView } from "../kube/rbac-view.ts";
 import type { KubeObject } from "../kube/rest.ts";
 
 class Memo<V> {
@@ -63,12 +65,15 @@ export interface SnapshotSources {
   jobs?: Informer;
   /** The ResourceQuotas the operator keeps, so the plan writes only those that differ. */
   resourceQuotas?: Informer;
+  /** RoleBindings, to report a tenant's users bound in namespaces without the tenant label. */
+  roleBindings?: Informer;
 }
 
 export class SnapshotBuilder {
   private readonly nodes: Memo<NodeView>;
   private readonly pods: Memo<PodView>;
   private readonly namespaces = new Memo<NamespaceView>(toNamespaceView);
+  private readonly roleBindings = new Memo<RoleBindingView>(toRoleBindingView);
   private readonly leases = new Memo<LeaseView | MalformedObject>(toLeaseView);
   private readonly quotas = new Memo<QuotaView | MalformedObject>(toQuotaView);
   /** Every lease as last built, by uid: the operator's own record of a lease deleted under it. */
@@ -147,6 +152,9 @@ export class SnapshotBuilder {
         groupSizes: this.jobSizes(),
         ...(this.sources.resourceQuotas
           ? { resourceQuotas: this.resourceQuotas(this.sources.resourceQuotas) }
+          : {}),
+        ...(this.sources.roleBindings
+          ? { roleBindings: this.roleBindings.all(this.sources.roleBindings.store.values()) }
           : {}),
       },
       malformed,

@@ -9,6 +9,7 @@ import type {
   TenantQuotaSpecView,
   TenantQuotaStatus,
 } from "../api/index.ts";
+import type { RoleBindingView } from "./tenant-bindings.ts";
 
 export interface NodeView {
   name: string;
@@ -162,6 +163,8 @@ export interface ClusterSnapshot {
    * finalizer), as the operator last saw them: the operator's own record, until they are in the ledger.
    */
   vanishedLeases?: VanishedLease[];
+  /** RoleBindings of every namespace, for reporting a tenant's users bound outside its namespaces. */
+  roleBindings?: RoleBindingView[];
   /**
    * Gated pods whose last bind the API server refused (by uid), and until when they wait before the
    * next try: kept by the shell, so one unbindable pod is not retried first in every pass.

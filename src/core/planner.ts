@@ -30,6 +30,11 @@ import { foldedUids, planQuotaStatus, type RetiringLease } from "./quota-status.
 import { planReclaim, type ReclaimDecision } from "./reclaim-planner.ts";
 import { type DesiredResourceQuota, planResourceQuotas } from "./resource-quotas.ts";
 import { staticFit } from "./scheduling-fit.ts";
+import {
+  type MisplacedTenantBinding,
+  misplacedBindingEvent,
+  tenantBindingsOutside,
+} from "./tenant-bindings.ts";
 
 export interface ClusterPlan {
   /**
@@ -75,6 +80,8 @@ export interface ClusterPlan {
   orphanEvictions: { pod: PodView; why: string; force: boolean }[];
   /** Internal GPU pods running on lent nodes (a platform mistake), by node. */
   internalOnLentNodes: InternalOnLentNode[];
+  /** RoleBindings giving a tenant's users a role in a namespace without the tenant label. */
+  tenantBindingsOutside: MisplacedTenantBinding[];
 }
 
 function podEvent(
@@ -148,6 +155,8 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   events.push(...orphanPlan.events);
   const internalOnLentNodes = internalPodsOnLentNodes(snapshot, ctx.accounts, ctx.owners);
   events.push(...intrusionEvents(internalOnLentNodes));
+  const misplacedBindings = tenantBindingsOutside(snapshot.namespaces, snapshot.roleBindings ?? []);
+  events.push(...misplacedBindings.map(misplacedBindingEvent));
   const { removeFinalizers, retiringByTenant } = planRetirement(ctx, leasePlans);
   const settledVanished = planVanished(ctx, retiringByTenant, events);
   const quotaStatuses = planTenantSummaries(ctx, leasePlans, retiringByTenant);
@@ -216,6 +225,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     orphans: orphanPlan.orphans,
     orphanEvictions: orphanPlan.evictions,
     internalOnLentNodes,
+    tenantBindingsOutside: misplacedBindings,
   };
 }
 

@@ -107,6 +107,11 @@ export class Metrics {
     help: "Internal GPU pods running on lent nodes (a platform mistake: they take leases' GPUs)",
     registers: [this.registry],
   });
+  readonly tenantBindingsOutside = new Gauge({
+    name: `${NAME}_tenant_bindings_outside_tenant_namespaces`,
+    help: "RoleBindings giving a tenant's users a role in a namespace without the tenant label",
+    registers: [this.registry],
+  });
   readonly orphanPods = new Gauge({
     name: `${NAME}_orphan_pods`,
     help: "Tenant pods on lent nodes without an Active lease allocating the node (evicted after orphanGrace)",
