@@ -159,6 +159,9 @@ describe("strip the finalizer and delete in one breath (finding 6)", () => {
   it("still records the lease's usage in the ledger and evicts its pod", async () => {
     const { tenant, ns, as } = await tenantWithRunningPod();
     await new Promise((r) => setTimeout(r, 1500)); // some GPU-seconds to bill
+    // Delete, then strip the finalizer at once: the lease is gone before the operator, which needs a
+    // few passes (end it, evict its pods, fold its usage), lets it go.
+    await deleteLease(as, ns, "work");
     await asTenantElseAdmin(
       (c) =>
         c.custom.patchNamespacedCustomObject(
@@ -175,7 +178,6 @@ describe("strip the finalizer and delete in one breath (finding 6)", () => {
       as,
       "finalizer",
     );
-    await deleteLease(as, ns, "work");
     await leaseGone(ns, "work");
 
     const quota = await eventually("the lease's usage in the ledger", async () => {

@@ -3,6 +3,10 @@
  * aggregate into, or `admin`) in its namespaces, reached through impersonation with the test's admin
  * credentials. What the API server refuses such a user is what a real tenant is refused.
  */
+
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import type { V1ClusterRole } from "@kubernetes/client-node";
 import {
   ApiextensionsV1Api,
   AppsV1Api,
@@ -10,10 +14,11 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
+  loadAllYaml,
   PolicyV1Api,
   RbacAuthorizationV1Api,
 } from "@kubernetes/client-node";
-import type { KubeClients } from "./kube.ts";
+import { eventually, type KubeClients } from "./kube.ts";
 import { apiErrorMessage } from "./manifest.ts";
 
 export type TenantRole = "edit" | "admin";
@@ -53,6 +58,7 @@ export async function tenantClients(
   role: TenantRole = "edit",
 ): Promise<KubeClients> {
   const rbac = admin.config.makeApiClient(RbacAuthorizationV1Api);
+  await installTenantRoles(rbac);
   for (const namespace of namespaces)
     await rbac.createNamespacedRoleBinding({
       namespace,
@@ -71,4 +77,33 @@ export async function refusal(call: Promise<unknown>): Promise<string | undefine
     () => undefined,
     (error: unknown) => apiErrorMessage(error),
   );
+}
+
+let rolesInstalled: Promise<void> | undefined;
+
+/**
+ * The project's ClusterRoles (config/rbac/aggregated-roles.yaml), installed once per test process, and
+ * their aggregation into edit/admin awaited: a tenant with edit manages GpuLeases through them.
+ */
+function installTenantRoles(rbac: RbacAuthorizationV1Api): Promise<void> {
+  rolesInstalled ??= (async () => {
+    const file = resolve(import.meta.dirname, "../../config/rbac/aggregated-roles.yaml");
+    for (const role of loadAllYaml(readFileSync(file, "utf8")) as V1ClusterRole[]) {
+      const name = role.metadata?.name ?? "";
+      try {
+        const current = await rbac.readClusterRole({ name });
+        role.metadata = { ...role.metadata, resourceVersion: current.metadata?.resourceVersion };
+        await rbac.replaceClusterRole({ name, body: role });
+      } catch (error) {
+        if ((error as { code?: number }).code !== 404) throw error;
+        await rbac.createClusterRole({ body: role });
+      }
+    }
+    for (const aggregate of ["edit", "admin"])
+      await eventually(`GpuLeases aggregated into ${aggregate}`, async () => {
+        const role = await rbac.readClusterRole({ name: aggregate });
+        return role.rules?.some((r) => r.resources?.includes("gpuleases")) ? true : undefined;
+      });
+  })();
+  return rolesInstalled;
 }
