@@ -4,7 +4,7 @@
  * admission policy now refuses the tenant's first step, the step is also taken with admin rights:
  * the operator must hold even where the policy is absent (clusters before 1.36) or was bypassed.
  */
-import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { API_GROUP, API_VERSION } from "../../src/api/index.ts";
 import {
@@ -235,7 +235,7 @@ describe("one tenant's unbindable pods (finding 7)", () => {
         const done = pods.filter((p) => p.spec?.nodeName === node);
         return done.length === helpers.length ? pods : undefined;
       },
-      60_000,
+      45_000,
       500,
     );
     const fields =
@@ -274,5 +274,86 @@ describe("lease priority between tenants (finding 9)", () => {
     await createInternalJob(admin, internalNs, uniqueId("train"), 1, 8, { "test-group": group });
     await leaseWhere(admin, pushyNs, "work", "Reclaiming", phaseIs("Reclaiming", "InternalDemand"));
     expect((await getLease(admin, modestNs, "work")).status?.phase).toBe("Active");
+  });
+});
+
+describe("platform mistakes (finding 10)", () => {
+  it("puts back the lent taint an admin removed by hand, with an Event on the node", async () => {
+    const { node } = await tenantWithRunningPod();
+    const before = await admin.core.readNode({ name: node });
+    const others = (before.spec?.taints ?? []).filter((t) => t.key !== "gpulease.io/lent");
+    await admin.core.patchNode(
+      { name: node, body: [{ op: "replace", path: "/spec/taints", value: others }] },
+      jsonPatch,
+    );
+    await eventually("LentTaintRestored Event", async () => {
+      const events = await eventsFor(admin, "default", node);
+      return events.some((e) => e.reason === "LentTaintRestored") ? true : undefined;
+    });
+    const after = await eventually("the taint back", async () => {
+      const n = await admin.core.readNode({ name: node });
+      return n.spec?.taints?.some((t) => t.key === "gpulease.io/lent") ? n : undefined;
+    });
+    expect(after.metadata?.labels?.["gpulease.io/state"]).toBe("Lent");
+  });
+
+  it("reports an internal pod tolerating everything on a lent node, and the lease turns Ready=False", async () => {
+    const group = uniqueId("grp");
+    const [node] = (await addPool(admin, pool, 1, { labels: { "test-group": group }, product: group })) as [
+      string,
+    ];
+    const { namespaces } = await createTenant(admin, { reclaimNotice: "3s" });
+    const [ns] = namespaces as [string];
+    await createLease(admin, ns, "work", { gpus: 4, gpuModel: group });
+    await leaseWhere(admin, ns, "work", "Active", phaseIs("Active"));
+    await leaseWhere(admin, ns, "work", "Ready", (l) =>
+      (l.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+    );
+    await admin.core.createNamespacedPod({
+      namespace: internalNs,
+      body: {
+        metadata: { name: `greedy-${group}` },
+        spec: {
+          nodeSelector: { "test-group": group },
+          tolerations: [{ operator: "Exists" }],
+          terminationGracePeriodSeconds: 1,
+          containers: [{ name: "c", image: "x", resources: { limits: { "nvidia.com/gpu": "4" } } }],
+        },
+      },
+    });
+    const lease = await leaseWhere(admin, ns, "work", "Ready=False", (l) =>
+      (l.status?.conditions ?? []).some((c) => c.type === "Ready" && c.reason === "InternalPodOnNode"),
+    );
+    const ready = lease.status?.conditions?.find((c) => c.type === "Ready");
+    expect(ready?.status).toBe("False");
+    expect(ready?.message).toContain(`4 on ${node}`);
+    const nodeEvent = await eventually("InternalPodOnLentNode Event", async () => {
+      const events = await eventsFor(admin, "default", node);
+      return events.find((e) => e.reason === "InternalPodOnLentNode");
+    });
+    expect(nodeEvent.message).toContain(`${internalNs}/greedy-${group}`);
+  });
+
+  it("reports a tenant's user given edit in a namespace without the tenant label", async () => {
+    const { tenant, namespaces } = await createTenant(admin);
+    const [ns] = namespaces as [string];
+    const user = uniqueId("mallory");
+    await tenantClients(admin, user, [ns]);
+    const unlabelled = await createTestNamespace(admin, "sandbox");
+    await admin.config.makeApiClient(RbacAuthorizationV1Api).createNamespacedRoleBinding({
+      namespace: unlabelled,
+      body: {
+        metadata: { name: `${user}-edit` },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "edit" },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+      },
+    });
+    const event = await eventually("TenantBoundOutside Event on the TenantQuota", async () => {
+      const events = await eventsFor(admin, "default", tenant);
+      return events.find((e) => e.reason === "TenantBoundOutside");
+    });
+    expect(event.message).toContain(
+      `RoleBinding ${unlabelled}/${user}-edit gives User/${user} of tenant ${tenant} the role ClusterRole/edit`,
+    );
   });
 });
