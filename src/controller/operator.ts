@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { convertSettings, type OperatorConfig, poolSettings } from "../config/operator-config.ts";
+import { afterBindRefusal, type BindBackoff } from "../core/bind-order.ts";
 import type { MalformedObject } from "../core/model.ts";
 import { type ClusterPlan, planCluster } from "../core/planner.ts";
 import { jobPodsAtOnce, slimJob, slimPod, toNodeView, toPodView } from "../kube/convert.ts";
@@ -21,9 +22,6 @@ import { SnapshotBuilder } from "./snapshot.ts";
 import { WorkQueue } from "./workqueue.ts";
 
 const CONTROLLER = "gpulease";
-/** A refused bind is retried after 5 s, doubling up to 5 min: never in a hot loop. */
-const BIND_BACKOFF_BASE_MS = 5_000;
-const BIND_BACKOFF_MAX_MS = 300_000;
 const PLAN = "plan";
 
 export class Operator {
@@ -47,7 +45,7 @@ export class Operator {
   /** When each orphan pod (by uid) was first seen: its grace runs from there, across passes. */
   private orphansSince = new Map<string, number>();
   /** Gated pods whose bind was refused, by uid: when to try again, and what they were told. */
-  private readonly bindBackoff = new Map<string, { failures: number; until: number; message: string }>();
+  private readonly bindBackoff = new Map<string, BindBackoff>();
   /** The misplaced tenant bindings last logged (logged on change). */
   private reportedBindings = "";
   /** What the reclaim planner last logged about nodes it cannot count as free (logged on change). */
@@ -346,12 +344,11 @@ export class Operator {
    */
   private backOffBind(refusal: BindRefusal): void {
     const { pod } = refusal;
-    const previous = this.bindBackoff.get(pod.uid);
-    const failures = (previous?.failures ?? 0) + 1;
-    const delay = Math.min(BIND_BACKOFF_MAX_MS, BIND_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 16));
-    this.bindBackoff.set(pod.uid, { failures, until: Date.now() + delay, message: refusal.message });
+    const { backoff, tell } = afterBindRefusal(this.bindBackoff.get(pod.uid), refusal.message, Date.now());
+    this.bindBackoff.set(pod.uid, backoff);
     this.metrics.bindRefusals.inc();
-    if (previous?.message === refusal.message) return;
+    if (!tell) return;
+    const failures = backoff.failures;
     const message = `cannot bind the pod to node ${refusal.node} of lease ${refusal.lease}: the API server refused the affinity and gate change (${refusal.message}); the pod stays gated and is retried with backoff`;
     this.log.warn(
       { namespace: pod.namespace, pod: pod.name, lease: refusal.lease, node: refusal.node, failures },

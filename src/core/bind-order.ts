@@ -37,6 +37,31 @@ export function fairBindingOrder<B extends { lease: { namespace: string; name: s
   );
 }
 
+export interface BindBackoff {
+  failures: number;
+  until: number;
+  /** The refusal the pod was last told about. */
+  message: string;
+}
+
+/** A refused bind is retried after 5 s, doubling up to 5 min: never in a hot loop. */
+export const BIND_BACKOFF_BASE_MS = 5_000;
+export const BIND_BACKOFF_MAX_MS = 300_000;
+
+/**
+ * The pod's backoff after one more refusal, and whether to tell it: once per distinct reason, not
+ * once per attempt.
+ */
+export function afterBindRefusal(
+  previous: BindBackoff | undefined,
+  message: string,
+  now: number,
+): { backoff: BindBackoff; tell: boolean } {
+  const failures = (previous?.failures ?? 0) + 1;
+  const delay = Math.min(BIND_BACKOFF_MAX_MS, BIND_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 16));
+  return { backoff: { failures, until: now + delay, message }, tell: previous?.message !== message };
+}
+
 /** A gated pod whose last bind was refused, until its backoff is over. */
 export function inBindBackoff(
   pod: PodView,

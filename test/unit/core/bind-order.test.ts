@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { selectBatch } from "../../../src/core/batch-selector.ts";
+import { afterBindRefusal } from "../../../src/core/bind-order.ts";
 import type { LeaseView } from "../../../src/core/model.ts";
 import { planCluster } from "../../../src/core/planner.ts";
 import { lease, node, pod, quota, snapshot, T0, tenantNs } from "../../support/snapshot-builder.ts";
@@ -57,5 +58,25 @@ describe("binding order and backoff", () => {
     expect(plan.wakeAt).toBe(T0 + 5000);
     const later = planCluster({ ...world([refused, other], { bindBackoff: backoff }), now: T0 + 5000 });
     expect(later.bindings.map((b) => b.pod.name).sort()).toEqual(["other", "refused"]);
+  });
+});
+
+describe("a refused bind's backoff", () => {
+  it("waits 5 s, doubling to 5 min, and tells the pod once per reason", () => {
+    let state = afterBindRefusal(undefined, "affinity may only be narrowed", T0);
+    expect(state).toEqual({
+      backoff: { failures: 1, until: T0 + 5000, message: "affinity may only be narrowed" },
+      tell: true,
+    });
+    const waits: number[] = [];
+    const told: boolean[] = [];
+    for (let i = 0; i < 8; i++) {
+      state = afterBindRefusal(state.backoff, "affinity may only be narrowed", T0);
+      waits.push(state.backoff.until - T0);
+      told.push(state.tell);
+    }
+    expect(waits).toEqual([10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000]);
+    expect(told.every((t) => !t)).toBe(true);
+    expect(afterBindRefusal(state.backoff, "another reason", T0).tell).toBe(true);
   });
 });
