@@ -357,3 +357,25 @@ describe("platform mistakes (finding 10)", () => {
     );
   });
 });
+
+describe("dedicated tenants (isolation)", () => {
+  it("never places another tenant's lease on a node a Dedicated tenant uses, nor the reverse", async () => {
+    const group = uniqueId("grp");
+    await addPool(admin, pool, 2, { labels: { "test-group": group }, product: group });
+    const shared = await createTenant(admin, { reclaimNotice: "3s" });
+    const dedicated = await createTenant(admin, { reclaimNotice: "3s", isolation: "Dedicated" });
+    const [sharedNs] = shared.namespaces as [string];
+    const [dedicatedNs] = dedicated.namespaces as [string];
+    await createLease(admin, sharedNs, "work", { gpus: 4, gpuModel: group });
+    const theirs = await leaseWhere(admin, sharedNs, "work", "Active", phaseIs("Active"));
+    await createLease(admin, dedicatedNs, "work", { gpus: 4, gpuModel: group });
+    const mine = await leaseWhere(admin, dedicatedNs, "work", "Active", phaseIs("Active"));
+    const nodesOf = (l: typeof mine) => (l.status?.allocations ?? []).map((a) => a.node);
+    expect(nodesOf(mine)).toHaveLength(1);
+    expect(nodesOf(theirs)).not.toContain(nodesOf(mine)[0]);
+    // A second Shared lease fits only beside the first: the Dedicated tenant's node stays its own.
+    await createLease(admin, sharedNs, "more", { gpus: 4, gpuModel: group });
+    const more = await leaseWhere(admin, sharedNs, "more", "Active", phaseIs("Active"));
+    expect(nodesOf(more)).toEqual(nodesOf(theirs));
+  });
+});
