@@ -4,7 +4,12 @@
  * admission policy now refuses the tenant's first step, the step is also taken with admin rights:
  * the operator must hold even where the policy is absent (clusters before 1.36) or was bypassed.
  */
-import { PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from "@kubernetes/client-node";
+import {
+  AdmissionregistrationV1Api,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  setHeaderOptions,
+} from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { API_GROUP, API_VERSION } from "../../src/api/index.ts";
 import {
@@ -247,6 +252,52 @@ describe("one tenant's unbindable pods (finding 7)", () => {
     ]);
     expect(operator.logs()).not.toContain("cannot bind the pod");
   });
+
+  it("backs off a pod whose bind is refused, tells it once, and binds the lease's other pods", async () => {
+    const { ns, node, as } = await tenantWithRunningPod();
+    // Something the operator cannot know refuses the bind of pods labelled refuse-bind (here an admin's
+    // policy; in the attack, the API server's narrowing rule).
+    const refused = await refuseBindsOf("security-test.gpulease.io/refuse-bind");
+    const helper = (name: string, labels: Record<string, string>) =>
+      as.core.createNamespacedPod({
+        namespace: ns,
+        body: {
+          metadata: { name, labels: { "gpulease.io/lease": "work", ...labels } },
+          spec: {
+            containers: [{ name: "c", image: "x", resources: { requests: { cpu: "1m", memory: "1Mi" } } }],
+            terminationGracePeriodSeconds: 1,
+          },
+        },
+      });
+    await helper("unbindable", { "security-test.gpulease.io/refuse-bind": "true" });
+    await helper("bindable", {});
+    await eventually("the other pod bound", async () => {
+      const pod = await admin.core.readNamespacedPod({ namespace: ns, name: "bindable" });
+      return pod.spec?.nodeName === node ? true : undefined;
+    });
+    const told = await eventually("BindRefused Event", async () => {
+      const events = await eventsFor(admin, ns, "unbindable");
+      return events.find((e) => e.reason === "BindRefused");
+    });
+    expect(told.message).toContain(refused);
+    const pod = await eventually("GpuLeaseBound=False on the pod", async () => {
+      const p = await admin.core.readNamespacedPod({ namespace: ns, name: "unbindable" });
+      return p.status?.conditions?.some((c) => c.type === "GpuLeaseBound" && c.status === "False")
+        ? p
+        : undefined;
+    });
+    expect(pod.spec?.schedulingGates?.map((g) => g.name)).toContain("gpulease.io/lease");
+    // Over 16 s it is tried again (at 5 and 15 s) and told nothing more.
+    await new Promise((r) => setTimeout(r, 16_000));
+    const events = (await eventsFor(admin, ns, "unbindable")).filter((e) => e.reason === "BindRefused");
+    expect(events).toHaveLength(1);
+    // One warning line for the pod, however many tries (the Event is logged too, at info).
+    const warnings = operator
+      .logs()
+      .split("\n")
+      .filter((l) => l.includes(`"level":"warn"`) && l.includes(`"pod":"unbindable"`));
+    expect(warnings).toHaveLength(1);
+  }, 60_000);
 });
 
 describe("lease priority between tenants (finding 9)", () => {
@@ -379,3 +430,80 @@ describe("dedicated tenants (isolation)", () => {
     expect(nodesOf(more)).toEqual(nodesOf(theirs));
   });
 });
+
+/**
+ * An admin's ValidatingAdmissionPolicy that refuses, as invalid (422), updates to pods carrying `label`
+ * that add a required node affinity: the operator's bind. Returns the refusal message, once it acts.
+ */
+async function refuseBindsOf(label: string): Promise<string> {
+  const api = admin.config.makeApiClient(AdmissionregistrationV1Api);
+  const name = uniqueId("refuse-bind");
+  const message = `binding refused by test policy ${name}`;
+  await api.createValidatingAdmissionPolicy({
+    body: {
+      metadata: { name },
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: {
+          resourceRules: [
+            { apiGroups: [""], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["pods"] },
+          ],
+        },
+        matchConditions: [
+          {
+            name: "labelled",
+            expression: `has(object.metadata.labels) && "${label}" in object.metadata.labels`,
+          },
+        ],
+        validations: [
+          {
+            expression: "!has(object.spec.affinity) || has(oldObject.spec.affinity)",
+            message,
+            reason: "Invalid",
+          },
+        ],
+      },
+    },
+  });
+  await api.createValidatingAdmissionPolicyBinding({
+    body: { metadata: { name }, spec: { policyName: name, validationActions: ["Deny"] } },
+  });
+  // The API server loads policies asynchronously: probe with a dry-run update until it refuses.
+  const probe = uniqueId("probe");
+  await admin.core.createNamespacedPod({
+    namespace: internalNs,
+    body: {
+      metadata: { name: probe, labels: { [label]: "true" } },
+      spec: { containers: [{ name: "c", image: "x" }], schedulingGates: [{ name: "test" }] },
+    },
+  });
+  await eventually("the test policy to act", async () => {
+    const refusedWith = await refusal(
+      admin.core.patchNamespacedPod(
+        {
+          namespace: internalNs,
+          name: probe,
+          dryRun: "All",
+          body: [
+            {
+              op: "add",
+              path: "/spec/affinity",
+              value: {
+                nodeAffinity: {
+                  requiredDuringSchedulingIgnoredDuringExecution: {
+                    nodeSelectorTerms: [
+                      { matchFields: [{ key: "metadata.name", operator: "In", values: ["x"] }] },
+                    ],
+                  },
+                },
+              },
+            },
+          ],
+        },
+        jsonPatch,
+      ),
+    );
+    return refusedWith?.includes(message) ? true : undefined;
+  });
+  return message;
+}
