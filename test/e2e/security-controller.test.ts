@@ -53,7 +53,16 @@ beforeAll(async () => {
 
 afterAll(async () => {
   expect(await operator.stop()).toBe(0);
+  // The test policies refuse only labelled pods, but leave nothing cluster-wide behind.
+  const api = admin.config.makeApiClient(AdmissionregistrationV1Api);
+  for (const name of testPolicies) {
+    await api.deleteValidatingAdmissionPolicyBinding({ name }).catch(() => undefined);
+    await api.deleteValidatingAdmissionPolicy({ name }).catch(() => undefined);
+  }
 });
+
+/** Names of the ValidatingAdmissionPolicies (and their bindings) the tests created. */
+const testPolicies: string[] = [];
 
 const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
 
@@ -438,6 +447,7 @@ describe("dedicated tenants (isolation)", () => {
 async function refuseBindsOf(label: string): Promise<string> {
   const api = admin.config.makeApiClient(AdmissionregistrationV1Api);
   const name = uniqueId("refuse-bind");
+  testPolicies.push(name);
   const message = `binding refused by test policy ${name}`;
   await api.createValidatingAdmissionPolicy({
     body: {
