@@ -74,6 +74,10 @@ export const tenantQuotaSpecSchema = z
       currency: "USD",
     }),
     suspend: z.boolean().default(false),
+    /** Dedicated: no other tenant ever shares a node with this one. */
+    isolation: z
+      .enum(["Shared", "Dedicated"], { error: 'spec.isolation must be "Shared" or "Dedicated"' })
+      .default("Shared"),
   })
   .check((ctx) => {
     const spec = ctx.value;

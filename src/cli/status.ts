@@ -4,8 +4,10 @@
  * Pure: a snapshot and a time in, text out.
  */
 import { formatDuration } from "../api/duration.ts";
-import { accountNodes, allocatedGpus, type NodeAccount } from "../core/accounting.ts";
+import { accountNodes, allocatedGpus, type NodeAccount, tenantNamespaces } from "../core/accounting.ts";
 import type { ClusterSnapshot } from "../core/model.ts";
+import { findOrphans } from "../core/orphans.ts";
+import { internalPodsOnLentNodes } from "../core/platform-mistakes.ts";
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
@@ -22,6 +24,25 @@ function table(rows: string[][]): string {
 function inFuture(ms: number, now: number): string {
   const delta = ms - now;
   return delta >= 0 ? `in ${formatDuration(delta)}` : `${formatDuration(-delta)} ago`;
+}
+
+/** What should not be: platform mistakes and tenant pods without a lease on lent nodes. */
+function problems(snapshot: ClusterSnapshot): string[] {
+  const accounts = accountNodes(snapshot);
+  const owners = tenantNamespaces(snapshot);
+  const lines: string[] = [];
+  for (const { node, pods, gpus } of internalPodsOnLentNodes(snapshot, accounts, owners))
+    lines.push(
+      `internal pod(s) on lent node ${node} hold ${gpus} GPUs: ${pods.map((p) => `${p.namespace}/${p.name}`).join(", ")}`,
+    );
+  for (const account of accounts.values())
+    if (account.node.lent && account.node.lentTaint === false)
+      lines.push(`lent node ${account.node.name} lost its gpulease.io/lent taint (being restored)`);
+  for (const orphan of findOrphans(snapshot, accounts, owners, new Map()))
+    lines.push(
+      `orphan pod ${orphan.pod.namespace}/${orphan.pod.name} on lent node ${orphan.node}: ${orphan.why}`,
+    );
+  return lines.length === 0 ? [] : ["", "PROBLEMS", ...lines];
 }
 
 export function renderStatus(snapshot: ClusterSnapshot): string {
@@ -117,6 +138,8 @@ export function renderStatus(snapshot: ClusterSnapshot): string {
             .map((u) => [new Date(u.at).toISOString(), inFuture(u.at, now), u.lease, u.what]),
         ]),
   );
+
+  out.push(...problems(snapshot));
 
   out.push("");
   out.push("TENANTS");

@@ -48,6 +48,11 @@ export const operatorConfigSchema = z.strictObject({
   expiryWarning: duration("expiryWarning").prefault("5m"),
   /** Grace after a reclaim deadline before a PDB-blocked pod is deleted instead of evicted. */
   evictionGrace: duration("evictionGrace").prefault("30s"),
+  /**
+   * A tenant pod on a lent node without an Active lease allocating that node (lease label removed,
+   * lease gone or ended) is evicted after this grace, and deleted evictionGrace later.
+   */
+  orphanGrace: duration("orphanGrace").prefault("30s"),
   /** Lease and tenant usage in status is refreshed at this period (ended leases carry exact figures). */
   meteringInterval: duration("meteringInterval", MIN_METERING_INTERVAL).prefault("1m"),
   /** Full re-reconcile of everything at this period, as a safety net. */
@@ -99,5 +104,6 @@ export function poolSettings(config: OperatorConfig): PoolSettings {
     expiryWarningMs: config.expiryWarning,
     meteringIntervalMs: config.meteringInterval,
     evictionGraceMs: config.evictionGrace,
+    orphanGraceMs: config.orphanGrace,
   };
 }

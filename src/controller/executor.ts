@@ -5,9 +5,10 @@
  * classifies errors, and records what was done.
  */
 import { type Batch, selectBatch, type WriteBudget } from "../core/batch-selector.ts";
+import type { PodView } from "../core/model.ts";
 import { type PlanAction, quotaLimitsFor } from "../core/plan-actions.ts";
 import type { ClusterPlan } from "../core/planner.ts";
-import { ConflictError, NotFoundError, NotLeaderError } from "../kube/errors.ts";
+import { ApiError, ConflictError, NotFoundError, NotLeaderError } from "../kube/errors.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import type { Caches, ClusterWriter } from "../kube/writers.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -74,6 +75,8 @@ function subjectOf(action: PlanAction): Record<string, string | undefined> {
         lease: action.lease.name,
         node: action.pod.nodeName,
       };
+    case "orphanEviction":
+      return { namespace: action.pod.namespace, pod: action.pod.name, node: action.pod.nodeName };
     case "binding":
       return {
         namespace: action.binding.pod.namespace,
@@ -88,7 +91,23 @@ function subjectOf(action: PlanAction): Record<string, string | undefined> {
   }
 }
 
+/** A bind the API server refused as invalid (400, 422): retrying at once would be refused again. */
+export interface BindRefusal {
+  pod: PodView;
+  lease: string;
+  node: string;
+  message: string;
+}
+
+const isRefusedBind = (action: PlanAction, error: unknown): boolean =>
+  action.kind === "binding" &&
+  error instanceof ApiError &&
+  (error.statusCode === 400 || error.statusCode === 422);
+
 export class PlanExecutor {
+  /** Told of each refused bind (the shell backs the pod off and tells it why, once). */
+  onBindRefused: ((refusal: BindRefusal) => void) | undefined;
+
   constructor(
     private readonly writer: ClusterWriter,
     private readonly events: EventRecorder,
@@ -140,6 +159,14 @@ export class PlanExecutor {
         } else if (error instanceof NotLeaderError) {
           // Leadership lost: the new leader replans; not a failure to retry or warn about.
           this.log.debug(fields, "not the leader: write not sent");
+        } else if (action.kind === "binding" && isRefusedBind(action, error) && this.onBindRefused) {
+          // One pod's problem, not the pass's: that pod backs off; the others go on.
+          this.onBindRefused({
+            pod: action.binding.pod,
+            lease: action.lease.name,
+            node: action.binding.node,
+            message: (error as ApiError).status.message ?? String(error),
+          });
         } else {
           result.failures.push(error);
           this.log.warn({ ...fields, err: String(error) }, "write failed");
@@ -149,8 +176,9 @@ export class PlanExecutor {
     for (const wave of batch.waves) {
       // Evictions wait on the API server (PDBs, the pod update) and a reclaim's pods share one
       // deadline: four times the usual concurrency.
-      const evictions = wave.filter((a) => a.kind === "eviction");
-      const others = wave.filter((a) => a.kind !== "eviction");
+      const evicting = (a: PlanAction) => a.kind === "eviction" || a.kind === "orphanEviction";
+      const evictions = wave.filter(evicting);
+      const others = wave.filter((a) => !evicting(a));
       await Promise.all([
         runLimited(evictions, this.concurrency * 4, attempt),
         runLimited(others, this.concurrency, attempt),
@@ -200,6 +228,8 @@ export class PlanExecutor {
         return "done";
       case "eviction":
         return this.evict(action);
+      case "orphanEviction":
+        return this.evictOrphan(action);
       case "event":
         this.events.enqueue(action.event);
         return "done";
@@ -233,6 +263,21 @@ export class PlanExecutor {
         "reclaim eviction",
       );
     }
+    return outcome === "blocked" ? "blocked" : "done";
+  }
+
+  /** A tenant pod with no right to its lent node: evicted, or deleted once the eviction grace is over. */
+  private async evictOrphan(
+    action: Extract<PlanAction, { kind: "orphanEviction" }>,
+  ): Promise<"done" | "blocked" | "unchanged"> {
+    const { pod } = action;
+    const outcome = action.force ? await this.writer.deletePod(pod) : await this.writer.evict(pod);
+    if (outcome === "skipped") return "unchanged";
+    this.metrics.evictions.inc({ reason: "Orphaned", outcome });
+    this.log.warn(
+      { ...this.logFields(action), why: action.why, outcome },
+      `orphan pod on a lent node ${action.force ? "deleted" : "evicted"}: ${action.why}`,
+    );
     return outcome === "blocked" ? "blocked" : "done";
   }
 

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { convertSettings, type OperatorConfig, poolSettings } from "../config/operator-config.ts";
+import { afterBindRefusal, type BindBackoff } from "../core/bind-order.ts";
 import type { MalformedObject } from "../core/model.ts";
 import { type ClusterPlan, planCluster } from "../core/planner.ts";
 import { jobPodsAtOnce, slimJob, slimPod, toNodeView, toPodView } from "../kube/convert.ts";
@@ -15,7 +16,7 @@ import { type KubeObject, type KubeRest, paths } from "../kube/rest.ts";
 import { ClusterWriter } from "../kube/writers.ts";
 import { type Logger, withLogContext } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { PlanExecutor } from "./executor.ts";
+import { type BindRefusal, PlanExecutor } from "./executor.ts";
 import { eventLogFields } from "./log-context.ts";
 import { SnapshotBuilder } from "./snapshot.ts";
 import { WorkQueue } from "./workqueue.ts";
@@ -32,6 +33,7 @@ export class Operator {
     quotas: Informer;
     resourceQuotas: Informer;
     jobs: Informer;
+    roleBindings: Informer;
   };
   readonly queue: WorkQueue<string>;
   private readonly executor: PlanExecutor;
@@ -40,6 +42,14 @@ export class Operator {
   private readonly snapshots: SnapshotBuilder;
   private readonly reportedMalformed = new Map<string, string>();
   private readonly unschedulableSeen = new Map<string, number>();
+  /** When each orphan pod (by uid) was first seen: its grace runs from there, across passes. */
+  private orphansSince = new Map<string, number>();
+  /** Gated pods whose bind was refused, by uid: when to try again, and what they were told. */
+  private readonly bindBackoff = new Map<string, BindBackoff>();
+  /** The misplaced tenant bindings last logged (logged on change). */
+  private reportedBindings = "";
+  /** What the reclaim planner last logged about nodes it cannot count as free (logged on change). */
+  private reportedNotFree = "";
   private resyncTimer: NodeJS.Timeout | undefined;
   private started = false;
 
@@ -79,6 +89,8 @@ export class Operator {
       resourceQuotas: make("resourcequotas", paths.resourceQuotas(), "app.kubernetes.io/managed-by=gpulease"),
       // Only how many pods each Job runs at once: a Job's demand is planned as soon as all exist.
       jobs: make("jobs", paths.jobs(), undefined, slimJob),
+      // Only to report a tenant's users bound in namespaces without the tenant label.
+      roleBindings: make("rolebindings", paths.roleBindings()),
     };
     // Informer callbacks only enqueue: the plan reads the caches when it runs. Node and pod updates
     // that change nothing the planner reads (kubelet heartbeats, container statuses) are ignored:
@@ -143,6 +155,7 @@ export class Operator {
     });
     this.writer = new ClusterWriter(rest, this.informers, log);
     this.executor = new PlanExecutor(this.writer, this.events, log, metrics);
+    this.executor.onBindRefused = (refusal) => this.backOffBind(refusal);
     this.snapshots = new SnapshotBuilder(this.informers, convert, poolSettings(config));
   }
 
@@ -229,7 +242,16 @@ export class Operator {
           pod.unschedulableSince = seen;
         }
       }
-      const plan = planCluster(snapshot);
+      this.forgetBindBackoffs(snapshot.pods);
+      const plan = planCluster({
+        ...snapshot,
+        orphansSince: this.orphansSince,
+        bindBackoff: this.bindBackoff,
+      });
+      this.orphansSince = new Map(plan.orphans.map((o) => [o.pod.uid, o.since]));
+      this.snapshots.forgetVanished(plan.settledVanished);
+      this.reportNotFree(plan);
+      this.reportTenantBindings(plan);
       this.updateGauges(plan, snapshot.leases, snapshot.namespaces);
       for (const quota of snapshot.quotas) {
         const usage = quota.status.usage;
@@ -316,6 +338,73 @@ export class Operator {
     }
   }
 
+  /**
+   * A refused bind: the pod waits (5 s, doubling to 5 min) while the others are bound, and is told
+   * why once per reason, by a Warning Event and its GpuLeaseBound=False condition.
+   */
+  private backOffBind(refusal: BindRefusal): void {
+    const { pod } = refusal;
+    const { backoff, tell } = afterBindRefusal(this.bindBackoff.get(pod.uid), refusal.message, Date.now());
+    this.bindBackoff.set(pod.uid, backoff);
+    this.metrics.bindRefusals.inc();
+    if (!tell) return;
+    const failures = backoff.failures;
+    const message = `cannot bind the pod to node ${refusal.node} of lease ${refusal.lease}: the API server refused the affinity and gate change (${refusal.message}); the pod stays gated and is retried with backoff`;
+    this.log.warn(
+      { namespace: pod.namespace, pod: pod.name, lease: refusal.lease, node: refusal.node, failures },
+      message,
+    );
+    this.events.enqueue({
+      kind: "Pod",
+      namespace: pod.namespace,
+      name: pod.name,
+      uid: pod.uid,
+      type: "Warning",
+      reason: "BindRefused",
+      message,
+    });
+    this.writer
+      .setPodCondition(pod, { type: "GpuLeaseBound", status: "False", reason: "BindRefused", message })
+      .catch((error: unknown) => this.log.debug({ err: String(error), pod: pod.name }, "condition not set"));
+  }
+
+  /** Backoffs of pods no longer gated (bound, or gone) are dropped. */
+  private forgetBindBackoffs(pods: { uid: string; gated: boolean }[]): void {
+    if (this.bindBackoff.size === 0) return;
+    const gated = new Set(pods.filter((p) => p.gated).map((p) => p.uid));
+    for (const uid of this.bindBackoff.keys()) if (!gated.has(uid)) this.bindBackoff.delete(uid);
+  }
+
+  /** Tenant users bound outside the tenant's namespaces: a warning each time the list changes. */
+  private reportTenantBindings(plan: ClusterPlan): void {
+    const found = plan.tenantBindingsOutside;
+    this.metrics.tenantBindingsOutside.set(found.length);
+    const key = found
+      .map((f) => `${f.binding.namespace}/${f.binding.name}:${f.subjects.join(",")}`)
+      .join("\n");
+    if (key === this.reportedBindings) return;
+    this.reportedBindings = key;
+    for (const f of found)
+      this.log.warn(
+        {
+          tenant: f.tenant,
+          namespace: f.binding.namespace,
+          roleBinding: f.binding.name,
+          subjects: f.subjects,
+        },
+        `tenant ${f.tenant}'s users are bound to ${f.binding.role} in namespace ${f.binding.namespace}, which has no gpulease.io/tenant label`,
+      );
+  }
+
+  /** The reclaim planner's reasons for not counting a lent node as free, each time they change. */
+  private reportNotFree(plan: ClusterPlan): void {
+    const notFree = plan.reclaimNotFree;
+    const key = notFree.join("\n");
+    if (key === this.reportedNotFree) return;
+    this.reportedNotFree = key;
+    for (const line of notFree) this.log.warn({ what: "reclaim" }, line);
+  }
+
   private updateGauges(
     plan: ClusterPlan,
     leases: { namespace: string; status: { phase?: string; reason?: string } }[],
@@ -330,6 +419,10 @@ export class Operator {
       );
     }
     const owners = new Map(namespaces.map((n) => [n.name, n.tenant ?? ""]));
+    this.metrics.internalPodsOnLentNodes.set(plan.internalOnLentNodes.reduce((n, i) => n + i.pods.length, 0));
+    this.metrics.orphanPods.reset();
+    for (const orphan of plan.orphans)
+      this.metrics.orphanPods.inc({ tenant: owners.get(orphan.pod.namespace) ?? "" });
     this.metrics.countLeases(leases, (namespace) => owners.get(namespace) ?? "");
   }
 }

@@ -11,7 +11,9 @@ import type {
   PodView,
   PoolSettings,
   QuotaView,
+  VanishedLease,
 } from "../core/model.ts";
+import type { RoleBindingView } from "../core/tenant-bindings.ts";
 import {
   type ConvertSettings,
   isMalformed,
@@ -23,6 +25,7 @@ import {
   toQuotaView,
 } from "../kube/convert.ts";
 import { type Informer, objectKey } from "../kube/informer.ts";
+import { toRoleBindingView } from "../kube/rbac-view.ts";
 import type { KubeObject } from "../kube/rest.ts";
 
 class Memo<V> {
@@ -62,14 +65,20 @@ export interface SnapshotSources {
   jobs?: Informer;
   /** The ResourceQuotas the operator keeps, so the plan writes only those that differ. */
   resourceQuotas?: Informer;
+  /** RoleBindings, to report a tenant's users bound in namespaces without the tenant label. */
+  roleBindings?: Informer;
 }
 
 export class SnapshotBuilder {
   private readonly nodes: Memo<NodeView>;
   private readonly pods: Memo<PodView>;
   private readonly namespaces = new Memo<NamespaceView>(toNamespaceView);
+  private readonly roleBindings = new Memo<RoleBindingView>(toRoleBindingView);
   private readonly leases = new Memo<LeaseView | MalformedObject>(toLeaseView);
   private readonly quotas = new Memo<QuotaView | MalformedObject>(toQuotaView);
+  /** Every lease as last built, by uid: the operator's own record of a lease deleted under it. */
+  private lastLeases = new Map<string, LeaseView>();
+  private readonly vanished = new Map<string, VanishedLease>();
 
   constructor(
     private readonly sources: SnapshotSources,
@@ -99,6 +108,25 @@ export class SnapshotBuilder {
     }));
   }
 
+  /** Vanished leases the plan says need no more remembering (their usage is in the ledger). */
+  forgetVanished(uids: Iterable<string>): void {
+    for (const uid of uids) this.vanished.delete(uid);
+  }
+
+  /** Leases gone since the last build are remembered as they were last seen, until forgotten. */
+  private noteVanished(leases: LeaseView[], malformed: MalformedObject[], now: number): VanishedLease[] {
+    const current = new Map(leases.map((l) => [l.uid, l]));
+    // A lease the parser now refuses still exists: it has not vanished.
+    const unreadable = new Set(malformed.map((m) => `${m.namespace}/${m.name}`));
+    for (const [uid, lease] of this.lastLeases) {
+      if (current.has(uid) || this.vanished.has(uid)) continue;
+      if (unreadable.has(`${lease.namespace}/${lease.name}`)) current.set(uid, lease);
+      else this.vanished.set(uid, { lease, vanishedAt: now });
+    }
+    this.lastLeases = current;
+    return [...this.vanished.values()];
+  }
+
   build(now: number): { snapshot: ClusterSnapshot; malformed: MalformedObject[] } {
     const malformed: MalformedObject[] = [];
     const leases: LeaseView[] = [];
@@ -120,9 +148,13 @@ export class SnapshotBuilder {
         namespaces: this.namespaces.all(this.sources.namespaces.store.values()),
         leases,
         quotas,
+        vanishedLeases: this.noteVanished(leases, malformed, now),
         groupSizes: this.jobSizes(),
         ...(this.sources.resourceQuotas
           ? { resourceQuotas: this.resourceQuotas(this.sources.resourceQuotas) }
+          : {}),
+        ...(this.sources.roleBindings
+          ? { roleBindings: this.roleBindings.all(this.sources.roleBindings.store.values()) }
           : {}),
       },
       malformed,

@@ -14,6 +14,7 @@
 import { ANNOTATION_IDLE_SINCE } from "../api/labels.ts";
 import type { NodeAccount } from "./accounting.ts";
 import { tenantNamespaces } from "./accounting.ts";
+import { isolationFilter } from "./isolation.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type QuotaView } from "./model.ts";
 import type { Placement, PlacementCandidate } from "./placement.ts";
 import { PlacementIndex } from "./placement-index.ts";
@@ -233,6 +234,7 @@ export function admit(
     }
     let placement: Placement | undefined;
     let placedIn: string | undefined;
+    const canUse = isolationFilter(next.tenant, accounts, owners, quotas);
     // Across models, nodes already lent first: an infinite headroom forbids lending a new node.
     const passes =
       keys.length > 1
@@ -240,13 +242,20 @@ export function admit(
         : [snapshot.settings.headroomGpus];
     for (const headroomGpus of passes) {
       for (const key of keys) {
-        placement = pool.index(key).place({ gpus: lease.spec.gpus, block, headroomGpus, idleInternalGpus });
+        placement = pool.index(key).place({
+          gpus: lease.spec.gpus,
+          block,
+          headroomGpus,
+          idleInternalGpus,
+          ...(canUse ? { canUse } : {}),
+        });
         placedIn = key;
         if (placement) break;
       }
       if (placement) break;
     }
-    if (!placement) {
+    // Packing again ignores which tenant holds which node, so not where a tenant is Dedicated.
+    if (!placement && !canUse) {
       const repacked = repack(lease, keys);
       placement = repacked?.placement;
       placedIn = repacked?.key;

@@ -477,6 +477,19 @@ function reportNodeHealth(plan: LeasePlan, accounts: Map<string, NodeAccount>, n
   const problems = (status.allocations ?? [])
     .map((a) => nodeProblem(accounts.get(a.node), a.node))
     .filter((p): p is string => p !== undefined);
+  const intruded = internalUseOn(status.allocations ?? [], accounts);
+  if (problems.length === 0 && intruded.length > 0) {
+    // A platform mistake (an internal pod tolerating the lent taint): the lease is told, not billed silently.
+    const where = intruded.map((i) => `${i.gpus} on ${i.node}`).join(", ");
+    const message = `internal pods hold GPUs on lent node(s) of this lease (${where}): its pods there may not get theirs; the platform team is told by an Event on the node`;
+    warnByCondition(
+      plan,
+      { type: "Ready", status: "False", reason: "InternalPodOnNode", message },
+      "InternalPodOnNode",
+      now,
+    );
+    return;
+  }
   if (problems.length === 0) {
     status.conditions = setCondition(
       status.conditions,
@@ -493,6 +506,17 @@ function reportNodeHealth(plan: LeasePlan, accounts: Map<string, NodeAccount>, n
     "NodeUnavailable",
     now,
   );
+}
+
+/** GPUs internal pods hold on the lease's lent nodes (none: the pool works as it should). */
+function internalUseOn(
+  allocations: { node: string }[],
+  accounts: Map<string, NodeAccount>,
+): { node: string; gpus: number }[] {
+  return allocations
+    .map((a) => accounts.get(a.node))
+    .filter((account): account is NodeAccount => account?.node.lent === true && account.internalUsed > 0)
+    .map((account) => ({ node: account.node.name, gpus: account.internalUsed }));
 }
 
 /** Sets the condition on the plan's status; a Warning Event announces it when the condition's status turns. */

@@ -9,6 +9,7 @@ import type {
   TenantQuotaSpecView,
   TenantQuotaStatus,
 } from "../api/index.ts";
+import type { RoleBindingView } from "./tenant-bindings.ts";
 
 export interface NodeView {
   name: string;
@@ -23,8 +24,12 @@ export interface NodeView {
   lendable: boolean;
   /** Labelled gpulease.io/reclaim=true by the platform team. */
   reclaimRequested: boolean;
-  /** Carries the gpulease.io/lent taint. */
+  /** Lent: carries the gpulease.io/lent taint or the operator's gpulease.io/lent annotation. */
   lent: boolean;
+  /** Whether the lent taint is there (absent: not read, taken as there). */
+  lentTaint?: boolean;
+  /** Whether the operator's lent annotation is there (absent: not read, taken as there). */
+  lentMark?: boolean;
   /** Marked Returning by a reclaim (annotation gpulease.io/returning). */
   returning: boolean;
   /** Other NoSchedule/NoExecute taints, for fit simulation. */
@@ -134,6 +139,8 @@ export interface PoolSettings {
   meteringIntervalMs: number;
   /** Grace after a reclaim deadline before a pod whose eviction a PDB blocks is deleted. */
   evictionGraceMs: number;
+  /** Grace before a tenant pod on a lent node without an Active lease allocating it is evicted (default 30 s). */
+  orphanGraceMs?: number;
 }
 
 export interface ClusterSnapshot {
@@ -151,6 +158,26 @@ export interface ClusterSnapshot {
   groupSizes?: ReadonlyMap<string, number>;
   /** The ResourceQuotas the operator keeps, as last written (absent: every one is written). */
   resourceQuotas?: { namespace: string; hard: Record<string, string> }[];
+  /**
+   * Leases that disappeared while the operator watched them (deleted without waiting for the
+   * finalizer), as the operator last saw them: the operator's own record, until they are in the ledger.
+   */
+  vanishedLeases?: VanishedLease[];
+  /** RoleBindings of every namespace, for reporting a tenant's users bound outside its namespaces. */
+  roleBindings?: RoleBindingView[];
+  /**
+   * Gated pods whose last bind the API server refused (by uid), and until when they wait before the
+   * next try: kept by the shell, so one unbindable pod is not retried first in every pass.
+   */
+  bindBackoff?: ReadonlyMap<string, { until: number }>;
+  /** When the operator first saw each orphan pod (by uid): the shell carries the plan's `orphans` over. */
+  orphansSince?: ReadonlyMap<string, number>;
+}
+
+export interface VanishedLease {
+  lease: LeaseView;
+  /** When the operator noticed it gone: its usage ends there. */
+  vanishedAt: number;
 }
 
 export type { Allocation };

@@ -2,9 +2,10 @@
  * The pool of lendable nodes: which nodes to lend (taint), which to give back (untaint), and the
  * idle-since mark that starts a node's idle period. Pure.
  */
-import { ANNOTATION_IDLE_SINCE, LABEL_NODE_STATE } from "../api/labels.ts";
+import { ANNOTATION_IDLE_SINCE, LABEL_NODE_STATE, LABEL_RECLAIM, TAINT_LENT } from "../api/labels.ts";
 import type { NodeAccount, NodeState } from "./accounting.ts";
 import type { PlannedEvent } from "./lease-lifecycle.ts";
+import type { NodeView } from "./model.ts";
 
 export interface NodeChange {
   node: string;
@@ -17,6 +18,25 @@ export interface NodeChange {
   stateLabel: NodeState | null | undefined;
   /** A time to record as the start of a return (annotation gpulease.io/returning), null to clear it. */
   returning?: string | null;
+}
+
+/**
+ * A lent node keeps both its taint and the operator's lent annotation. A taint removed by hand (a
+ * platform mistake: internal pods would land next to tenants) is put back with a Warning Event; an
+ * annotation missing (a node lent before the annotation existed) is written. true: rewrite both.
+ */
+function restoreLentMarks(node: NodeView, events: PlannedEvent[]): true | undefined {
+  if (node.lentTaint === false) {
+    events.push({
+      kind: "Node",
+      name: node.name,
+      type: "Warning",
+      reason: "LentTaintRestored",
+      message: `the ${TAINT_LENT} taint was removed from this lent node: restored, so only tenant pods of its leases run here (to take a node back, remove its lendable label or label it ${LABEL_RECLAIM}=true)`,
+    });
+    return true;
+  }
+  return node.lentMark === false ? true : undefined;
 }
 
 export function planNodePool(
@@ -84,6 +104,7 @@ export function planNodePool(
         message: "no lease holds GPUs here any more: back to internal use",
       });
     }
+    if (lent === undefined && node.lent) lent = restoreLentMarks(node, events);
     const internalAfter = lent === false || (!node.lent && lent !== true);
     if (internalAfter) {
       const marked = node.annotations[ANNOTATION_IDLE_SINCE] !== undefined;

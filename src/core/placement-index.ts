@@ -108,6 +108,8 @@ export interface IndexRequest {
   block: number;
   headroomGpus: number;
   idleInternalGpus: number;
+  /** Nodes this lease may use at all (tenant isolation); absent: every node. */
+  canUse?: (node: string) => boolean;
 }
 
 export class PlacementIndex {
@@ -155,8 +157,9 @@ export class PlacementIndex {
         remaining -= units;
       }
     };
-    run(this.lent, () => () => true);
-    if (remaining > 0) run(this.idle, () => headroomOk(idleLeft));
+    const allowed = (node: PlacementCandidate) => request.canUse?.(node.name) ?? true;
+    run(this.lent, () => allowed);
+    if (remaining > 0) run(this.idle, () => (node) => allowed(node) && headroomOk(idleLeft)(node));
     if (remaining > 0) {
       for (const t of taken) t.from.add(t.node);
       return undefined;

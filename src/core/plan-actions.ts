@@ -69,6 +69,14 @@ export type PlanAction =
       /** Sent at this instant and never before (a reclaim deadline). */
       notBefore?: number;
     })
+  | (ActionBase & {
+      kind: "orphanEviction";
+      pod: PodView;
+      /** Why the pod has no right to its node (for the log). */
+      why: string;
+      /** Delete instead of evicting: the eviction grace is over. */
+      force: boolean;
+    })
   | (ActionBase & { kind: "binding"; lease: LeaseView; binding: Binding })
   | (ActionBase & { kind: "quotaStatus"; quota: QuotaView; status: TenantQuotaStatus })
   | (ActionBase & { kind: "removeFinalizer"; lease: LeaseView })
@@ -104,6 +112,8 @@ export interface PlanParts {
   addFinalizers: LeaseView[];
   notices: (PodNotice & { lease: LeaseView })[];
   evictions: { lease: LeaseView; pod: PodView; reason: string; force: boolean; notBefore?: number }[];
+  /** Tenant pods on lent nodes without an Active lease allocating the node, past their grace. */
+  orphanEvictions?: { pod: PodView; why: string; force: boolean }[];
   bindings: (Binding & { lease: LeaseView })[];
   quotaStatuses: { quota: QuotaView; status: TenantQuotaStatus }[];
   removeFinalizers: LeaseView[];
@@ -301,6 +311,17 @@ export function buildActions(parts: PlanParts): PlanAction[] {
       reason: eviction.reason,
       force: eviction.force,
       ...(eviction.notBefore !== undefined ? { notBefore: eviction.notBefore } : {}),
+    });
+  }
+  for (const orphan of parts.orphanEvictions ?? []) {
+    actions.push({
+      kind: "orphanEviction",
+      id: actionIds.eviction(orphan.pod),
+      requires: [],
+      priority: "urgent",
+      pod: orphan.pod,
+      why: orphan.why,
+      force: orphan.force,
     });
   }
   for (const binding of parts.bindings) {

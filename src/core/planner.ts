@@ -6,12 +6,14 @@
 import type { GpuLeaseStatus, TenantQuotaStatus } from "../api/index.ts";
 import { accountNodes, type NodeAccount, tenantNamespaces } from "./accounting.ts";
 import { type AdmissionDecision, type AdmissionResult, admit } from "./admission.ts";
+import { bindBackoffEnds, fairBindingOrder, inBindBackoff } from "./bind-order.ts";
 import { type Binding, planBindings } from "./binding.ts";
 import { getCondition, setCondition } from "./conditions.ts";
 import { type DemandGroup, internalDemand } from "./demand.ts";
 import { sameJson } from "./equality.ts";
 import { earliest } from "./instants.ts";
 import {
+  endStatus,
   type LeasePlan,
   type PlannedEvent,
   type PodNotice,
@@ -21,11 +23,18 @@ import {
 } from "./lease-lifecycle.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import { type NodeChange, planNodePool } from "./node-pool.ts";
+import { findOrphans, type Orphan, orphanEvent } from "./orphans.ts";
 import { buildActions, type PlanAction } from "./plan-actions.ts";
+import { type InternalOnLentNode, internalPodsOnLentNodes, intrusionEvents } from "./platform-mistakes.ts";
 import { foldedUids, planQuotaStatus, type RetiringLease } from "./quota-status.ts";
 import { planReclaim, type ReclaimDecision } from "./reclaim-planner.ts";
 import { type DesiredResourceQuota, planResourceQuotas } from "./resource-quotas.ts";
 import { staticFit } from "./scheduling-fit.ts";
+import {
+  type MisplacedTenantBinding,
+  misplacedBindingEvent,
+  tenantBindingsOutside,
+} from "./tenant-bindings.ts";
 
 export interface ClusterPlan {
   /**
@@ -48,6 +57,8 @@ export interface ClusterPlan {
   quotaStatuses: { quota: QuotaView; status: TenantQuotaStatus }[];
   /** Deleted leases whose usage is in their tenant's ledger: their finalizer can go. */
   removeFinalizers: LeaseView[];
+  /** UIDs of vanished leases the operator need no longer remember (in the ledger, or nothing to record). */
+  settledVanished: string[];
   events: PlannedEvent[];
   /** The earliest future instant at which the plan changes with no event (expiry, idle period…). */
   wakeAt: number | undefined;
@@ -56,8 +67,21 @@ export interface ClusterPlan {
   decisions: AdmissionDecision[];
   reclaims: ReclaimDecision[];
   hopelessDemand: { demand: DemandGroup; reason: string }[];
+  /** Lent nodes the reclaim planner does not count as free, and why (tenant pods without a lease there). */
+  reclaimNotFree: string[];
   /** Leases this plan gives a reclaim notice. */
   noticesGiven: LeaseView[];
+  /**
+   * Tenant pods on lent nodes without an Active lease allocating the node, with when each was first
+   * seen: the shell hands these back as the next snapshot's `orphansSince`.
+   */
+  orphans: Orphan[];
+  /** Orphans whose grace is over: evicted (deleted past the eviction grace). */
+  orphanEvictions: { pod: PodView; why: string; force: boolean }[];
+  /** Internal GPU pods running on lent nodes (a platform mistake), by node. */
+  internalOnLentNodes: InternalOnLentNode[];
+  /** RoleBindings giving a tenant's users a role in a namespace without the tenant label. */
+  tenantBindingsOutside: MisplacedTenantBinding[];
 }
 
 function podEvent(
@@ -94,6 +118,8 @@ type LeaseStatusPlan = { lease: LeaseView; status: GpuLeaseStatus };
 
 export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const ctx = planContext(snapshot);
+  const seenOrphans = snapshot.orphansSince ?? new Map<string, number>();
+  const allOrphans = findOrphans(snapshot, ctx.accounts, ctx.owners, seenOrphans);
   // Internal demand first: the owner's training comes before any new lending.
   const demand = internalDemand(
     snapshot.pods,
@@ -103,7 +129,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   );
   const settled = demand.filter((g) => g.settlesAt <= snapshot.now);
   const settling = demand.filter((g) => g.settlesAt > snapshot.now);
-  const reclaim = planReclaim(snapshot, ctx.accounts, settled, ctx.owners);
+  const reclaim = planReclaim(snapshot, ctx.accounts, settled, ctx.owners, allOrphans);
   const { hits, returning } = planReclaims(ctx, reclaim.decisions);
   explicitReclaims(ctx, hits);
   const admission = planAdmissions(ctx, [...reclaim.waiting, ...settling]);
@@ -111,7 +137,10 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const podsByLease = groupPodsByLease(ctx);
   const leasePlans = planLeases(ctx, { podsByLease, admission, hits, atRisk: reclaim.atRisk });
   const events = leasePlans.flatMap((p) => p.events);
-  const bindings = planPods(ctx, leasePlans, podsByLease, new Set(admission.lend), events);
+  const bindings = fairBindingOrder(
+    planPods(ctx, leasePlans, podsByLease, new Set(admission.lend), events),
+    (namespace) => ctx.owners.get(namespace),
+  );
   const evictions = leasePlans.flatMap((p) =>
     p.evict.map((e) => ({
       lease: p.lease,
@@ -122,7 +151,14 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     })),
   );
   const notices = leasePlans.flatMap((p) => p.notify.map((n) => ({ ...n, lease: p.lease })));
+  const orphanPlan = planOrphans(snapshot, allOrphans, new Set(evictions.map((e) => e.pod.uid)), seenOrphans);
+  events.push(...orphanPlan.events);
+  const internalOnLentNodes = internalPodsOnLentNodes(snapshot, ctx.accounts, ctx.owners);
+  events.push(...intrusionEvents(internalOnLentNodes));
+  const misplacedBindings = tenantBindingsOutside(snapshot.namespaces, snapshot.roleBindings ?? []);
+  events.push(...misplacedBindings.map(misplacedBindingEvent));
   const { removeFinalizers, retiringByTenant } = planRetirement(ctx, leasePlans);
+  const settledVanished = planVanished(ctx, retiringByTenant, events);
   const quotaStatuses = planTenantSummaries(ctx, leasePlans, retiringByTenant);
 
   const pool = planNodePool(ctx.accounts, new Set(admission.lend), snapshot.now, returning);
@@ -150,6 +186,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     addFinalizers,
     notices,
     evictions,
+    orphanEvictions: orphanPlan.evictions,
     bindings,
     quotaStatuses,
     removeFinalizers,
@@ -169,19 +206,63 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     nodeChanges,
     quotaStatuses,
     removeFinalizers,
+    settledVanished,
     events,
     wakeAt: [
       admission.wakeAt,
       reclaim.wakeAt,
       ...settling.map((g) => g.settlesAt),
       ...leasePlans.map((p) => p.wakeAt),
+      orphanPlan.wakeAt,
+      bindBackoffEnds(snapshot.bindBackoff, snapshot.now),
     ].reduce(earliest, undefined),
     accounts: ctx.accounts,
     decisions: admission.decisions,
     reclaims: reclaim.decisions,
     hopelessDemand: reclaim.hopeless,
+    reclaimNotFree: reclaim.notFree,
     noticesGiven: leasePlans.filter((p) => p.noticeGiven).map((p) => p.lease),
+    orphans: orphanPlan.orphans,
+    orphanEvictions: orphanPlan.evictions,
+    internalOnLentNodes,
+    tenantBindingsOutside: misplacedBindings,
   };
+}
+
+/**
+ * Orphans not already evicted by their (ending or deleted) lease: an Event when first seen, eviction
+ * once the grace is over, deletion past the eviction grace (a tenant's PodDisruptionBudget cannot
+ * keep a pod with no right to the node). A pod already terminating is left to finish.
+ */
+function planOrphans(
+  snapshot: ClusterSnapshot,
+  found: Orphan[],
+  evictedByLease: ReadonlySet<string>,
+  seen: ReadonlyMap<string, number>,
+): {
+  orphans: Orphan[];
+  evictions: ClusterPlan["orphanEvictions"];
+  events: PlannedEvent[];
+  wakeAt: number | undefined;
+} {
+  const now = snapshot.now;
+  const orphans = found.filter((o) => !evictedByLease.has(o.pod.uid));
+  const evictions: ClusterPlan["orphanEvictions"] = [];
+  const events: PlannedEvent[] = [];
+  let wakeAt: number | undefined;
+  for (const orphan of orphans) {
+    if (!seen.has(orphan.pod.uid)) events.push(orphanEvent(orphan));
+    if (orphan.pod.terminating) continue;
+    if (now < orphan.evictAt) {
+      wakeAt = earliest(wakeAt, orphan.evictAt);
+      continue;
+    }
+    const force = now >= orphan.forceAt;
+    evictions.push({ pod: orphan.pod, why: orphan.why, force });
+    // A blocked eviction is retried, and turns into deletion at forceAt.
+    wakeAt = earliest(wakeAt, force ? now + 1000 : orphan.forceAt);
+  }
+  return { orphans, evictions, events, wakeAt };
 }
 
 function planContext(snapshot: ClusterSnapshot): PlanContext {
@@ -263,11 +344,16 @@ function planAdmissions(ctx: PlanContext, waitingDemand: DemandGroup[]): Admissi
   );
 }
 
-/** Tenant pods by the lease their label names (`namespace/lease`), whether or not that lease exists. */
+/**
+ * Tenant pods by the lease their label names (`namespace/lease`), whether or not that lease exists.
+ * A gated pod waiting out a refused bind's backoff is left out: it is neither bound nor told again.
+ */
 function groupPodsByLease(ctx: PlanContext): Map<string, PodView[]> {
   const podsByLease = new Map<string, PodView[]>();
+  const { bindBackoff, now } = ctx.snapshot;
   for (const pod of ctx.snapshot.pods) {
     if (pod.lease === undefined || !ctx.owners.has(pod.namespace)) continue;
+    if (inBindBackoff(pod, bindBackoff, now)) continue;
     const key = `${pod.namespace}/${pod.lease}`;
     const list = podsByLease.get(key) ?? [];
     list.push(pod);
@@ -394,6 +480,45 @@ function planRetirement(
   return { removeFinalizers, retiringByTenant };
 }
 
+/**
+ * Leases deleted without their finalizer (a tenant may strip it and delete at once): their usage, up to
+ * when the operator saw them go, joins the retiring leases from the operator's own record of them; a
+ * Warning Event on the TenantQuota says so once. Their pods are orphans now and are evicted as such.
+ * Returns the UIDs the operator can forget: in the ledger already, or nothing to record.
+ */
+function planVanished(
+  ctx: PlanContext,
+  retiringByTenant: Map<string, RetiringLease[]>,
+  events: PlannedEvent[],
+): string[] {
+  const settled: string[] = [];
+  for (const { lease, vanishedAt } of ctx.snapshot.vanishedLeases ?? []) {
+    const quota = ctx.quotaOf(lease.namespace);
+    if (!quota || lease.status.phase === undefined || foldedUids(quota).has(lease.uid)) {
+      settled.push(lease.uid);
+      continue;
+    }
+    const message = `lease ${leaseKey(lease)} was deleted without its finalizer: its usage up to ${new Date(vanishedAt).toISOString()} goes into the ledger from the operator's own record, and its pods are evicted as orphans`;
+    const status =
+      lease.status.phase === "Ended"
+        ? lease.status
+        : endStatus(lease, lease.status, "Released", vanishedAt, message, ctx.snapshot.now);
+    const list = retiringByTenant.get(quota.name) ?? [];
+    list.push({ lease, status });
+    retiringByTenant.set(quota.name, list);
+    if (vanishedAt === ctx.snapshot.now) {
+      events.push({
+        kind: "TenantQuota",
+        name: quota.name,
+        type: "Warning",
+        reason: "LeaseVanished",
+        message,
+      });
+    }
+  }
+  return settled;
+}
+
 /** Each TenantQuota's status (allocation, usage, ledger) after this plan, where it changes. */
 function planTenantSummaries(
   ctx: PlanContext,
@@ -408,7 +533,11 @@ function planTenantSummaries(
     list.push({ lease: p.lease, status: p.status });
     plansByTenant.set(tenant, list);
   }
-  const liveUids = new Set(ctx.snapshot.leases.map((l) => l.uid));
+  // A vanished lease's UID stays in the ledger until the operator forgets it, so it is folded once.
+  const liveUids = new Set([
+    ...ctx.snapshot.leases.map((l) => l.uid),
+    ...(ctx.snapshot.vanishedLeases ?? []).map((v) => v.lease.uid),
+  ]);
   const quotaStatuses: ClusterPlan["quotaStatuses"] = [];
   for (const quota of ctx.snapshot.quotas) {
     const leases = plansByTenant.get(quota.name) ?? [];

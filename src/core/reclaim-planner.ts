@@ -2,10 +2,12 @@
  * Reclaim planning: for each internal demand, whether giving back some Lent nodes would let it
  * schedule, and if so which nodes cost the least to take back. Pure; every choice is explained.
  *
- * Cost, compared in order: the highest tenant priority among the leases hit (low first), the highest
- * lease priority hit, GPU-time lost since the last checkpoint (annotation gpulease.io/last-checkpoint,
- * else since admission), and GPUs evicted. Reserved leases before their end and leases younger than
- * their tenant's minRuntime are never victims.
+ * Cost, compared in order: the highest tenant priority among the leases hit (low first); the highest
+ * lease priority hit, but only between two choices that hit the same single tenant (a lease's priority
+ * orders its own tenant's leases, so no tenant can push a reclaim onto another by raising it); GPU-time
+ * lost since the last checkpoint (annotation gpulease.io/last-checkpoint, else since admission); and
+ * GPUs evicted. Reserved leases before their end and leases younger than their tenant's minRuntime are
+ * never victims.
  */
 
 import { ANNOTATION_LAST_CHECKPOINT } from "../api/labels.ts";
@@ -13,6 +15,7 @@ import { holdsAllocation, type NodeAccount, podHoldsGpus } from "./accounting.ts
 import type { DemandGroup } from "./demand.ts";
 import { earliest } from "./instants.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type QuotaView } from "./model.ts";
+import type { Orphan } from "./orphans.ts";
 import { groupFits, type NodeRoom, placeGroup, staticFit } from "./scheduling-fit.ts";
 
 export interface LeaseHit {
@@ -44,6 +47,11 @@ export interface ReclaimPlan {
   waiting: DemandGroup[];
   /** When the first minRuntime protection that blocks a demand lapses (replan then). */
   wakeAt: number | undefined;
+  /**
+   * Lent nodes not counted as free while demand waits, because tenant pods without a lease there
+   * (orphans, or pods of an ending lease) still hold GPUs: one line each, for the operator's log.
+   */
+  notFree: string[];
 }
 
 interface Candidate {
@@ -56,14 +64,25 @@ interface Candidate {
 /** Lent nodes whose subsets the reclaim searches exactly (2^10 subsets at most). */
 const SEARCH_NODES = 10;
 
-type Cost = [number, number, number, number];
+interface Cost {
+  tenantPriority: number;
+  /** The tenants hit, sorted and joined: lease priority is compared only where this is one same tenant. */
+  tenants: string;
+  leasePriority: number;
+  gpuSecondsLost: number;
+  gpus: number;
+}
+
+/** Negative when `a` costs less than `b`. */
+function costOrder(a: Cost, b: Cost): number {
+  if (a.tenantPriority !== b.tenantPriority) return a.tenantPriority - b.tenantPriority;
+  const oneSameTenant = a.tenants === b.tenants && a.tenants !== "" && !a.tenants.includes("\n");
+  if (oneSameTenant && a.leasePriority !== b.leasePriority) return a.leasePriority - b.leasePriority;
+  return a.gpuSecondsLost - b.gpuSecondsLost || a.gpus - b.gpus;
+}
 
 function lessCost(a: Cost, b: Cost): boolean {
-  for (let i = 0; i < 4; i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (d !== 0) return d < 0;
-  }
-  return false;
+  return costOrder(a, b) < 0;
 }
 
 /** GPUs the lease holds on the node. */
@@ -80,14 +99,18 @@ function evictionCost(
   now: number,
   quotaOf: (lease: LeaseView) => QuotaView | undefined,
 ): Cost {
-  const cost: Cost = [-1e9, -1e9, 0, 0];
+  const cost: Cost = { tenantPriority: -1e9, tenants: "", leasePriority: -1e9, gpuSecondsLost: 0, gpus: 0 };
+  const tenants = new Set<string>();
   for (const { lease, node } of evictions) {
     const evicted = lease.spec.allowPartialReclaim ? gpusOn(lease, node) : lease.spec.gpus;
-    cost[0] = Math.max(cost[0], quotaOf(lease)?.spec.priority ?? 0);
-    cost[1] = Math.max(cost[1], lease.spec.priority);
-    cost[2] += gpuTimeLost(lease, evicted, now);
-    cost[3] += evicted;
+    const quota = quotaOf(lease);
+    tenants.add(quota?.name ?? `namespace ${lease.namespace}`);
+    cost.tenantPriority = Math.max(cost.tenantPriority, quota?.spec.priority ?? 0);
+    cost.leasePriority = Math.max(cost.leasePriority, lease.spec.priority);
+    cost.gpuSecondsLost += gpuTimeLost(lease, evicted, now);
+    cost.gpus += evicted;
   }
+  cost.tenants = [...tenants].sort().join("\n");
   return cost;
 }
 
@@ -165,11 +188,7 @@ function cheaperChoice(
 }
 
 function compareCost(a: Candidate, b: Candidate): number {
-  for (let i = 0; i < 4; i++) {
-    const d = (a.cost[i] ?? 0) - (b.cost[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return a.account.node.name < b.account.node.name ? -1 : 1;
+  return costOrder(a.cost, b.cost) || (a.account.node.name < b.account.node.name ? -1 : 1);
 }
 
 export function protection(lease: LeaseView, quota: QuotaView | undefined, now: number): string | undefined {
@@ -230,6 +249,7 @@ export function planReclaim(
   accounts: Map<string, NodeAccount>,
   demand: DemandGroup[],
   owners: Map<string, string>,
+  orphans: Orphan[] = [],
 ): ReclaimPlan {
   const ctx = reclaimContext(snapshot, accounts, owners);
   const decisions: ReclaimDecision[] = [];
@@ -259,7 +279,26 @@ export function planReclaim(
   }
   const hopelessKeys = new Set(hopeless.map((h) => h.demand.key));
   const waiting = demand.filter((g) => !hopelessKeys.has(g.key));
-  return { decisions, hopeless, blocked, atRisk: leasesAtRisk(ctx, blocked), waiting, wakeAt };
+  const notFree = demand.length > 0 ? nodesHeldWithoutLease(accounts, orphans) : [];
+  return { decisions, hopeless, blocked, atRisk: leasesAtRisk(ctx, blocked), waiting, wakeAt, notFree };
+}
+
+/** Lent or returning nodes where tenant pods hold GPUs no lease allocates there, and which pods. */
+function nodesHeldWithoutLease(accounts: Map<string, NodeAccount>, orphans: Orphan[]): string[] {
+  const lines: string[] = [];
+  for (const account of accounts.values()) {
+    if (account.strayTenantUsed === 0 || (account.state !== "Lent" && account.state !== "Returning"))
+      continue;
+    const here = orphans.filter((o) => o.node === account.node.name);
+    const pods = here.map((o) => `${o.pod.namespace}/${o.pod.name} (${o.why})`).join(", ");
+    lines.push(
+      `node ${account.node.name} is not counted as free: tenant pods without a lease there hold ${account.strayTenantUsed} GPUs` +
+        (pods
+          ? `: ${pods}; they are evicted from ${new Date(Math.min(...here.map((o) => o.evictAt))).toISOString()}`
+          : ""),
+    );
+  }
+  return lines;
 }
 
 function reclaimContext(
@@ -287,7 +326,10 @@ function reclaimContext(
     const used = internalUse.get(account.node.name) ?? { cpu: 0, memory: 0 };
     return {
       node: account.node,
-      gpus: returned ? account.capacity - account.internalUsed : Math.max(0, account.free),
+      // Tenant pods without a lease here (orphans) do not leave with a reclaim: their GPUs stay held.
+      gpus: returned
+        ? Math.max(0, account.capacity - account.internalUsed - account.strayTenantUsed)
+        : Math.max(0, account.free),
       cpuMillis: account.node.cpuMillis - used.cpu,
       memoryBytes: account.node.memoryBytes - used.memory,
     };
@@ -416,7 +458,7 @@ function reclaimDecision(
   const explanation =
     `${group.pods.length} internal pod(s) of ${group.key} need ${group.gpus} GPUs: returning ${nodes.join(", ")} ` +
     `evicts ${gpusEvicted} GPUs of ${hits.map((h) => `${h.lease.namespace}/${h.lease.name}`).join(", ") || "no lease"} ` +
-    `(cheapest of ${unprotectedNodes} unprotected lent node(s): lowest tenant and lease priority, least GPU-time lost since checkpoint, fewest GPUs)`;
+    `(cheapest of ${unprotectedNodes} unprotected lent node(s): lowest tenant priority, then within one tenant lowest lease priority, least GPU-time lost since checkpoint, fewest GPUs)`;
   return { demand: group, nodes, hits, gpusEvicted, explanation };
 }
 

@@ -4,6 +4,7 @@
  * reported as malformed instead of being dropped silently or crashing anything.
  */
 import {
+  ANNOTATION_LENT,
   ANNOTATION_POD_GROUP_SIZE,
   ANNOTATION_RETURNING,
   FINALIZER,
@@ -72,7 +73,11 @@ export function toNodeView(raw: KubeObject, settings: ConvertSettings): NodeView
     unschedulable: spec.unschedulable === true,
     lendable: selectorMatches && !reclaimRequested,
     reclaimRequested,
-    lent: taints.some((t) => t.key === TAINT_LENT),
+    // Lent by the operator's own record or the taint: a taint removed by hand does not un-lend a node.
+    lent:
+      taints.some((t) => t.key === TAINT_LENT) || strings(metadata.annotations)[ANNOTATION_LENT] === "true",
+    lentTaint: taints.some((t) => t.key === TAINT_LENT),
+    lentMark: strings(metadata.annotations)[ANNOTATION_LENT] === "true",
     returning: strings(metadata.annotations)[ANNOTATION_RETURNING] !== undefined,
     taints: taints
       .filter((t) => t.key !== TAINT_LENT && (t.effect === "NoSchedule" || t.effect === "NoExecute"))

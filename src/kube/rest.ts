@@ -305,6 +305,7 @@ export const paths = {
   node: (name: string) => `/api/v1/nodes/${name}`,
   pods: () => "/api/v1/pods",
   jobs: () => "/apis/batch/v1/jobs",
+  roleBindings: () => "/apis/rbac.authorization.k8s.io/v1/rolebindings",
   pod: (ns: string, name: string) => `/api/v1/namespaces/${ns}/pods/${name}`,
   eviction: (ns: string, name: string) => `/api/v1/namespaces/${ns}/pods/${name}/eviction`,
   namespaces: () => "/api/v1/namespaces",

@@ -6,6 +6,7 @@
  */
 import {
   ANNOTATION_IDLE_SINCE,
+  ANNOTATION_LENT,
   ANNOTATION_RECLAIM_DEADLINE,
   ANNOTATION_RETURNING,
   FINALIZER,
@@ -60,6 +61,8 @@ export class ClusterWriter {
     const annotations: Record<string, string | null> = {};
     if (change.idleSince !== undefined) annotations[ANNOTATION_IDLE_SINCE] = change.idleSince;
     if (change.returning !== undefined) annotations[ANNOTATION_RETURNING] = change.returning;
+    // The operator's own record of lending goes with the taint, so a taint removed by hand is seen.
+    if (change.lent !== undefined) annotations[ANNOTATION_LENT] = change.lent ? "true" : null;
     if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
     const since = Date.parse(
       ((raw.metadata?.annotations ?? {}) as Record<string, string>)[ANNOTATION_RETURNING] ?? "",
@@ -161,9 +164,15 @@ export class ClusterWriter {
     const required = (nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution ?? undefined) as
       | Json
       | undefined;
+    // A gated pod's required affinity may only be narrowed: every term keeps all it has (a tenant's
+    // own `metadata.name NotIn [...]` included) and gets the pin ANDed to it.
+    const samePin = (f: Json) =>
+      f.key === pin.key &&
+      f.operator === pin.operator &&
+      JSON.stringify(f.values) === JSON.stringify(pin.values);
     const terms = ((required?.nodeSelectorTerms ?? []) as Json[]).map((term) => ({
       ...term,
-      matchFields: [...((term.matchFields ?? []) as Json[]).filter((f) => f.key !== "metadata.name"), pin],
+      matchFields: [...((term.matchFields ?? []) as Json[]).filter((f) => !samePin(f)), pin],
     }));
     nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution = {
       nodeSelectorTerms: terms.length > 0 ? terms : [{ matchFields: [pin] }],
@@ -253,6 +262,25 @@ export class ClusterWriter {
     }
     const updated = await this.rest.patch(paths.pod(pod.namespace, pod.name), "merge", {
       metadata: { annotations: { [ANNOTATION_RECLAIM_DEADLINE]: deadline } },
+    });
+    this.caches.pods.upsert(updated);
+  }
+
+  /** A condition on a pod's status, for what the pod's owner must read there (e.g. a refused bind). */
+  async setPodCondition(
+    pod: PodView,
+    condition: { type: string; status: "True" | "False"; reason: string; message: string },
+  ): Promise<void> {
+    const updated = await this.rest.patch(`${paths.pod(pod.namespace, pod.name)}/status`, "strategic", {
+      status: {
+        conditions: [
+          {
+            ...condition,
+            message: condition.message.slice(0, 1000),
+            lastTransitionTime: new Date().toISOString(),
+          },
+        ],
+      },
     });
     this.caches.pods.upsert(updated);
   }

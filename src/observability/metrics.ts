@@ -97,6 +97,27 @@ export class Metrics {
     labelNames: ["reason", "outcome"],
     registers: [this.registry],
   });
+  readonly bindRefusals = new Counter({
+    name: `${NAME}_bind_refusals_total`,
+    help: "Binds of gated tenant pods the API server refused (each pod then backs off)",
+    registers: [this.registry],
+  });
+  readonly internalPodsOnLentNodes = new Gauge({
+    name: `${NAME}_internal_pods_on_lent_nodes`,
+    help: "Internal GPU pods running on lent nodes (a platform mistake: they take leases' GPUs)",
+    registers: [this.registry],
+  });
+  readonly tenantBindingsOutside = new Gauge({
+    name: `${NAME}_tenant_bindings_outside_tenant_namespaces`,
+    help: "RoleBindings giving a tenant's users a role in a namespace without the tenant label",
+    registers: [this.registry],
+  });
+  readonly orphanPods = new Gauge({
+    name: `${NAME}_orphan_pods`,
+    help: "Tenant pods on lent nodes without an Active lease allocating the node (evicted after orphanGrace)",
+    labelNames: ["tenant"],
+    registers: [this.registry],
+  });
   readonly notices = new Counter({
     name: `${NAME}_reclaim_notices_total`,
     help: "Reclaim notices given to leases, by reason",

@@ -115,6 +115,7 @@ export function snapshot(parts: Partial<ClusterSnapshot>): ClusterSnapshot {
       expiryWarningMs: 5 * 60_000,
       meteringIntervalMs: 0,
       evictionGraceMs: 30_000,
+      orphanGraceMs: 30_000,
     },
     nodes: [],
     pods: [],

@@ -50,6 +50,7 @@ describe("the runtime parser", () => {
       priority: 0,
       pricing: { interruptiblePerGpuHour: "0", reservedPerGpuHour: "0", currency: "USD" },
       suspend: false,
+      isolation: "Shared",
     });
   });
 

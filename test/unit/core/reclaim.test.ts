@@ -126,6 +126,42 @@ describe("reclaim planning", () => {
     expect(planCluster(snap).reclaims[0]?.nodes).toEqual(["c8"]);
   });
 
+  it("lets a tenant's lease priority order only its own leases, never another tenant's", () => {
+    // Equal tenant priority. "pushy" loses less work (admitted 10 min ago) but raised its lease
+    // priority to 1000; "modest" keeps priority 0 and has run for an hour.
+    const peers = {
+      namespaces: [tenantNs("a-ns", "a"), tenantNs("b-ns", "b")],
+      quotas: [quota("a", { priority: 50 }), quota("b", { priority: 50 })],
+    };
+    const snap = snapshot({
+      ...peers,
+      nodes: [node("n1", { lent: true }), node("n2", { lent: true })],
+      leases: [
+        active("a-ns", "pushy", { gpus: 8, priority: 1000 }, [["n1", 8]], T0 - 10 * MIN),
+        active("b-ns", "modest", { gpus: 8, priority: 0 }, [["n2", 8]], T0 - 60 * MIN),
+      ],
+      pods: [trainer("t", 8)],
+    });
+    const plan = planCluster(snap);
+    expect(plan.reclaims.map((r) => r.nodes)).toEqual([["n1"]]);
+    expect(statusOf(plan, "pushy")?.phase).toBe("Reclaiming");
+    expect(statusOf(plan, "modest")?.phase ?? "Active").toBe("Active");
+  });
+
+  it("still takes a tenant's lower-priority lease before its own higher-priority one", () => {
+    const snap = snapshot({
+      ...tenants,
+      nodes: [node("n1", { lent: true }), node("n2", { lent: true })],
+      leases: [
+        // "important" would lose less work, but within one tenant its lease priority decides.
+        active("low-ns", "important", { gpus: 8, priority: 10 }, [["n1", 8]], T0 - 10 * MIN),
+        active("low-ns", "scratch", { gpus: 8, priority: 0 }, [["n2", 8]], T0 - 60 * MIN),
+      ],
+      pods: [trainer("t", 8)],
+    });
+    expect(planCluster(snap).reclaims.map((r) => r.nodes)).toEqual([["n2"]]);
+  });
+
   it("never takes a Reserved lease, nor one inside its minimum runtime", () => {
     const snap = snapshot({
       ...tenants,
