@@ -6,6 +6,10 @@ INTERNAL_NODES ?= 2
 GPUS ?= 8
 PRODUCT ?= NVIDIA-H100-80GB-HBM3
 KUBECONFIG_LOCAL := .cluster/kubeconfig
+# The release's version is package.json's; the image tag follows it (config/manager and the chart name
+# the same tag, and a test holds them to it).
+VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
+IMG ?= ghcr.io/gpulease/gpulease:$(VERSION)
 
 .PHONY: all deps controlplane build lint fmt typecheck test test-unit test-e2e cluster-up cluster-down demo \
 	deploy undeploy manifests image kind-e2e bench bench-smoke clean
@@ -68,9 +72,10 @@ deploy:
 undeploy:
 	kubectl delete --ignore-not-found -k config/default
 
-## image: the operator's container image (needs a Docker engine)
-image:
-	docker build -t ghcr.io/gpulease/gpulease:0.1.0 .
+## image: the operator's container image, tagged $(IMG): with Docker when an engine answers, else podman
+## (the base image made locally, no pull; see hack/build-image.sh)
+image: deps
+	IMG=$(IMG) bash hack/build-image.sh >/dev/null
 
 ## kind-e2e: for users with Docker: a kind cluster, the image loaded, the bundle deployed, the samples applied
 kind-e2e: image
