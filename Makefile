@@ -29,10 +29,11 @@ controlplane:
 build: deps
 	npm run build
 
-## lint: the linter and formatter (Biome) and the type checker
+## lint: the linter and formatter (Biome), the type checker, and the Dockerfile's lint
 lint: deps
 	npm run lint
 	npm run typecheck
+	npx dockerfile-utils lint Dockerfile
 
 fmt: deps
 	npm run format
