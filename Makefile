@@ -42,13 +42,13 @@ typecheck: deps
 	npm run typecheck
 
 ## test: everything CI runs: lint, type check, unit tests and end-to-end tests against a real control plane
-test: deps controlplane lint
+test: deps controlplane tools lint
 	npm test
 
 test-unit: deps
 	npm run test:unit
 
-test-e2e: deps controlplane
+test-e2e: deps controlplane tools
 	npm run test:e2e
 
 ## cluster-up: a local control plane with simulated GPU nodes in the background; kubeconfig in .cluster/kubeconfig
@@ -78,11 +78,23 @@ undeploy:
 image: deps
 	IMG=$(IMG) bash hack/build-image.sh >/dev/null
 
-## kind-e2e: for users with Docker: a kind cluster, the image loaded, the bundle deployed, the samples applied
-kind-e2e: image
-	kind create cluster --name gpulease --image kindest/node:v1.36.0
-	kind load docker-image ghcr.io/gpulease/gpulease:0.1.0 --name gpulease
+## tools: helm and promtool for the chart and alert tests (built once from the Go module proxy, cached)
+tools:
+	bash hack/build-tools.sh >/dev/null
+
+## release: dist/install.yaml, the packaged chart and the image tarball of package.json's version
+release: deps
+	IMG=$(IMG) bash hack/release.sh
+
+## kind-e2e: for users with Docker (untested here: no Docker engine): a kind cluster of kind's default
+## node image, the image built here loaded into it (never pulled), the bundle deployed, the samples applied
+kind-e2e:
+	@docker info >/dev/null 2>&1 || { echo "kind-e2e needs a Docker engine"; exit 1; }
+	IMG=$(IMG) CONTAINER_ENGINE=docker bash hack/build-image.sh >/dev/null
+	kind create cluster --name gpulease
+	kind load docker-image $(IMG) --name gpulease
 	kubectl --context kind-gpulease apply --server-side -k config/default
+	kubectl --context kind-gpulease -n gpulease-system set image deploy/gpulease-operator operator=$(IMG)
 	kubectl --context kind-gpulease -n gpulease-system rollout status deploy/gpulease-operator --timeout=180s
 	kubectl --context kind-gpulease apply -f config/samples/
 	kubectl --context kind-gpulease get gpuleases -A
