@@ -240,7 +240,9 @@ describe.skipIf(!engine)("the operator's image, run as config/manager's Deployme
     const leader = await clients.config
       .makeApiClient(CoordinationV1Api)
       .readNamespacedLease({ name: "gpulease-operator", namespace: NAMESPACE });
-    expect(leader.spec?.holderIdentity).toBeTruthy();
+    const identity = /"identity":"([^"]+)"/.exec(logs())?.[1];
+    expect(identity, "the operator logs its leader election identity").toBeTruthy();
+    expect(leader.spec?.holderIdentity).toBe(identity);
   });
 
   it("admits a lease, binds its pod, reclaims with notice and evicts after the deadline", async () => {
