@@ -1,6 +1,11 @@
 # syntax=docker/dockerfile:1
 # gpulease operator: the official Node.js 24 image, production dependencies only, non-root, and no
 # write to the root filesystem (the operator writes nothing to disk).
+# No HEALTHCHECK: Kubernetes ignores it; the Deployment's liveness and readiness probes (/healthz,
+# /readyz on the metrics port) serve instead.
+#
+# `make image` builds this file with Docker, or with podman and a locally made base image where no
+# Docker engine answers (hack/build-image.sh): keep the FROM lines on node:24-bookworm-slim.
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app

@@ -6,6 +6,10 @@ INTERNAL_NODES ?= 2
 GPUS ?= 8
 PRODUCT ?= NVIDIA-H100-80GB-HBM3
 KUBECONFIG_LOCAL := .cluster/kubeconfig
+# The release's version is package.json's; the image tag follows it (config/manager and the chart name
+# the same tag, and a test holds them to it).
+VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
+IMG ?= ghcr.io/gpulease/gpulease:$(VERSION)
 
 .PHONY: all deps controlplane build lint fmt typecheck test test-unit test-e2e cluster-up cluster-down demo \
 	deploy undeploy manifests image kind-e2e bench bench-smoke clean
@@ -25,10 +29,11 @@ controlplane:
 build: deps
 	npm run build
 
-## lint: the linter and formatter (Biome) and the type checker
+## lint: the linter and formatter (Biome), the type checker, and the Dockerfile's lint
 lint: deps
 	npm run lint
 	npm run typecheck
+	npx dockerfile-utils lint Dockerfile
 
 fmt: deps
 	npm run format
@@ -37,13 +42,13 @@ typecheck: deps
 	npm run typecheck
 
 ## test: everything CI runs: lint, type check, unit tests and end-to-end tests against a real control plane
-test: deps controlplane lint
+test: deps controlplane tools lint
 	npm test
 
 test-unit: deps
 	npm run test:unit
 
-test-e2e: deps controlplane
+test-e2e: deps controlplane tools
 	npm run test:e2e
 
 ## cluster-up: a local control plane with simulated GPU nodes in the background; kubeconfig in .cluster/kubeconfig
@@ -68,15 +73,28 @@ deploy:
 undeploy:
 	kubectl delete --ignore-not-found -k config/default
 
-## image: the operator's container image (needs a Docker engine)
-image:
-	docker build -t ghcr.io/gpulease/gpulease:0.1.0 .
+## image: the operator's container image, tagged $(IMG): with Docker when an engine answers, else podman
+## (the base image made locally, no pull; see hack/build-image.sh)
+image: deps
+	IMG=$(IMG) bash hack/build-image.sh >/dev/null
 
-## kind-e2e: for users with Docker: a kind cluster, the image loaded, the bundle deployed, the samples applied
-kind-e2e: image
-	kind create cluster --name gpulease --image kindest/node:v1.36.0
-	kind load docker-image ghcr.io/gpulease/gpulease:0.1.0 --name gpulease
+## tools: helm and promtool for the chart and alert tests (built once from the Go module proxy, cached)
+tools:
+	bash hack/build-tools.sh >/dev/null
+
+## release: dist/install.yaml, the packaged chart and the image tarball of package.json's version
+release: deps
+	IMG=$(IMG) bash hack/release.sh
+
+## kind-e2e: for users with Docker (untested here: no Docker engine): a kind cluster of kind's default
+## node image, the image built here loaded into it (never pulled), the bundle deployed, the samples applied
+kind-e2e:
+	@docker info >/dev/null 2>&1 || { echo "kind-e2e needs a Docker engine"; exit 1; }
+	IMG=$(IMG) CONTAINER_ENGINE=docker bash hack/build-image.sh >/dev/null
+	kind create cluster --name gpulease
+	kind load docker-image $(IMG) --name gpulease
 	kubectl --context kind-gpulease apply --server-side -k config/default
+	kubectl --context kind-gpulease -n gpulease-system set image deploy/gpulease-operator operator=$(IMG)
 	kubectl --context kind-gpulease -n gpulease-system rollout status deploy/gpulease-operator --timeout=180s
 	kubectl --context kind-gpulease apply -f config/samples/
 	kubectl --context kind-gpulease get gpuleases -A
