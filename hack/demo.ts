@@ -149,6 +149,8 @@ async function main(): Promise<void> {
   say(`${lendable.length} lendable and ${internal.length} internal simulated 8×H100 nodes are Ready`);
   kubectl("apply", "--server-side", "-k", "crds/");
   kubectl("wait", "--for=condition=Established", "crd/gpuleases.gpulease.io", "crd/tenantquotas.gpulease.io");
+  // The tenant admission ConfigMap (allowed priority classes) lives in the operator's namespace.
+  kubectl("create", "namespace", "gpulease-system");
   kubectl("apply", "--server-side", "-k", "config/policies/");
   say("CRDs and admission policies installed");
 

@@ -21,6 +21,7 @@ import {
   type ReclaimHit,
   warnByCondition,
 } from "./lease-lifecycle.ts";
+import { leaseShares } from "./lease-share.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import { type NodeChange, planNodePool } from "./node-pool.ts";
 import { findOrphans, type Orphan, orphanEvent } from "./orphans.ts";
@@ -401,6 +402,7 @@ function planPods(
 ): ClusterPlan["bindings"] {
   const bindings: ClusterPlan["bindings"] = [];
   const waiting = (pod: PodView) => pod.gated && !pod.terminating;
+  const nodesByName = new Map(ctx.snapshot.nodes.map((n) => [n.name, n]));
   for (const plan of leasePlans) {
     const pods = podsByLease.get(leaseKey(plan.lease)) ?? [];
     if (plan.status.phase !== "Active") {
@@ -427,6 +429,7 @@ function planPods(
       { ...plan.lease, status: plan.status },
       pods,
       usable,
+      leaseShares(plan.status.allocations ?? [], nodesByName, plan.lease.spec.resourceName),
     );
     for (const b of planned) bindings.push({ ...b, lease: plan.lease });
     for (const u of unbindable) events.push(podEvent(u.pod, "Warning", u.reason, u.message));

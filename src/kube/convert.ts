@@ -27,6 +27,7 @@ import type {
   PodView,
   QuotaView,
 } from "../core/model.ts";
+import { type PodResourceSpec, podRequest, podRequests } from "../core/pod-request.ts";
 import { parseQuantity } from "./quantity.ts";
 import type { KubeObject } from "./rest.ts";
 
@@ -87,21 +88,33 @@ export function toNodeView(raw: KubeObject, settings: ConvertSettings): NodeView
   };
 }
 
-/** The pod's effective request of each resource: max(sum of containers, largest init container). */
-export function podRequests(spec: Json, resourceNames: string[]): Record<string, number> {
-  const requestOf = (container: Json, name: string) => {
-    const resources = obj(container.resources);
-    const value = obj(resources.requests)[name] ?? obj(resources.limits)[name];
-    return parseQuantity(str(value) ?? (typeof value === "number" ? value : undefined));
-  };
+/** A container's requests, parsed; a limit stands in for an absent request (the API server's default). */
+function containerRequests(container: Json): Record<string, number> {
+  const resources = obj(container.resources);
   const out: Record<string, number> = {};
-  for (const name of resourceNames) {
-    const sum = arr(spec.containers).reduce((s, c) => s + requestOf(c, name), 0);
-    const init = arr(spec.initContainers).reduce((m, c) => Math.max(m, requestOf(c, name)), 0);
-    const total = Math.max(sum, init);
-    if (total > 0) out[name] = total;
-  }
+  for (const [name, value] of Object.entries({ ...obj(resources.limits), ...obj(resources.requests) }))
+    out[name] = parseQuantity(str(value) ?? (typeof value === "number" ? value : undefined));
   return out;
+}
+
+function quantities(value: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, quantity] of Object.entries(obj(value)))
+    out[name] = parseQuantity(str(quantity) ?? (typeof quantity === "number" ? quantity : undefined));
+  return out;
+}
+
+/** The parts of a pod spec that make up its request (see core/pod-request). */
+export function podResourceSpec(spec: Json): PodResourceSpec {
+  return {
+    containers: arr(spec.containers).map((c) => ({ requests: containerRequests(c) })),
+    initContainers: arr(spec.initContainers).map((c) => ({
+      requests: containerRequests(c),
+      sidecar: c.restartPolicy === "Always",
+    })),
+    podLevel: { ...quantities(obj(spec.resources).limits), ...quantities(obj(spec.resources).requests) },
+    overhead: quantities(spec.overhead),
+  };
 }
 
 /** The single node a pod's required affinity pins it to with matchFields metadata.name, if any. */
@@ -157,13 +170,6 @@ function podGroup(metadata: Json): string {
   return `pod/${str(metadata.name)}`;
 }
 
-function containerTotals(spec: Json, resource: string): number {
-  const requestOf = (container: Json) => parseQuantity(str(obj(obj(container.resources).requests)[resource]));
-  const sum = arr(spec.containers).reduce((s, c) => s + requestOf(c), 0);
-  const init = arr(spec.initContainers).reduce((m, c) => Math.max(m, requestOf(c)), 0);
-  return Math.max(sum, init);
-}
-
 export function toPodView(raw: KubeObject, resourceNames: string[]): PodView {
   const metadata = obj(raw.metadata);
   const spec = obj(raw.spec);
@@ -172,6 +178,7 @@ export function toPodView(raw: KubeObject, resourceNames: string[]): PodView {
   const scheduled = arr(status.conditions).find((c) => c.type === "PodScheduled");
   const unschedulable = scheduled?.status === "False" && scheduled.reason === "Unschedulable";
   const required = obj(obj(obj(spec.affinity).nodeAffinity).requiredDuringSchedulingIgnoredDuringExecution);
+  const resources = podResourceSpec(spec);
   return {
     namespace: str(metadata.namespace) ?? "",
     name: str(metadata.name) ?? "",
@@ -180,7 +187,7 @@ export function toPodView(raw: KubeObject, resourceNames: string[]): PodView {
     nodeName: str(spec.nodeName) || undefined,
     phase: str(status.phase) ?? "Pending",
     terminating: metadata.deletionTimestamp !== undefined && metadata.deletionTimestamp !== null,
-    gpus: podRequests(spec, resourceNames),
+    gpus: podRequests(resources, resourceNames),
     lease: labels[LABEL_LEASE],
     gated: arr(spec.schedulingGates).some((g) => g.name === SCHEDULING_GATE),
     unschedulable,
@@ -200,8 +207,8 @@ export function toPodView(raw: KubeObject, resourceNames: string[]): PodView {
       ...(str(t.value) !== undefined ? { value: str(t.value) } : {}),
       ...(str(t.effect) !== undefined ? { effect: str(t.effect) } : {}),
     })),
-    cpuMillis: Math.round(containerTotals(spec, "cpu") * 1000),
-    memoryBytes: containerTotals(spec, "memory"),
+    cpuMillis: Math.round(podRequest(resources, "cpu") * 1000),
+    memoryBytes: podRequest(resources, "memory"),
   };
 }
 
@@ -269,7 +276,7 @@ const pick = (from: Json, keys: string[]): Json => {
   return out;
 };
 
-const slimContainer = (container: Json): Json => ({ name: container.name, resources: container.resources });
+const slimContainer = (container: Json): Json => pick(container, ["name", "resources", "restartPolicy"]);
 
 /**
  * What the pod cache keeps: the fields the operator reads (scheduling, resources, lease label, gates,
@@ -295,7 +302,16 @@ export function slimPod(raw: KubeObject): KubeObject {
       "ownerReferences",
     ]) as KubeObject["metadata"],
     spec: {
-      ...pick(spec, ["nodeName", "nodeSelector", "affinity", "tolerations", "schedulingGates", "priority"]),
+      ...pick(spec, [
+        "nodeName",
+        "nodeSelector",
+        "affinity",
+        "tolerations",
+        "schedulingGates",
+        "priority",
+        "resources",
+        "overhead",
+      ]),
       containers: arr(spec.containers).map(slimContainer),
       ...(spec.initContainers ? { initContainers: arr(spec.initContainers).map(slimContainer) } : {}),
     },

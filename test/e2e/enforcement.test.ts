@@ -48,7 +48,8 @@ describe("enforcement", () => {
         (e: unknown) => e,
       );
     expect(apiErrorMessage(error)).toContain("asks for GPUs but has no gpulease.io/lease label");
-    // A CPU-only pod is not the policy's business.
+    // The platform admin (trusted) may still create a CPU-only pod without the label; a tenant may not
+    // (test/e2e/security-admission.test.ts).
     await clients.core.createNamespacedPod({
       namespace: ns,
       body: { metadata: { name: "cpu-only" }, spec: { containers: [{ name: "c", image: "x" }] } },

@@ -41,6 +41,14 @@ export async function installCrds(clients: KubeClients): Promise<void> {
 export async function installPolicies(kubeconfig: string): Promise<void> {
   const { execFileSync } = await import("node:child_process");
   const dir = resolve(import.meta.dirname, "../../config/policies");
+  // The tenant admission ConfigMap lives in the operator's namespace (config/manager creates it).
+  try {
+    execFileSync("kubectl", ["--kubeconfig", kubeconfig, "create", "namespace", "gpulease-system"], {
+      stdio: "pipe",
+    });
+  } catch (error) {
+    if (!String((error as { stderr?: Buffer }).stderr).includes("AlreadyExists")) throw error;
+  }
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")) {
     execFileSync(
       "kubectl",
@@ -76,6 +84,21 @@ export async function installPolicies(kubeconfig: string): Promise<void> {
         dryRun: "All",
       });
       if (!gated.spec?.schedulingGates?.some((g) => g.name === "gpulease.io/lease")) return undefined;
+      if (gated.spec?.preemptionPolicy !== "Never") return undefined;
+      const highPriority = await clients.core
+        .createNamespacedPod({
+          namespace,
+          body: {
+            ...pod({ "gpulease.io/lease": "x" }, false),
+            spec: { ...pod({}, false).spec, priorityClassName: "system-cluster-critical" },
+          },
+          dryRun: "All",
+        })
+        .then(
+          () => "",
+          (error: unknown) => String((error as { body?: unknown }).body),
+        );
+      if (!highPriority.includes("only with a priority class the platform")) return undefined;
       const lease = (await clients.custom.createNamespacedCustomObject({
         group: "gpulease.io",
         version: "v1alpha1",

@@ -10,6 +10,7 @@ import type { V1ClusterRole } from "@kubernetes/client-node";
 import {
   ApiextensionsV1Api,
   AppsV1Api,
+  AuthorizationV1Api,
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -67,6 +68,21 @@ export async function tenantClients(
         roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role },
         subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
       },
+    });
+  // The authorizer sees a new RoleBinding a moment later: wait until it grants the role's rights.
+  const authorization = admin.config.makeApiClient(AuthorizationV1Api);
+  for (const namespace of namespaces)
+    await eventually(`${role} effective for ${user} in ${namespace}`, async () => {
+      const review = await authorization.createSubjectAccessReview({
+        body: {
+          spec: {
+            user,
+            groups: ["system:authenticated"],
+            resourceAttributes: { namespace, verb: "create", group: "gpulease.io", resource: "gpuleases" },
+          },
+        },
+      });
+      return review.status?.allowed ? true : undefined;
     });
   return clientsAs(admin, user);
 }
