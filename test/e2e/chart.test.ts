@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { ROOT } from "../support/container.ts";
-import { kubeClients } from "../support/kube.ts";
+import { serverDryRun } from "../support/kube.ts";
 
 const TOOL_BUILD_TIMEOUT_MS = 20 * 60_000; // helm is built from the Go module proxy once, then cached
 
@@ -135,23 +135,7 @@ describe("the Helm chart", () => {
 
   it("is accepted by the API server (server-side dry run)", async () => {
     const kubeconfig = inject("kubeconfig");
-    await kubeClients(kubeconfig)
-      .core.createNamespace({ body: { metadata: { name: "gpulease-system" } } })
-      .catch(() => undefined); // the namespace exists when another test made it
-    const result = execFileSync(
-      "kubectl",
-      [
-        "--kubeconfig",
-        kubeconfig,
-        "apply",
-        "--server-side",
-        "--dry-run=server",
-        "--force-conflicts",
-        "-f",
-        "-",
-      ],
-      { input: helmTemplate() },
-    ).toString();
+    const result = await serverDryRun(kubeconfig, helmTemplate());
     for (const line of [
       "deployment.apps/gpulease-operator serverside-applied (server dry run)",
       "clusterrole.rbac.authorization.k8s.io/gpulease-operator serverside-applied (server dry run)",

@@ -1,7 +1,13 @@
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { freePort } from "../harness/ports.ts";
 import { addPool, createLease, createTenant, leaseWhere, phaseIs, uniqueId } from "../support/gpulease.ts";
-import { createTestNamespace, eventually, type KubeClients, kubeClients } from "../support/kube.ts";
+import {
+  createTestNamespace,
+  eventually,
+  type KubeClients,
+  kubeClients,
+  serverDryRun,
+} from "../support/kube.ts";
 import { OperatorProcess } from "../support/operator-process.ts";
 
 let clients: KubeClients;
@@ -168,24 +174,7 @@ describe("packaging", () => {
     ]) {
       expect(rendered).toContain(`kind: ${kind}`);
     }
-    // The namespace must exist for a dry run of what goes in it.
-    await clients.core
-      .createNamespace({ body: { metadata: { name: "gpulease-system" } } })
-      .catch(() => undefined);
-    const result = execFileSync(
-      "kubectl",
-      [
-        "--kubeconfig",
-        kubeconfig,
-        "apply",
-        "--server-side",
-        "--dry-run=server",
-        "--force-conflicts",
-        "-f",
-        "-",
-      ],
-      { input: rendered },
-    ).toString();
+    const result = await serverDryRun(kubeconfig, rendered);
     expect(result).toContain("deployment.apps/gpulease-operator serverside-applied (server dry run)");
     expect(result).toContain(
       "clusterrole.rbac.authorization.k8s.io/gpulease-tenant-editor serverside-applied (server dry run)",

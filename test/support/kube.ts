@@ -21,6 +21,11 @@ export interface KubeClients {
 export function kubeClients(kubeconfigPath: string): KubeClients {
   const config = new KubeConfig();
   config.loadFromFile(kubeconfigPath);
+  return clientsFor(config);
+}
+
+/** The typed API clients of one kubeconfig (its current context). */
+export function clientsFor(config: KubeConfig): KubeClients {
   return {
     config,
     core: config.makeApiClient(CoreV1Api),
@@ -71,4 +76,29 @@ export async function createTestNamespace(
       : undefined,
   );
   return name;
+}
+
+/**
+ * Applies `manifests` with a server-side dry run (creating the gpulease-system namespace they go in
+ * first) and returns kubectl's output: what the API server would accept, nothing written.
+ */
+export async function serverDryRun(kubeconfig: string, manifests: string): Promise<string> {
+  await kubeClients(kubeconfig)
+    .core.createNamespace({ body: { metadata: { name: "gpulease-system" } } })
+    .catch(() => undefined); // the namespace exists when another test made it
+  const { execFileSync } = await import("node:child_process");
+  return execFileSync(
+    "kubectl",
+    [
+      "--kubeconfig",
+      kubeconfig,
+      "apply",
+      "--server-side",
+      "--dry-run=server",
+      "--force-conflicts",
+      "-f",
+      "-",
+    ],
+    { input: manifests },
+  ).toString();
 }

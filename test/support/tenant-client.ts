@@ -7,19 +7,8 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { V1ClusterRole } from "@kubernetes/client-node";
-import {
-  ApiextensionsV1Api,
-  AppsV1Api,
-  AuthorizationV1Api,
-  BatchV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  loadAllYaml,
-  PolicyV1Api,
-  RbacAuthorizationV1Api,
-} from "@kubernetes/client-node";
-import { eventually, type KubeClients } from "./kube.ts";
+import { AuthorizationV1Api, KubeConfig, loadAllYaml, RbacAuthorizationV1Api } from "@kubernetes/client-node";
+import { clientsFor, eventually, type KubeClients } from "./kube.ts";
 import { apiErrorMessage } from "./manifest.ts";
 
 export type TenantRole = "edit" | "admin";
@@ -37,15 +26,7 @@ export function clientsAs(admin: KubeClients, user: string): KubeClients {
     contexts: admin.config.getContexts(),
     currentContext: context,
   });
-  return {
-    config,
-    core: config.makeApiClient(CoreV1Api),
-    apps: config.makeApiClient(AppsV1Api),
-    batch: config.makeApiClient(BatchV1Api),
-    policy: config.makeApiClient(PolicyV1Api),
-    custom: config.makeApiClient(CustomObjectsApi),
-    apiextensions: config.makeApiClient(ApiextensionsV1Api),
-  };
+  return clientsFor(config);
 }
 
 /**
