@@ -229,13 +229,17 @@ function scaleSection(file: string, heading: string, plot: string): void {
           `| eviction − deadline, bench's clock (deletion seen), p50 / p99 / max / min | ${s.reclaim.evictionAfterDeadlineObservedMs?.p50} / ${s.reclaim.evictionAfterDeadlineObservedMs?.p99} / ${s.reclaim.evictionAfterDeadlineObservedMs?.max} / ${s.reclaim.evictionAfterDeadlineObservedMs?.min} ms |`,
         ]
       : []),
-    `| API server write ceiling${observed ? " (above)" : ", one client, empty cluster"} (status writes/s) | ${s.writeCeilingPerSecond} |`,
-    `| admission: leases/s reaching Active | ${num(s.admission.leasesPerSecond)} (${num((s.admission.shareOfWriteCeiling as number) * 100, 0)} % of the ceiling) |`,
+    ...(observed
+      ? [`| admission: leases/s reaching Active | ${num(s.admission.leasesPerSecond)} |`]
+      : [
+          `| API server write ceiling, one client, empty cluster (status writes/s) | ${s.writeCeilingPerSecond} |`,
+          `| admission: leases/s reaching Active | ${num(s.admission.leasesPerSecond)} (${num((s.admission.shareOfWriteCeiling as number) * 100, 0)} % of the ceiling) |`,
+        ]),
     `| API requests per lease (admission) | ${num(s.admission.apiRequestsPerLease, 2)} |`,
     `| API requests/s while admitting, as a share of the ceiling | ${num((s.admission.leasesPerSecond as number) * (s.admission.apiRequestsPerLease as number), 0)} (${num(((s.admission.leasesPerSecond as number) * (s.admission.apiRequestsPerLease as number) * 100) / (s.writeCeilingPerSecond as number), 0)} %) |`,
     `| binding: pods/s ungated | ${num(s.binding.podsPerSecond)} |`,
-    `| reclaim reaction, Unschedulable → notice p50 / p99 / max | ${s.reclaim.reactionMs?.p50} / ${s.reclaim.reactionMs?.p99} / ${s.reclaim.reactionMs?.max} ms (${s.reclaim.reactionMs?.count} reclaims) |`,
-    `| eviction − deadline p50 / p99 / max | ${s.reclaim.evictionAfterDeadlineMs.p50} / ${s.reclaim.evictionAfterDeadlineMs.p99} / ${s.reclaim.evictionAfterDeadlineMs.max} ms (${s.reclaim.evictionAfterDeadlineMs.count} evictions; min ${s.reclaim.evictionAfterDeadlineMs.min} ms) |`,
+    `| reclaim reaction, Unschedulable → notice${observed ? ", the operator's own log (for comparison)" : ""} p50 / p99 / max | ${s.reclaim.reactionMs?.p50} / ${s.reclaim.reactionMs?.p99} / ${s.reclaim.reactionMs?.max} ms (${s.reclaim.reactionMs?.count} reclaims) |`,
+    `| eviction − deadline${observed ? ", the operator's own log (for comparison)" : ""} p50 / p99 / max | ${s.reclaim.evictionAfterDeadlineMs.p50} / ${s.reclaim.evictionAfterDeadlineMs.p99} / ${s.reclaim.evictionAfterDeadlineMs.max} ms (${s.reclaim.evictionAfterDeadlineMs.count} evictions; min ${s.reclaim.evictionAfterDeadlineMs.min} ms) |`,
     `| GPU return latency (mean, Returning → Internal) | ${num(s.reclaim.gpuReturnMeanSeconds)} s |`,
     `| internal Jobs scheduled | ${s.reclaim.jobsScheduled} of ${s.reclaim.jobs} within ${num(s.reclaim.jobsScheduledWithinSeconds)} s of creation (notice 5 s) |`,
     `| planner loop: passes, mean pass (plan + writes) | ${(s.passes as Json | undefined)?.count ?? "n/a"}, ${num((s.passes as Json | undefined)?.meanMs)} ms |`,
@@ -544,22 +548,37 @@ if (day) {
   lines.push(
     "## Goals",
     "",
+    ...(big && loadNote(big).length > 0
+      ? [
+          "The scale figures below come from the 1,000-node run, which shared the machine with other work (see above).",
+          "",
+        ]
+      : []),
     "| goal | figure | |",
     "|---|---|---|",
     row(
       "reclaim reaction p99 ≤ 100 ms",
-      `p99 ${mid?.reclaim.reactionMs?.p99} ms (300 nodes), ${big?.reclaim.reactionMs?.p99} ms (1,000 nodes)`,
-      mid ? (mid.reclaim.reactionMs?.p99 as number) <= 100 : undefined,
+      `p99 ${big?.reclaim.reactionObservedMs?.p99 ?? big?.reclaim.reactionMs?.p99} ms (1,000 nodes, ${big?.reclaim.reactionObservedMs ? "bench's clock: Unschedulable seen → notice seen on a victim" : "operator's log"})`,
+      big
+        ? ((big.reclaim.reactionObservedMs?.p99 ?? big.reclaim.reactionMs?.p99) as number) <= 100
+        : undefined,
     ),
     row(
       "evictions within 1 s after the deadline",
-      `p99 ${mid?.reclaim.evictionAfterDeadlineMs.p99} ms (300 nodes), ${big?.reclaim.evictionAfterDeadlineMs.p99} ms (1,000 nodes); e2e tests: < 1 s, asserted`,
-      mid ? (mid.reclaim.evictionAfterDeadlineMs.p99 as number) < 1000 : undefined,
+      `p99 ${big?.reclaim.evictionAfterDeadlineObservedMs?.p99 ?? big?.reclaim.evictionAfterDeadlineMs.p99} ms (1,000 nodes, ${big?.reclaim.evictionAfterDeadlineObservedMs ? "bench's clock: deletion seen" : "operator's log"}); e2e tests: < 1 s, asserted on a small pool`,
+      big
+        ? ((big.reclaim.evictionAfterDeadlineObservedMs?.p99 ??
+            big.reclaim.evictionAfterDeadlineMs.p99) as number) < 1000
+        : undefined,
     ),
     row(
       "admission ≥ 80 % of the write ceiling",
-      `${num(((big?.admission.shareOfWriteCeiling as number) ?? Number.NaN) * 100, 0)} % in leases/s, ${num((((big?.admission.leasesPerSecond as number) ?? Number.NaN) * ((big?.admission.apiRequestsPerLease as number) ?? Number.NaN) * 100) / ((big?.writeCeilingPerSecond as number) ?? Number.NaN), 0)} % in API requests/s (1,000 nodes; a lease needs ${num(big?.admission.apiRequestsPerLease, 2)} requests)`,
-      big ? (big.admission.shareOfWriteCeiling as number) >= 0.8 : undefined,
+      `${num((((big?.admission.leasesPerSecond as number) ?? Number.NaN) * ((big?.admission.apiRequestsPerLease as number) ?? Number.NaN) * 100) / ((big?.writeCeilingPerSecond as number) ?? Number.NaN), 0)} % in API requests/s against the ceiling of the same run (1,000 nodes; a lease needs ${num(big?.admission.apiRequestsPerLease, 2)} requests)`,
+      big
+        ? ((big.admission.leasesPerSecond as number) * (big.admission.apiRequestsPerLease as number)) /
+            (big.writeCeilingPerSecond as number) >=
+            0.8
+        : undefined,
     ),
     row(
       "full plan ≤ 50 ms at 10,000 nodes",
@@ -603,7 +622,7 @@ if (day) {
     ),
     row(
       "day trace: ≥ 90 % of idle GPU-hours lent (less the headroom)",
-      `${num(((d?.lentShareOfIdle as number) ?? Number.NaN) * 100)} % (${num(((d?.lentShareOfBound as number) ?? Number.NaN) * 100)} % of what leases asked for where they asked for less)`,
+      `${num(((d?.lentShareOfIdle as number) ?? Number.NaN) * 100)} % (${num(((d?.lentShareOfBound as number) ?? Number.NaN) * 100)} % of min(idle, what leases asked for))`,
       d ? (d.lentShareOfIdle as number) >= 0.9 : undefined,
     ),
     row(
