@@ -23,7 +23,7 @@ import { machine, percentile, printTable } from "./machine.ts";
 const smoke = process.argv.includes("--smoke");
 const HOURS = smoke ? 2 : 24;
 /** Simulated before the day is measured, so it starts with leases running, not an empty market. */
-const WARMUP_HOURS = 6;
+const WARMUP_HOURS = smoke ? 1 : 6;
 const STEP = 5_000;
 const NOTICE_MS = 2 * 60_000;
 /** The tenants' minRuntime: a lease younger than this is not reclaimed, so a reclaim may wait for it. */
@@ -346,6 +346,7 @@ const result = {
   smoke,
   machine: machine(),
   hours: HOURS,
+  warmupHours: WARMUP_HOURS,
   nodes: NODES,
   fleet: FLEET,
   totalGpus: TOTAL_GPUS,

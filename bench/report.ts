@@ -499,7 +499,7 @@ if (day) {
   lines.push(
     "## A day in the life (in-process, accelerated)",
     "",
-    `\`npm run bench:day\` — ${d.hours} h of a ${d.nodes}-node cluster (${d.totalGpus} GPUs: ${(d.fleet as { model: string; gpus: number; count: number }[]).map((f) => `${f.count} × ${f.gpus} ${f.model}`).join(", ")}) in 5 s steps, after 6 h of warm-up.`,
+    `\`npm run bench:day\` — ${d.hours} h of a ${d.nodes}-node cluster (${d.totalGpus} GPUs: ${(d.fleet as { model: string; gpus: number; count: number }[]).map((f) => `${f.count} × ${f.gpus} ${f.model}`).join(", ")}) in 5 s steps, after ${d.warmupHours === undefined ? "a" : `${d.warmupHours} h of`} warm-up.`,
     "Internal training rises and falls (15-80 % of the GPUs); its pods ask for 1/2/4/8 GPUs, 70 % of them for",
     "one model, and a scheduler stand-in places them by the planner's own fit rules on the fullest node that",
     "takes them (MostAllocated). Tenant leases of 1-16 GPUs (gangs from 8, half pinned to a model, 15 %",
