@@ -65,6 +65,21 @@ export const operatorConfigSchema = z.strictObject({
       maxDelay: duration("retry.maxDelay").prefault("5m"),
     })
     .prefault({}),
+  /**
+   * Priority classes tenant pods may name besides gpulease-tenant (priority 0). Default none: no
+   * tenant pod runs above priority 0. Kept in the ConfigMap gpulease-tenant-admission (the operator's
+   * namespace, leaderElection.namespace) and in each tenant namespace's ResourceQuota gpulease-priority.
+   */
+  tenantPriorityClasses: z
+    .array(
+      z
+        .string()
+        .regex(
+          /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/,
+          "tenantPriorityClasses: each must be a priority class name",
+        ),
+    )
+    .default([]),
   /** Port of /metrics, /healthz and /readyz (0 disables). */
   metricsPort: z.int().min(0).max(65535).default(8080),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error"]).default("info"),
@@ -105,5 +120,6 @@ export function poolSettings(config: OperatorConfig): PoolSettings {
     meteringIntervalMs: config.meteringInterval,
     evictionGraceMs: config.evictionGrace,
     orphanGraceMs: config.orphanGrace,
+    tenantPriorityClasses: config.tenantPriorityClasses,
   };
 }

@@ -56,7 +56,10 @@ function subjectOf(action: PlanAction): Record<string, string | undefined> {
     case "nodeChange":
       return { node: action.change.node };
     case "resourceQuota":
+    case "priorityQuota":
       return { namespace: action.quota.namespace };
+    case "tenantAdmission":
+      return { namespace: action.namespace };
     case "leaseStatus":
     case "addFinalizer":
     case "removeFinalizer":
@@ -208,6 +211,12 @@ export class PlanExecutor {
         await writer.ensureResourceQuota(action.quota.namespace, hard);
         return "done";
       }
+      case "priorityQuota":
+        await writer.ensurePriorityQuota(action.quota.namespace, action.quota.allowedClasses);
+        return "done";
+      case "tenantAdmission":
+        await writer.writeTenantAdmission(action.namespace, action.value, action.create);
+        return "done";
       case "leaseStatus":
         await writer.writeLeaseStatus(action.lease.namespace, action.lease.name, action.status);
         return "done";

@@ -8,6 +8,7 @@ import { convertSettings, type OperatorConfig, poolSettings } from "../config/op
 import { afterBindRefusal, type BindBackoff } from "../core/bind-order.ts";
 import type { MalformedObject } from "../core/model.ts";
 import { type ClusterPlan, planCluster } from "../core/planner.ts";
+import { TENANT_ADMISSION_CONFIGMAP } from "../core/tenant-priority.ts";
 import { jobPodsAtOnce, slimJob, slimPod, toNodeView, toPodView } from "../kube/convert.ts";
 import { NotLeaderError } from "../kube/errors.ts";
 import { EventRecorder } from "../kube/events.ts";
@@ -34,6 +35,7 @@ export class Operator {
     resourceQuotas: Informer;
     jobs: Informer;
     roleBindings: Informer;
+    tenantAdmission: Informer;
   };
   readonly queue: WorkQueue<string>;
   private readonly executor: PlanExecutor;
@@ -91,6 +93,20 @@ export class Operator {
       jobs: make("jobs", paths.jobs(), undefined, slimJob),
       // Only to report a tenant's users bound in namespaces without the tenant label.
       roleBindings: make("rolebindings", paths.roleBindings()),
+      // The priority allow-list the validating policy reads: kept equal to the configuration.
+      tenantAdmission: new Informer(
+        "tenant-admission",
+        rest,
+        paths.namespacedConfigMaps(config.leaderElection.namespace),
+        {
+          watchdogMs,
+          log: informerLog,
+          onRestart: (reason) => metrics.informerRestarts.inc({ informer: "tenant-admission", reason }),
+          onResync: () => this.queue.add(PLAN),
+          // RBAC grants this one ConfigMap by name: a list or watch must name it too.
+          fieldSelector: `metadata.name=${TENANT_ADMISSION_CONFIGMAP}`,
+        },
+      ),
     };
     // Informer callbacks only enqueue: the plan reads the caches when it runs. Node and pod updates
     // that change nothing the planner reads (kubelet heartbeats, container statuses) are ignored:
@@ -156,7 +172,17 @@ export class Operator {
     this.writer = new ClusterWriter(rest, this.informers, log);
     this.executor = new PlanExecutor(this.writer, this.events, log, metrics);
     this.executor.onBindRefused = (refusal) => this.backOffBind(refusal);
-    this.snapshots = new SnapshotBuilder(this.informers, convert, poolSettings(config));
+    this.snapshots = new SnapshotBuilder(
+      {
+        ...this.informers,
+        tenantAdmission: {
+          informer: this.informers.tenantAdmission,
+          namespace: config.leaderElection.namespace,
+        },
+      },
+      convert,
+      poolSettings(config),
+    );
   }
 
   /** Starts the caches (not the work). */

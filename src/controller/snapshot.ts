@@ -13,7 +13,13 @@ import type {
   QuotaView,
   VanishedLease,
 } from "../core/model.ts";
+import { RESOURCE_QUOTA_NAME } from "../core/resource-quotas.ts";
 import type { RoleBindingView } from "../core/tenant-bindings.ts";
+import {
+  ALLOWED_PRIORITY_CLASSES_KEY,
+  PRIORITY_QUOTA_NAME,
+  TENANT_ADMISSION_CONFIGMAP,
+} from "../core/tenant-priority.ts";
 import {
   type ConvertSettings,
   isMalformed,
@@ -67,6 +73,8 @@ export interface SnapshotSources {
   resourceQuotas?: Informer;
   /** RoleBindings, to report a tenant's users bound in namespaces without the tenant label. */
   roleBindings?: Informer;
+  /** The ConfigMap gpulease-tenant-admission alone, in the operator's namespace. */
+  tenantAdmission?: { informer: Informer; namespace: string };
 }
 
 export class SnapshotBuilder {
@@ -99,13 +107,48 @@ export class SnapshotBuilder {
   }
 
   private resourceQuotas(informer: Informer): { namespace: string; hard: Record<string, string> }[] {
-    return [...informer.store.values()].map((raw) => ({
-      namespace: raw.metadata?.namespace ?? "",
-      hard: ((raw.spec as { hard?: Record<string, string> } | undefined)?.hard ?? {}) as Record<
-        string,
-        string
-      >,
-    }));
+    return [...informer.store.values()]
+      .filter((raw) => raw.metadata?.name === RESOURCE_QUOTA_NAME)
+      .map((raw) => ({
+        namespace: raw.metadata?.namespace ?? "",
+        hard: ((raw.spec as { hard?: Record<string, string> } | undefined)?.hard ?? {}) as Record<
+          string,
+          string
+        >,
+      }));
+  }
+
+  /** The priority quotas, with the classes their NotIn term leaves out of the scope. */
+  private priorityQuotas(informer: Informer): { namespace: string; allowedClasses: string[] }[] {
+    return [...informer.store.values()]
+      .filter((raw) => raw.metadata?.name === PRIORITY_QUOTA_NAME)
+      .map((raw) => {
+        const spec = (raw.spec ?? {}) as {
+          hard?: Record<string, string>;
+          scopeSelector?: {
+            matchExpressions?: { scopeName?: string; operator?: string; values?: string[] }[];
+          };
+        };
+        const terms = spec.scopeSelector?.matchExpressions ?? [];
+        const notIn = terms.find((t) => t.scopeName === "PriorityClass" && t.operator === "NotIn");
+        const exists = terms.some((t) => t.scopeName === "PriorityClass" && t.operator === "Exists");
+        // Any other shape (edited by hand) is rewritten: it reads as allowing nothing known.
+        const intact = spec.hard?.pods === "0" && exists && notIn !== undefined && terms.length === 2;
+        return {
+          namespace: raw.metadata?.namespace ?? "",
+          allowedClasses: intact ? (notIn.values ?? []) : [],
+        };
+      });
+  }
+
+  private tenantAdmission(source: { informer: Informer; namespace: string }) {
+    const raw = source.informer.get(`${source.namespace}/${TENANT_ADMISSION_CONFIGMAP}`);
+    const data = (raw?.data ?? {}) as Record<string, string>;
+    return {
+      namespace: source.namespace,
+      exists: raw !== undefined,
+      value: data[ALLOWED_PRIORITY_CLASSES_KEY],
+    };
   }
 
   /** Vanished leases the plan says need no more remembering (their usage is in the ledger). */
@@ -151,7 +194,13 @@ export class SnapshotBuilder {
         vanishedLeases: this.noteVanished(leases, malformed, now),
         groupSizes: this.jobSizes(),
         ...(this.sources.resourceQuotas
-          ? { resourceQuotas: this.resourceQuotas(this.sources.resourceQuotas) }
+          ? {
+              resourceQuotas: this.resourceQuotas(this.sources.resourceQuotas),
+              priorityQuotas: this.priorityQuotas(this.sources.resourceQuotas),
+            }
+          : {}),
+        ...(this.sources.tenantAdmission
+          ? { tenantAdmission: this.tenantAdmission(this.sources.tenantAdmission) }
           : {}),
         ...(this.sources.roleBindings
           ? { roleBindings: this.roleBindings.all(this.sources.roleBindings.store.values()) }

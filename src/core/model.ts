@@ -141,6 +141,8 @@ export interface PoolSettings {
   evictionGraceMs: number;
   /** Grace before a tenant pod on a lent node without an Active lease allocating it is evicted (default 30 s). */
   orphanGraceMs?: number;
+  /** Priority classes tenant pods may name besides gpulease-tenant (default: none). */
+  tenantPriorityClasses?: string[];
 }
 
 export interface ClusterSnapshot {
@@ -158,6 +160,16 @@ export interface ClusterSnapshot {
   groupSizes?: ReadonlyMap<string, number>;
   /** The ResourceQuotas the operator keeps, as last written (absent: every one is written). */
   resourceQuotas?: { namespace: string; hard: Record<string, string> }[];
+  /**
+   * The priority ResourceQuotas (`gpulease-priority`) as last written, with the classes they allow
+   * (absent: not watched, none is planned).
+   */
+  priorityQuotas?: { namespace: string; allowedClasses: string[] }[];
+  /**
+   * The ConfigMap gpulease-tenant-admission as last seen, in the operator's namespace (absent: not
+   * watched, nothing is planned for it).
+   */
+  tenantAdmission?: { namespace: string; exists: boolean; value: string | undefined };
   /**
    * Leases that disappeared while the operator watched them (deleted without waiting for the
    * finalizer), as the operator last saw them: the operator's own record, until they are in the ledger.

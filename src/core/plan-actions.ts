@@ -20,6 +20,7 @@ import type { PlannedEvent, PodNotice } from "./lease-lifecycle.ts";
 import { type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import type { NodeChange } from "./node-pool.ts";
 import type { DesiredResourceQuota } from "./resource-quotas.ts";
+import type { DesiredPriorityQuota } from "./tenant-priority.ts";
 
 /**
  * Which writes go first when a pass cannot carry out the whole plan. Urgent writes keep a promise
@@ -51,6 +52,14 @@ export type PlanAction =
       quota: DesiredResourceQuota;
       /** What each status of the plan changes in those limits, for a batch that carries only some. */
       pending: { statusId: string; delta: Record<string, number> }[];
+    })
+  | (ActionBase & { kind: "priorityQuota"; quota: DesiredPriorityQuota })
+  | (ActionBase & {
+      kind: "tenantAdmission";
+      namespace: string;
+      /** The allow-list, as the validating policy reads it. */
+      value: string;
+      create: boolean;
     })
   | (ActionBase & {
       kind: "leaseStatus";
@@ -91,6 +100,8 @@ export const actionIds = {
   lendNode: (node: string) => `lend/${node}`,
   nodeChange: (node: string) => `node/${node}`,
   resourceQuota: (namespace: string) => `rq/${namespace}`,
+  priorityQuota: (namespace: string) => `rq-priority/${namespace}`,
+  tenantAdmission: () => "tenant-admission",
   leaseStatus: (lease: { namespace: string; name: string }) => `status/${leaseKey(lease)}`,
   addFinalizer: (lease: { namespace: string; name: string }) => `finalizer+/${leaseKey(lease)}`,
   removeFinalizer: (lease: { namespace: string; name: string }) => `finalizer-/${leaseKey(lease)}`,
@@ -108,6 +119,10 @@ export interface PlanParts {
   resourceQuotas: DesiredResourceQuota[];
   /** The namespace's ResourceQuota as last written (undefined: none yet). */
   currentResourceQuota: (namespace: string) => Record<string, string> | undefined;
+  /** Tenant namespaces whose priority quota is missing or allows other classes. */
+  priorityQuotas?: DesiredPriorityQuota[];
+  /** The allow-list ConfigMap's write, when it differs from the configuration. */
+  tenantAdmission?: { namespace: string; value: string; create: boolean };
   leaseStatuses: { lease: LeaseView; status: GpuLeaseStatus; noticeGiven: boolean }[];
   addFinalizers: LeaseView[];
   notices: (PodNotice & { lease: LeaseView })[];
@@ -223,6 +238,26 @@ export function buildActions(parts: PlanParts): PlanAction[] {
     const alone = quotaLimitsFor(action, new Set());
     const unchanged = current !== undefined && Object.entries(alone).every(([k, v]) => current[k] === v);
     actions.push(unchanged ? { ...action, onlyAsPrerequisite: true } : action);
+  }
+
+  // The second line of defence against priority classes: no order to keep, nothing waits on it.
+  for (const quota of parts.priorityQuotas ?? []) {
+    actions.push({
+      kind: "priorityQuota",
+      id: actionIds.priorityQuota(quota.namespace),
+      requires: [],
+      priority: "admission",
+      quota,
+    });
+  }
+  if (parts.tenantAdmission) {
+    actions.push({
+      kind: "tenantAdmission",
+      id: actionIds.tenantAdmission(),
+      requires: [],
+      priority: "admission",
+      ...parts.tenantAdmission,
+    });
   }
 
   const statusIds = new Set<string>();

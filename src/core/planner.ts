@@ -36,6 +36,7 @@ import {
   misplacedBindingEvent,
   tenantBindingsOutside,
 } from "./tenant-bindings.ts";
+import { planPriorityQuotas, planTenantAdmission } from "./tenant-priority.ts";
 
 export interface ClusterPlan {
   /**
@@ -172,6 +173,10 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     current: currentQuotas,
   } = planResourceQuotaLimits(snapshot, leasePlans);
 
+  const admissionConfig = snapshot.tenantAdmission;
+  const tenantAdmission =
+    admissionConfig && planTenantAdmission(snapshot.settings.tenantPriorityClasses ?? [], admissionConfig);
+
   const changedPlans = leasePlans.filter((p) => !sameJson(p.status, p.lease.status));
   const addFinalizers = snapshot.leases.filter((l) => !l.deleting && !l.hasFinalizer);
   const actions = buildActions({
@@ -179,6 +184,10 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     nodeChanges,
     resourceQuotas: desiredQuotas,
     currentResourceQuota: (namespace) => currentQuotas.get(namespace),
+    priorityQuotas: planPriorityQuotas(snapshot),
+    ...(admissionConfig && tenantAdmission
+      ? { tenantAdmission: { namespace: admissionConfig.namespace, ...tenantAdmission } }
+      : {}),
     leaseStatuses: changedPlans.map((p) => ({
       lease: p.lease,
       status: p.status,

@@ -17,6 +17,12 @@ import {
 import type { PodView } from "../core/model.ts";
 import type { NodeChange } from "../core/node-pool.ts";
 import { RESOURCE_QUOTA_NAME } from "../core/resource-quotas.ts";
+import {
+  ALLOWED_PRIORITY_CLASSES_KEY,
+  PRIORITY_QUOTA_NAME,
+  priorityQuotaSpec,
+  TENANT_ADMISSION_CONFIGMAP,
+} from "../core/tenant-priority.ts";
 import { ConflictError, NotFoundError, TooManyRequestsError } from "./errors.ts";
 import type { Informer } from "./informer.ts";
 import { type KubeObject, type KubeRest, paths } from "./rest.ts";
@@ -28,6 +34,8 @@ export interface Caches {
   leases: Informer;
   quotas: Informer;
   resourceQuotas: Informer;
+  /** The ConfigMap gpulease-tenant-admission alone (absent: the operator does not keep it). */
+  tenantAdmission?: Informer;
 }
 
 type Json = Record<string, unknown>;
@@ -148,6 +156,66 @@ export class ClusterWriter {
       spec: { hard },
     });
     this.caches.resourceQuotas.upsert(updated);
+  }
+
+  /** Creates the namespace's priority quota, or replaces its scope with one allowing these classes. */
+  async ensurePriorityQuota(namespace: string, allowedClasses: string[]): Promise<void> {
+    const raw = this.caches.resourceQuotas.get(`${namespace}/${PRIORITY_QUOTA_NAME}`);
+    const spec = priorityQuotaSpec(allowedClasses);
+    if (!raw) {
+      try {
+        const created = await this.rest.create(paths.namespacedResourceQuotas(namespace), {
+          apiVersion: "v1",
+          kind: "ResourceQuota",
+          metadata: {
+            name: PRIORITY_QUOTA_NAME,
+            namespace,
+            labels: { "app.kubernetes.io/managed-by": "gpulease" },
+          },
+          spec,
+        });
+        this.caches.resourceQuotas.upsert(created);
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error; // already exists: the watch will show it
+      }
+      return;
+    }
+    // A merge patch replaces the list of expressions whole.
+    const updated = await this.rest.patch(paths.resourceQuota(namespace, PRIORITY_QUOTA_NAME), "merge", {
+      metadata: { resourceVersion: raw.metadata?.resourceVersion },
+      spec,
+    });
+    this.caches.resourceQuotas.upsert(updated);
+  }
+
+  /** Writes the priority allow-list into the ConfigMap the validating policy reads. */
+  async writeTenantAdmission(namespace: string, value: string, create: boolean): Promise<void> {
+    const data = { [ALLOWED_PRIORITY_CLASSES_KEY]: value };
+    const path = paths.configMap(namespace, TENANT_ADMISSION_CONFIGMAP);
+    if (create) {
+      try {
+        const created = await this.rest.create(paths.namespacedConfigMaps(namespace), {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: {
+            name: TENANT_ADMISSION_CONFIGMAP,
+            namespace,
+            labels: { "app.kubernetes.io/name": "gpulease" },
+          },
+          data,
+        });
+        this.caches.tenantAdmission?.upsert(created);
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error; // already exists: the watch will show it
+      }
+      return;
+    }
+    const raw = this.caches.tenantAdmission?.get(`${namespace}/${TENANT_ADMISSION_CONFIGMAP}`);
+    const updated = await this.rest.patch(path, "merge", {
+      metadata: { resourceVersion: raw?.metadata?.resourceVersion },
+      data,
+    });
+    this.caches.tenantAdmission?.upsert(updated);
   }
 
   /**

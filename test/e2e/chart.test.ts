@@ -105,12 +105,14 @@ describe("the Helm chart", () => {
       ["ClusterRole", "gpulease-tenant-viewer"],
       ["ClusterRole", "gpulease-platform-admin"],
       ["Role", "gpulease-leader-election"],
+      ["Role", "gpulease-tenant-admission"],
     ] as const) {
       expect(find(chart, kind, name).rules, `${kind} ${name}`).toEqual(find(bundle, kind, name).rules);
     }
     for (const [kind, name] of [
       ["ClusterRoleBinding", "gpulease-operator"],
       ["RoleBinding", "gpulease-leader-election"],
+      ["RoleBinding", "gpulease-tenant-admission"],
     ] as const) {
       const chartBinding = find(chart, kind, name);
       const bundleBinding = find(bundle, kind, name);
@@ -185,6 +187,9 @@ describe("the Helm chart", () => {
       find(elsewhere, "ConfigMap", "gpulease-operator-config").data?.["operator-config.yaml"] ?? "",
     );
     expect(config.leaderElection.namespace).toBe("platform");
+    // The operator keeps the priority allow-list where the policy's param is: its own namespace.
+    expect(find(elsewhere, "ConfigMap", "gpulease-tenant-admission").metadata.namespace).toBe("platform");
+    expect(find(elsewhere, "Role", "gpulease-tenant-admission").metadata.namespace).toBe("platform");
     expect(securityOf(find(elsewhere, "Deployment", "gpulease-operator")).image).toBe(
       "ghcr.io/gpulease/gpulease:9.9.9",
     );
@@ -204,6 +209,9 @@ describe("the Helm chart", () => {
         { cwd: ROOT },
       ).toString(),
     );
-    expect(single.some((o) => o.kind === "Role")).toBe(false); // no leader election, no Lease access
+    // No leader election, no Lease access.
+    expect(single.some((o) => o.kind === "Role" && o.metadata.name === "gpulease-leader-election")).toBe(
+      false,
+    );
   });
 });

@@ -355,6 +355,10 @@ describe.skipIf(!engine)("the operator's image, run as config/manager's Deployme
     expect(await allowed({ verb: "create", resource: "pods", subresource: "eviction", namespace: "x" })).toBe(
       true,
     );
+    // The priority allow-list: that one ConfigMap of its namespace, no other.
+    const allowList = { resource: "configmaps", namespace: NAMESPACE, name: "gpulease-tenant-admission" };
+    expect(await allowed({ verb: "patch", ...allowList })).toBe(true);
+    expect(await allowed({ verb: "watch", ...allowList })).toBe(true);
     const outOfBounds: V1ResourceAttributes[] = [
       { verb: "create", resource: "pods", subresource: "exec", namespace: "x" },
       { verb: "get", resource: "secrets", namespace: NAMESPACE },
@@ -366,6 +370,9 @@ describe.skipIf(!engine)("the operator's image, run as config/manager's Deployme
       { verb: "delete", resource: "tenantquotas", group: "gpulease.io" },
       { verb: "create", resource: "clusterrolebindings", group: "rbac.authorization.k8s.io" },
       { verb: "update", resource: "leases", group: "coordination.k8s.io", namespace: "kube-system" },
+      { verb: "patch", resource: "configmaps", namespace: NAMESPACE, name: "gpulease-operator-config" },
+      { verb: "list", resource: "configmaps", namespace: NAMESPACE },
+      { verb: "patch", resource: "configmaps", namespace: "kube-system", name: "gpulease-tenant-admission" },
     ];
     for (const attributes of outOfBounds) {
       expect(await allowed(attributes), JSON.stringify(attributes)).toBe(false);

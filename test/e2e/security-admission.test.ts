@@ -9,7 +9,6 @@ import {
   AuthorizationV1Api,
   PatchStrategy,
   RbacAuthorizationV1Api,
-  SchedulingV1Api,
   setHeaderOptions,
 } from "@kubernetes/client-node";
 import { describe, expect, inject, it } from "vitest";
@@ -158,49 +157,6 @@ describe("security: what a tenant is refused at admission", () => {
     expect(message).toContain("only with a priority class the platform allows (none)");
     const plain = await createPod(as, ns, podBody("plain", "any"));
     expect(plain.spec?.preemptionPolicy).toBe("Never");
-  });
-
-  it("finding 2: admits a priority class once the platform allows it, if it never preempts", async () => {
-    const { ns, as } = await tenant();
-    const scheduling = admin.config.makeApiClient(SchedulingV1Api);
-    const className = uniqueId("tenant-high");
-    const preempting = uniqueId("tenant-preempting");
-    await scheduling.createPriorityClass({
-      body: { metadata: { name: className }, value: 1000, preemptionPolicy: "Never" },
-    });
-    await scheduling.createPriorityClass({ body: { metadata: { name: preempting }, value: 1000 } });
-    const body = (name: string, priorityClassName: string) => podBody(name, "any", { priorityClassName });
-    expect(await refusal(createPod(as, ns, body("high", className)))).toContain(
-      `priority class ${className}`,
-    );
-    const config = { name: "gpulease-tenant-admission", namespace: "gpulease-system" };
-    const before = await admin.core.readNamespacedConfigMap(config);
-    try {
-      await admin.core.patchNamespacedConfigMap(
-        {
-          ...config,
-          body: [
-            { op: "replace", path: "/data/allowedPriorityClasses", value: `${preempting}, ${className}` },
-          ],
-        },
-        JSON_PATCH,
-      );
-      const created = await eventually("the allow-list to act", async () =>
-        createPod(as, ns, body("high", className)).catch(() => undefined),
-      );
-      expect(created.spec?.priority).toBe(1000);
-      expect(created.spec?.preemptionPolicy).toBe("Never");
-      expect(await refusal(createPod(as, ns, body("preempting", preempting)))).toContain(
-        `pod preempting may preempt other pods (priority class ${preempting})`,
-      );
-    } finally {
-      await admin.core.replaceNamespacedConfigMap({
-        ...config,
-        body: { ...before, metadata: { ...before.metadata, resourceVersion: undefined } },
-      });
-      await scheduling.deletePriorityClass({ name: className });
-      await scheduling.deletePriorityClass({ name: preempting });
-    }
   });
 
   it("finding 3: refuses spec.nodeName, foreign tolerations and named nodes, saying why", async () => {

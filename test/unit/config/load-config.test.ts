@@ -18,8 +18,17 @@ describe("operator configuration", () => {
       headroomGpus: 0,
       resourceNames: ["nvidia.com/gpu"],
       metricsPort: 8080,
+      tenantPriorityClasses: [], // no tenant pod above priority 0
     });
     expect(kubeconfig).toBeUndefined();
+  });
+
+  it("reads the priority classes tenants may use", () => {
+    const path = file("tenantPriorityClasses: [tenant-high, batch.low]\n");
+    expect(loadStartupOptions(["--config", path]).config.tenantPriorityClasses).toEqual([
+      "tenant-high",
+      "batch.low",
+    ]);
   });
 
   it("reads the file, and flags win over it", () => {
@@ -38,6 +47,7 @@ describe("operator configuration", () => {
     ["meteringInterval: 0s\n", "meteringInterval must be at least 10s"],
     ["unknownSetting: 1\n", 'Unrecognized key: "unknownSetting"'],
     ["- a list\n", "must be a YAML mapping"],
+    ["tenantPriorityClasses: ['a,b']\n", "tenantPriorityClasses: each must be a priority class name"],
     [
       "leaderElection: { leaseDuration: 10s, renewDeadline: 10s }\n",
       "leaderElection.renewDeadline: needs retryPeriod < renewDeadline < leaseDuration",

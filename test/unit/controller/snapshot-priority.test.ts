@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { SnapshotBuilder } from "../../../src/controller/snapshot.ts";
+import { Informer } from "../../../src/kube/informer.ts";
+import type { KubeObject, KubeRest } from "../../../src/kube/rest.ts";
+
+/** An informer whose cache holds `objects` (it never lists or watches here). */
+function cacheOf(objects: KubeObject[]): Informer {
+  const informer = new Informer("test", {} as KubeRest, "/unused", { watchdogMs: 60_000 });
+  for (const object of objects) informer.upsert(object);
+  return informer;
+}
+
+const quota = (name: string, spec: Record<string, unknown>): KubeObject => ({
+  metadata: { name, namespace: "acme-ns", resourceVersion: "1" },
+  spec,
+});
+const priorityScope = (values: string[]) => ({
+  hard: { pods: "0" },
+  scopeSelector: {
+    matchExpressions: [
+      { scopeName: "PriorityClass", operator: "Exists" },
+      { scopeName: "PriorityClass", operator: "NotIn", values },
+    ],
+  },
+});
+
+function build(resourceQuotas: KubeObject[], configMaps: KubeObject[] = []) {
+  const builder = new SnapshotBuilder(
+    {
+      nodes: cacheOf([]),
+      pods: cacheOf([]),
+      namespaces: cacheOf([]),
+      leases: cacheOf([]),
+      quotas: cacheOf([]),
+      resourceQuotas: cacheOf(resourceQuotas),
+      tenantAdmission: { informer: cacheOf(configMaps), namespace: "gpulease-system" },
+    },
+    { lendableSelector: {}, resourceNames: ["nvidia.com/gpu"], gpuModelLabel: "model" },
+    {
+      idlePeriodMs: 0,
+      headroomGpus: 0,
+      resourceNames: ["nvidia.com/gpu"],
+      expiryWarningMs: 0,
+      meteringIntervalMs: 60_000,
+      evictionGraceMs: 0,
+    },
+  );
+  return builder.build(0).snapshot;
+}
+
+describe("the snapshot of the operator's ResourceQuotas and allow-list", () => {
+  it("reads the GPU quota and the priority quota of one namespace apart", () => {
+    const snapshot = build([
+      quota("gpulease", { hard: { "requests.nvidia.com/gpu": "4" } }),
+      quota("gpulease-priority", priorityScope(["gpulease-tenant", "high"])),
+    ]);
+    expect(snapshot.resourceQuotas).toEqual([
+      { namespace: "acme-ns", hard: { "requests.nvidia.com/gpu": "4" } },
+    ]);
+    expect(snapshot.priorityQuotas).toEqual([
+      { namespace: "acme-ns", allowedClasses: ["gpulease-tenant", "high"] },
+    ]);
+  });
+
+  it("reads a priority quota edited by hand as allowing nothing, so it is written again", () => {
+    const widened = { ...priorityScope(["gpulease-tenant"]), hard: { pods: "100" } };
+    const narrowed = { hard: { pods: "0" }, scopeSelector: { matchExpressions: [] } };
+    expect(build([quota("gpulease-priority", widened)]).priorityQuotas?.[0]?.allowedClasses).toEqual([]);
+    expect(build([quota("gpulease-priority", narrowed)]).priorityQuotas?.[0]?.allowedClasses).toEqual([]);
+  });
+
+  it("reads the allow-list ConfigMap, and its absence", () => {
+    const configMap: KubeObject = {
+      metadata: { name: "gpulease-tenant-admission", namespace: "gpulease-system" },
+      data: { allowedPriorityClasses: "high" },
+    };
+    expect(build([], [configMap]).tenantAdmission).toEqual({
+      namespace: "gpulease-system",
+      exists: true,
+      value: "high",
+    });
+    expect(build([]).tenantAdmission).toEqual({
+      namespace: "gpulease-system",
+      exists: false,
+      value: undefined,
+    });
+  });
+});
