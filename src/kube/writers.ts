@@ -131,47 +131,25 @@ export class ClusterWriter {
   }
 
   async ensureResourceQuota(namespace: string, hard: Record<string, string>): Promise<void> {
-    const raw = this.caches.resourceQuotas.get(`${namespace}/${RESOURCE_QUOTA_NAME}`);
-    if (!raw) {
-      try {
-        const created = await this.rest.create(paths.namespacedResourceQuotas(namespace), {
-          apiVersion: "v1",
-          kind: "ResourceQuota",
-          metadata: {
-            name: RESOURCE_QUOTA_NAME,
-            namespace,
-            labels: { "app.kubernetes.io/managed-by": "gpulease" },
-          },
-          spec: { hard },
-        });
-        this.caches.resourceQuotas.upsert(created);
-      } catch (error) {
-        if (!(error instanceof ConflictError)) throw error; // already exists: the watch will show it
-      }
-      return;
-    }
     if (this.resourceQuotaUpToDate(namespace, hard)) return;
-    const updated = await this.rest.patch(paths.resourceQuota(namespace, RESOURCE_QUOTA_NAME), "merge", {
-      metadata: { resourceVersion: raw.metadata?.resourceVersion },
-      spec: { hard },
-    });
-    this.caches.resourceQuotas.upsert(updated);
+    await this.writeQuota(namespace, RESOURCE_QUOTA_NAME, { hard });
   }
 
   /** Creates the namespace's priority quota, or replaces its scope with one allowing these classes. */
   async ensurePriorityQuota(namespace: string, allowedClasses: string[]): Promise<void> {
-    const raw = this.caches.resourceQuotas.get(`${namespace}/${PRIORITY_QUOTA_NAME}`);
-    const spec = priorityQuotaSpec(allowedClasses);
+    // A merge patch replaces the list of expressions whole.
+    await this.writeQuota(namespace, PRIORITY_QUOTA_NAME, priorityQuotaSpec(allowedClasses));
+  }
+
+  /** Creates one of the operator's ResourceQuotas, or merge-patches its spec at the cached version. */
+  private async writeQuota(namespace: string, name: string, spec: Json): Promise<void> {
+    const raw = this.caches.resourceQuotas.get(`${namespace}/${name}`);
     if (!raw) {
       try {
         const created = await this.rest.create(paths.namespacedResourceQuotas(namespace), {
           apiVersion: "v1",
           kind: "ResourceQuota",
-          metadata: {
-            name: PRIORITY_QUOTA_NAME,
-            namespace,
-            labels: { "app.kubernetes.io/managed-by": "gpulease" },
-          },
+          metadata: { name, namespace, labels: { "app.kubernetes.io/managed-by": "gpulease" } },
           spec,
         });
         this.caches.resourceQuotas.upsert(created);
@@ -180,8 +158,7 @@ export class ClusterWriter {
       }
       return;
     }
-    // A merge patch replaces the list of expressions whole.
-    const updated = await this.rest.patch(paths.resourceQuota(namespace, PRIORITY_QUOTA_NAME), "merge", {
+    const updated = await this.rest.patch(paths.resourceQuota(namespace, name), "merge", {
       metadata: { resourceVersion: raw.metadata?.resourceVersion },
       spec,
     });
