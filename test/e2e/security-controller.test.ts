@@ -174,25 +174,31 @@ describe("strip the finalizer and delete in one breath (finding 6)", () => {
     const { tenant, ns, as } = await tenantWithRunningPod();
     await new Promise((r) => setTimeout(r, 1500)); // some GPU-seconds to bill
     // Delete, then strip the finalizer at once: the lease is gone before the operator, which needs a
-    // few passes (end it, evict its pods, fold its usage), lets it go.
-    await deleteLease(as, ns, "work");
-    await asTenantElseAdmin(
-      (c) =>
-        c.custom.patchNamespacedCustomObject(
-          {
-            group: API_GROUP,
-            version: API_VERSION,
-            namespace: ns,
-            plural: "gpuleases",
-            name: "work",
-            body: [{ op: "replace", path: "/metadata/finalizers", value: [] }],
-          },
-          jsonPatch,
-        ),
-      as,
-      "finalizer",
-    );
-    await leaseGone(ns, "work");
+    // few passes (end it, evict its pods, fold its usage), lets it go. The operator is frozen meanwhile:
+    // on a fast run it would otherwise finish those passes first, and the lease would not vanish at all.
+    process.kill(operator.pid, "SIGSTOP");
+    try {
+      await deleteLease(as, ns, "work");
+      await asTenantElseAdmin(
+        (c) =>
+          c.custom.patchNamespacedCustomObject(
+            {
+              group: API_GROUP,
+              version: API_VERSION,
+              namespace: ns,
+              plural: "gpuleases",
+              name: "work",
+              body: [{ op: "replace", path: "/metadata/finalizers", value: [] }],
+            },
+            jsonPatch,
+          ),
+        as,
+        "finalizer",
+      );
+      await leaseGone(ns, "work");
+    } finally {
+      process.kill(operator.pid, "SIGCONT");
+    }
 
     const quota = await eventually("the lease's usage in the ledger", async () => {
       const q = await getQuota(admin, tenant);
