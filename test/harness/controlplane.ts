@@ -105,7 +105,7 @@ export class ControlPlane {
       // Beside the kubeconfig, for tests that compact etcd (see --watch-cache-sizes below).
       writeFileSync(join(dirname(kubeconfigPath), "etcd-url"), etcdUrl);
       plane.readiness.set("etcd", () => httpGet(`${etcdUrl}/health`));
-      plane.readiness.set("kube-apiserver", () => healthy(server, "/readyz", pki));
+      plane.readiness.set("kube-apiserver", () => servesCustomResources(server, pki));
       processes.push(
         new ManagedProcess(
           "etcd",
@@ -369,6 +369,23 @@ async function httpGet(url: string): Promise<{ status: number; body: string }> {
 
 async function healthy(server: string, path: string, pki: Pki) {
   return apiGet(server, path, pki);
+}
+
+/**
+ * Ready after a restart: /readyz, and, once the project's CRDs are installed, their objects served. A
+ * restarted kube-apiserver is ready before it serves custom resources again: for a moment it answers
+ * 503 "Resource kind … not found" (or 404), which would fail the next test's first write.
+ */
+async function servesCustomResources(server: string, pki: Pki) {
+  const ready = await healthy(server, "/readyz", pki);
+  if (ready.status !== 200) return ready;
+  const crd = await apiGet(
+    server,
+    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gpuleases.gpulease.io",
+    pki,
+  );
+  if (crd.status === 404) return ready;
+  return apiGet(server, "/apis/gpulease.io/v1alpha1/gpuleases?limit=1", pki);
 }
 
 async function waitFor(
