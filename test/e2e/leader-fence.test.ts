@@ -107,7 +107,8 @@ describe("leadership as a fence", () => {
     expect(quiet.sent).toBeGreaterThan(0);
     expect((await scrape(second.port)).sent).toBe(0); // the standby never wrote
 
-    // Freeze the leader.
+    // Freeze the leader, counting what it sent up to that moment (it may still write after `quiet`).
+    const atFreeze = await scrape(first.port);
     const frozenAt = Date.now();
     process.kill(first.op.pid, "SIGSTOP");
     const tookOverAt = await second.op.waitForLog("became the leader", LEASE_MS + 2 * RETRY_MS + 5_000);
@@ -142,7 +143,7 @@ describe("leadership as a fence", () => {
     for (let i = 0; i < 8; i++) {
       const now = await scrape(first.port);
       expect(now.leader).toBe(0);
-      expect(now.sent).toBe(quiet.sent); // not one write left the process since the freeze
+      expect(now.sent).toBe(atFreeze.sent); // not one write left the process since the freeze
       await sleep(RETRY_MS);
     }
     // The API server's own record agrees: no write from the resumed replica's process since the freeze.

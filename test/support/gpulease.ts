@@ -61,18 +61,28 @@ export async function createLease(
   name: string,
   spec: Record<string, unknown>,
 ): Promise<void> {
-  await clients.custom.createNamespacedCustomObject({
-    group: API_GROUP,
-    version: API_VERSION,
-    namespace,
-    plural: "gpuleases",
-    body: {
-      apiVersion: `${API_GROUP}/${API_VERSION}`,
-      kind: "GpuLease",
-      metadata: { name, namespace },
-      spec,
-    },
-  });
+  // A kube-apiserver that was just restarted answers 503 until it has its CRDs' schemas again (the
+  // admission policies need them): retried for a while, as any client retries 503.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await clients.custom.createNamespacedCustomObject({
+        group: API_GROUP,
+        version: API_VERSION,
+        namespace,
+        plural: "gpuleases",
+        body: {
+          apiVersion: `${API_GROUP}/${API_VERSION}`,
+          kind: "GpuLease",
+          metadata: { name, namespace },
+          spec,
+        },
+      });
+      return;
+    } catch (error) {
+      if ((error as { code?: number }).code !== 503 || attempt >= 100) throw error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
 
 export async function getLease(clients: KubeClients, namespace: string, name: string): Promise<GpuLease> {
