@@ -20,6 +20,7 @@ import {
   leaseWhere,
   phaseIs,
   podsOf,
+  reclaimNoticed,
   uniqueId,
 } from "../support/gpulease.ts";
 import { createTestNamespace, eventually, type KubeClients, kubeClients } from "../support/kube.ts";
@@ -147,13 +148,7 @@ describe.skipIf(!control)("the operator under control-plane faults", () => {
     });
     const job = uniqueId("train");
     await createInternalJob(clients, internalNs, job, 1, 8, { "test-group": group });
-    const noticed = await leaseWhere(
-      clients,
-      ns,
-      "work",
-      "Reclaiming",
-      phaseIs("Reclaiming", "InternalDemand"),
-    );
+    const noticed = await reclaimNoticed(clients, ns, "work");
     const deadline = Date.parse(noticed.status?.reclaim?.deadline ?? "");
     await eventually("the pod told its deadline", async () => {
       const [pod] = await podsOf(clients, ns, "app=worker");

@@ -40,6 +40,7 @@ import {
   leaseWhere,
   phaseIs,
   podsOf,
+  reclaimNoticed,
   uniqueId,
 } from "../support/gpulease.ts";
 import { createTestNamespace, eventually, type KubeClients, kubeClients } from "../support/kube.ts";
@@ -261,13 +262,7 @@ describe.skipIf(!engine)("the operator's image, run as config/manager's Deployme
 
     const internalNs = await createTestNamespace(clients, "training");
     await createInternalJob(clients, internalNs, "train", 1, 8, { "test-group": group });
-    const noticed = await leaseWhere(
-      clients,
-      ns,
-      "work",
-      "Reclaiming",
-      phaseIs("Reclaiming", "InternalDemand"),
-    );
+    const noticed = await reclaimNoticed(clients, ns, "work");
     const deadline = Date.parse(noticed.status?.reclaim?.deadline ?? "");
     expect(deadline - Date.parse(noticed.status?.reclaim?.requestedAt ?? "")).toBe(3000);
     await expectEvents(clients, ns, "work", ["ReclaimNotice"]);

@@ -13,6 +13,7 @@ import {
   leaseWhere,
   phaseIs,
   podsOf,
+  reclaimNoticed,
   uniqueId,
 } from "../support/gpulease.ts";
 import { createTestNamespace, eventually, type KubeClients, kubeClients } from "../support/kube.ts";
@@ -87,13 +88,7 @@ describe("reclaim for internal demand", () => {
     await terminations.synced;
     const job = uniqueId("train");
     await createInternalJob(clients, internalNs, job, 1, 8, { "test-group": group });
-    const noticed = await leaseWhere(
-      clients,
-      ns,
-      "work",
-      "Reclaiming",
-      phaseIs("Reclaiming", "InternalDemand"),
-    );
+    const noticed = await reclaimNoticed(clients, ns, "work");
     const requestedAt = Date.parse(noticed.status?.reclaim?.requestedAt ?? "");
     const deadline = Date.parse(noticed.status?.reclaim?.deadline ?? "");
     expect(deadline - requestedAt).toBe(3000); // the tenant's promised notice

@@ -24,6 +24,7 @@ import {
   leaseWhere,
   phaseIs,
   podsOf,
+  reclaimNoticed,
   uniqueId,
 } from "../support/gpulease.ts";
 import { createTestNamespace, eventually, type KubeClients, kubeClients } from "../support/kube.ts";
@@ -338,7 +339,7 @@ describe("lease priority between tenants (finding 9)", () => {
     await leaseWhere(admin, pushyNs, "work", "Active", phaseIs("Active"));
 
     await createInternalJob(admin, internalNs, uniqueId("train"), 1, 8, { "test-group": group });
-    await leaseWhere(admin, pushyNs, "work", "Reclaiming", phaseIs("Reclaiming", "InternalDemand"));
+    await reclaimNoticed(admin, pushyNs, "work");
     expect((await getLease(admin, modestNs, "work")).status?.phase).toBe("Active");
   });
 });

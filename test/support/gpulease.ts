@@ -134,6 +134,11 @@ export async function getQuota(clients: KubeClients, name: string): Promise<Tena
 }
 
 /** Waits until the lease's status satisfies `check`; returns the lease. */
+/** Waits for the lease's reclaim notice for internal demand (phase Reclaiming, reason InternalDemand). */
+export function reclaimNoticed(clients: KubeClients, namespace: string, name: string): Promise<GpuLease> {
+  return leaseWhere(clients, namespace, name, "Reclaiming", phaseIs("Reclaiming", "InternalDemand"));
+}
+
 export function leaseWhere(
   clients: KubeClients,
   namespace: string,
