@@ -14,7 +14,7 @@
 import { ANNOTATION_IDLE_SINCE } from "../api/labels.ts";
 import type { NodeAccount } from "./accounting.ts";
 import { tenantNamespaces } from "./accounting.ts";
-import { isolationFilter } from "./isolation.ts";
+import { isolationFilters } from "./isolation.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type QuotaView } from "./model.ts";
 import type { Placement, PlacementCandidate } from "./placement.ts";
 import { PlacementIndex } from "./placement-index.ts";
@@ -70,7 +70,9 @@ export function admit(
   snapshot: ClusterSnapshot,
   accounts: Map<string, NodeAccount>,
   mayLend: (account: NodeAccount) => boolean = () => true,
+  options: { memoizeFailedShapes?: boolean } = {},
 ): AdmissionResult {
+  const memoize = options.memoizeFailedShapes ?? true;
   const owners = tenantNamespaces(snapshot);
   const decisions: AdmissionDecision[] = [];
   const lend: string[] = [];
@@ -142,6 +144,11 @@ export function admit(
   }
 
   const pool = new CandidatePool(snapshot, accounts, mayLend);
+  const isolationOf = isolationFilters(accounts, owners, quotas);
+  // Shapes that found no place since the last admission, with their refusal: nothing freed room since,
+  // so a lease of the same shape fails the same way. With tens of thousands of waiting leases this
+  // skips all but one placement search per shape.
+  const failedShapes = new Map<string, Refusal>();
   const wakeAt = pool.wakeAt;
   // Leases admitted in this plan and the pool they were placed in: their placements may still move.
   let admittedThisPlan: { lease: LeaseView; decision: number; key: string }[] = [];
@@ -214,6 +221,15 @@ export function admit(
     // beyond what leases pinned to it still ask for (then by name), so it does not fill nodes a pinned
     // lease needs while another model's nodes stay idle.
     const keys = pool.keysFor(lease.spec.resourceName, lease.spec.gpuModel);
+    const canUse = isolationOf(next.tenant);
+    // Only admissions change what fits, and the order of models below does not matter to a failure
+    // (every model is tried): the same shape fails again, for the same reason.
+    const shape = `${canUse ? next.tenant : ""}|${keys.join(",")}|${block}|${lease.spec.gpus}`;
+    const failedBefore = memoize ? failedShapes.get(shape) : undefined;
+    if (failedBefore) {
+      decisions.push({ kind: "wait", lease, refusal: failedBefore });
+      return false;
+    }
     if (keys.length > 1) {
       const spare = new Map(keys.map((k) => [k, pool.index(k).free - (pinnedDemand.get(k) ?? 0)]));
       keys.sort((a, b) => (spare.get(b) as number) - (spare.get(a) as number) || (a < b ? -1 : 1));
@@ -234,7 +250,6 @@ export function admit(
     }
     let placement: Placement | undefined;
     let placedIn: string | undefined;
-    const canUse = isolationFilter(next.tenant, accounts, owners, quotas);
     // Across models, nodes already lent first: an infinite headroom forbids lending a new node.
     const passes =
       keys.length > 1
@@ -262,22 +277,21 @@ export function admit(
     }
     if (!placement || placedIn === undefined) {
       // No live figures in the message: it would rewrite every waiting lease whenever capacity moves.
-      decisions.push({
-        kind: "wait",
-        lease,
-        refusal: {
-          reason: "InsufficientCapacity",
-          message: `not enough matching GPUs are free to lend${
-            block > 1 ? ` in blocks of ${block} on one node` : ""
-          } for the ${lease.spec.gpus} GPUs this lease needs; it is admitted as soon as they are`,
-        },
-      });
+      const refusal: Refusal = {
+        reason: "InsufficientCapacity",
+        message: `not enough matching GPUs are free to lend${
+          block > 1 ? ` in blocks of ${block} on one node` : ""
+        } for the ${lease.spec.gpus} GPUs this lease needs; it is admitted as soon as they are`,
+      };
+      failedShapes.set(shape, refusal);
+      decisions.push({ kind: "wait", lease, refusal });
       return false;
     }
     holdPlacement(lease, placement);
     admittedThisPlan.push({ lease, decision: decisions.length, key: placedIn });
     countUnpinned(lease, placedIn);
     failedRepacks.clear();
+    failedShapes.clear();
     const limitUsage = usageOf(next.quota, [
       { ...lease, status: { ...lease.status, phase: "Active", allocations: placement.allocations } },
     ]);

@@ -8,22 +8,23 @@ import type { NodeAccount } from "./accounting.ts";
 import type { QuotaView } from "./model.ts";
 
 /**
- * The nodes a lease of `tenant` may be placed on, from the accounts as admission books them; undefined
- * when no tenant is Dedicated (nothing to filter).
+ * The placement filter for each tenant, from the accounts as admission books them (read at each call,
+ * so later bookings count); undefined for every tenant when no tenant is Dedicated (nothing to filter).
+ * Built once per plan: whether any tenant is Dedicated is decided once, not for each lease.
  */
-export function isolationFilter(
-  tenant: string,
+export function isolationFilters(
   accounts: Map<string, NodeAccount>,
   owners: Map<string, string>,
   quotas: Map<string, QuotaView>,
-): ((node: string) => boolean) | undefined {
+): (tenant: string) => ((node: string) => boolean) | undefined {
   const dedicated = (name: string) => quotas.get(name)?.spec.isolation === "Dedicated";
-  if (![...quotas.keys()].some(dedicated)) return undefined;
+  if (![...quotas.keys()].some(dedicated)) return () => undefined;
   const holders = (node: string): string[] =>
     [...(accounts.get(node)?.leaseHeld.keys() ?? [])].map(
       (key) => owners.get(key.slice(0, key.indexOf("/"))) ?? `namespace ${key}`,
     );
-  return dedicated(tenant)
-    ? (node) => holders(node).every((holder) => holder === tenant)
-    : (node) => !holders(node).some((holder) => holder !== tenant && dedicated(holder));
+  return (tenant) =>
+    dedicated(tenant)
+      ? (node) => holders(node).every((holder) => holder === tenant)
+      : (node) => !holders(node).some((holder) => holder !== tenant && dedicated(holder));
 }

@@ -230,6 +230,8 @@ interface ReclaimContext {
   leasesOn: Map<string, LeaseView[]>;
   /** Nodes already being returned, before or by this plan. */
   taken: Set<string>;
+  /** Each node's position among the accounts. */
+  nodeOrder: Map<string, number>;
   /** Every lent node as a candidate with its cost, sorted cheapest first; computed once, when first asked. */
   candidates: () => Candidate[];
 }
@@ -360,7 +362,18 @@ function reclaimContext(
       .sort(compareCost);
     return candidates;
   };
-  return { snapshot, accounts, quotaOf, resourceFor, room, leasesOn, taken, candidates: lentCandidates };
+  const nodeOrder = new Map([...accounts.keys()].map((node, i) => [node, i]));
+  return {
+    snapshot,
+    accounts,
+    quotaOf,
+    resourceFor,
+    room,
+    leasesOn,
+    taken,
+    nodeOrder,
+    candidates: lentCandidates,
+  };
 }
 
 /** Demand pods always ask for GPUs: rooms without a free GPU are left out. */
@@ -387,11 +400,12 @@ function reclaimFor(ctx: ReclaimContext, group: DemandGroup, available: NodeRoom
     );
   const usable = candidates.filter((c) => c.protectedBy === undefined);
   const roomsWith = (chosen: Candidate[]) => {
-    const freed = new Set(freedBy(ctx, chosen));
-    return [
-      ...available,
-      ...[...ctx.accounts.values()].filter((a) => freed.has(a.node.name)).map((a) => ctx.room(a, true)),
-    ];
+    // In node order, as the rooms are everywhere else: placement tries rooms in order.
+    const freed = freedBy(ctx, chosen)
+      .map((node) => ctx.accounts.get(node))
+      .filter((a): a is NodeAccount => a !== undefined)
+      .sort((a, b) => (ctx.nodeOrder.get(a.node.name) ?? 0) - (ctx.nodeOrder.get(b.node.name) ?? 0));
+    return [...available, ...freed.map((a) => ctx.room(a, true))];
   };
   const fitsWith = (chosen: Candidate[]) => groupFits(group.pods, roomsWith(chosen), ctx.resourceFor);
 
@@ -462,20 +476,25 @@ function reclaimDecision(
   return { demand: group, nodes, hits, gpusEvicted, explanation };
 }
 
-/** Nodes freed by a choice: the chosen ones, plus every other node left empty by whole reclaims. */
+/**
+ * Nodes freed by a choice: the chosen ones, plus every other node left empty by whole reclaims. Only
+ * the nodes the victims hold can be left empty, so only those are looked at (not every node: this
+ * runs for each subset the search tries).
+ */
 function freedBy(ctx: ReclaimContext, chosen: Candidate[]): string[] {
-  const victims = new Set<string>();
-  for (const c of chosen) {
-    for (const lease of c.leases) victims.add(leaseKey(lease));
-  }
+  const victims = new Set<LeaseView>();
+  for (const c of chosen) for (const lease of c.leases) victims.add(lease);
   const freed = new Set(chosen.map((c) => c.account.node.name));
-  for (const account of ctx.accounts.values()) {
-    if (account.state !== "Lent" || freed.has(account.node.name) || ctx.taken.has(account.node.name))
-      continue;
-    const here = ctx.leasesOn.get(account.node.name) ?? [];
-    const wholeVictims = here.filter((l) => victims.has(leaseKey(l)) && !l.spec.allowPartialReclaim);
-    if (here.length > 0 && wholeVictims.length === here.length && account.strayTenantUsed === 0)
-      freed.add(account.node.name);
+  for (const victim of victims) {
+    if (victim.spec.allowPartialReclaim) continue;
+    for (const { node } of victim.status.allocations ?? []) {
+      if (freed.has(node) || ctx.taken.has(node)) continue;
+      const account = ctx.accounts.get(node);
+      if (account?.state !== "Lent" || account.strayTenantUsed > 0) continue;
+      const here = ctx.leasesOn.get(node) ?? [];
+      if (here.length > 0 && here.every((l) => victims.has(l) && !l.spec.allowPartialReclaim))
+        freed.add(node);
+    }
   }
   return [...freed];
 }

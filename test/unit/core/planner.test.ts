@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { accountNodes } from "../../../src/core/accounting.ts";
-import type { LeaseView } from "../../../src/core/model.ts";
 import { planCluster } from "../../../src/core/planner.ts";
+import { arbitraryCluster, buildCluster } from "../../support/arbitrary-cluster.ts";
 import { H100, lease, node, pod, quota, snapshot, T0, tenantNs } from "../../support/snapshot-builder.ts";
 
 const acme = [quota("acme", { limits: [{ maxGpus: 32, maxReservedGpus: 8 }] })];
@@ -460,77 +460,10 @@ describe("lifecycle", () => {
 });
 
 describe("invariants (property tests)", () => {
-  const arbitraryCluster = fc.record({
-    nodes: fc.array(
-      fc.record({
-        gpus: fc.constantFrom(4, 8),
-        model: fc.constantFrom(H100, "A100"),
-        lent: fc.boolean(),
-        internal: fc.integer({ min: 0, max: 8 }),
-      }),
-      { minLength: 1, maxLength: 8 },
-    ),
-    leases: fc.array(
-      fc.record({
-        tenant: fc.constantFrom("a", "b", "c"),
-        gpus: fc.integer({ min: 1, max: 16 }),
-        perNode: fc.constantFrom(undefined, 1, 2, 4),
-        model: fc.constantFrom(undefined, H100, "A100"),
-        reserved: fc.boolean(),
-        priority: fc.integer({ min: -2, max: 2 }),
-      }),
-      { maxLength: 14 },
-    ),
-    maxGpus: fc.integer({ min: 0, max: 40 }),
-  });
-
-  function build(
-    c: fc.Arbitrary<unknown> extends never ? never : ReturnType<typeof arbitraryCluster.generate>["value"],
-  ) {
-    const nodes = c.nodes.map((n, i) =>
-      node(`n${i}`, { gpus: { "nvidia.com/gpu": n.gpus }, gpuModel: n.model, lent: n.lent }),
-    );
-    const pods = c.nodes.map((n, i) =>
-      pod("internal", `busy-${i}`, {
-        nodeName: `n${i}`,
-        phase: "Running",
-        gpus: { "nvidia.com/gpu": Math.min(n.internal, n.gpus) },
-      }),
-    );
-    const leases: LeaseView[] = c.leases.map((l, i) =>
-      lease(
-        `${l.tenant}-ns`,
-        `l${i}`,
-        {
-          gpus: l.perNode ? Math.max(l.perNode, l.gpus - (l.gpus % l.perNode)) : l.gpus,
-          ...(l.perNode ? { gpusPerNode: l.perNode } : {}),
-          ...(l.model ? { gpuModel: l.model } : {}),
-          ...(l.reserved ? { class: "Reserved", duration: "1h" } : {}),
-          priority: l.priority,
-        },
-        { createdAt: T0 + i },
-      ),
-    );
-    return snapshot({
-      nodes,
-      pods,
-      leases,
-      namespaces: ["a", "b", "c"].map((t) => tenantNs(`${t}-ns`, t)),
-      quotas: ["a", "b", "c"].map((t) =>
-        quota(t, {
-          limits: [
-            { maxGpus: c.maxGpus, maxReservedGpus: Math.floor(c.maxGpus / 2) },
-            { gpuModel: H100, maxGpus: c.maxGpus },
-          ],
-        }),
-      ),
-    });
-  }
-
   it("never promises a GPU twice, never exceeds a quota, and plans the same way twice", () => {
     fc.assert(
       fc.property(arbitraryCluster, (c) => {
-        const snap = build(c);
+        const snap = buildCluster(c);
         const plan = planCluster(snap);
         const after = applied(snap, plan);
         // No node over-allocated: held GPUs never exceed capacity where they did not already.
