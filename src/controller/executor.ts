@@ -33,6 +33,8 @@ export interface ExecutionResult {
   writesByKind: Record<string, number>;
   /** Actions left for the next pass. */
   deferred: number;
+  /** Actions not run because urgent work came in (`shouldYield`): the next pass replans them. */
+  yielded: number;
 }
 
 /** Default write budget of one pass: urgent writes keep promises with deadlines, so they get more. */
@@ -110,6 +112,12 @@ const isRefusedBind = (action: PlanAction, error: unknown): boolean =>
 export class PlanExecutor {
   /** Told of each refused bind (the shell backs the pod off and tells it why, once). */
   onBindRefused: ((refusal: BindRefusal) => void) | undefined;
+  /**
+   * Asked before each action after the urgent waves: true when something urgent happened since the
+   * pass was planned (internal demand), so the pass stops and the next one plans it at once, instead
+   * of finishing a wave of bindings or metering writes first.
+   */
+  shouldYield: (() => boolean) | undefined;
 
   constructor(
     private readonly writer: ClusterWriter,
@@ -138,8 +146,14 @@ export class PlanExecutor {
       blockedEvictions: 0,
       writesByKind: {} as Record<string, number>,
       deferred: batch.deferred,
+      yielded: 0,
     };
+    let waveIndex = 0;
     const attempt = async (action: PlanAction): Promise<void> => {
+      if (waveIndex >= batch.urgentWaves && this.shouldYield?.() === true) {
+        result.yielded++;
+        return;
+      }
       if (!action.requires.every((id) => succeeded.has(id))) {
         result.skipped++;
         return;
@@ -176,7 +190,8 @@ export class PlanExecutor {
         }
       }
     };
-    for (const wave of batch.waves) {
+    for (const [index, wave] of batch.waves.entries()) {
+      waveIndex = index;
       // Evictions wait on the API server (PDBs, the pod update) and a reclaim's pods share one
       // deadline: four times the usual concurrency.
       const evicting = (a: PlanAction) => a.kind === "eviction" || a.kind === "orphanEviction";
@@ -188,6 +203,7 @@ export class PlanExecutor {
       ]);
     }
     this.recordOutcome(plan, succeeded);
+    if (result.yielded > 0) result.truncated = true;
     return { ...result, succeeded };
   }
 

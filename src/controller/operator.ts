@@ -4,6 +4,7 @@
  * whole current state, so a crash or a missed event at any point is repaired by the next pass.
  */
 import { randomUUID } from "node:crypto";
+import { LABEL_TENANT } from "../api/labels.ts";
 import { convertSettings, type OperatorConfig, poolSettings } from "../config/operator-config.ts";
 import { afterBindRefusal, type BindBackoff } from "../core/bind-order.ts";
 import type { MalformedObject } from "../core/model.ts";
@@ -52,6 +53,8 @@ export class Operator {
   private reportedBindings = "";
   /** What the reclaim planner last logged about nodes it cannot count as free (logged on change). */
   private reportedNotFree = "";
+  /** Internal demand appeared since the running pass was planned: that pass stops after its urgent writes. */
+  private demandArrived = false;
   private resyncTimer: NodeJS.Timeout | undefined;
   private started = false;
 
@@ -139,8 +142,10 @@ export class Operator {
       const unschedulable = conditions.some(
         (c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable",
       );
-      if (unschedulable && !this.unschedulableSeen.has(uid)) this.unschedulableSeen.set(uid, Date.now());
-      else if (!unschedulable) this.unschedulableSeen.delete(uid);
+      if (unschedulable && !this.unschedulableSeen.has(uid)) {
+        this.unschedulableSeen.set(uid, Date.now());
+        if (this.isInternalGpuPod(object)) this.demandArrived = true;
+      } else if (!unschedulable) this.unschedulableSeen.delete(uid);
     });
     this.queue = new WorkQueue<string>({
       workers: 1,
@@ -172,6 +177,7 @@ export class Operator {
     this.writer = new ClusterWriter(rest, this.informers, log);
     this.executor = new PlanExecutor(this.writer, this.events, log, metrics);
     this.executor.onBindRefused = (refusal) => this.backOffBind(refusal);
+    this.executor.shouldYield = () => this.demandArrived;
     this.snapshots = new SnapshotBuilder(
       {
         ...this.informers,
@@ -261,6 +267,8 @@ export class Operator {
     this.metrics.activeWorkers.set({ controller: CONTROLLER }, 1);
     try {
       const now = Date.now();
+      // This pass sees all demand so far; only demand arriving from here on makes it yield.
+      this.demandArrived = false;
       const { snapshot, malformed } = this.snapshots.build(now);
       for (const pod of snapshot.pods) {
         const seen = pod.unschedulable ? this.unschedulableSeen.get(pod.uid) : undefined;
@@ -296,6 +304,7 @@ export class Operator {
             writes: outcome.writes,
             byKind: outcome.writesByKind,
             deferred: outcome.deferred,
+            yielded: outcome.yielded,
             skipped: outcome.skipped,
             conflicts: outcome.conflicts,
             ms: Math.round(performance.now() - started),
@@ -331,6 +340,15 @@ export class Operator {
       this.metrics.activeWorkers.set({ controller: CONTROLLER }, 0);
       this.metrics.reconcileTime.observe({ controller: CONTROLLER }, (performance.now() - started) / 1000);
     }
+  }
+
+  /** A pod asking for GPUs outside every tenant namespace: the owner's own demand. */
+  private isInternalGpuPod(object: KubeObject): boolean {
+    const pod = toPodView(object, this.config.resourceNames);
+    if (!Object.values(pod.gpus).some((n) => n > 0)) return false;
+    const namespace = this.informers.namespaces.get(pod.namespace);
+    const labels = (namespace?.metadata?.labels ?? {}) as Record<string, string>;
+    return labels[LABEL_TENANT] === undefined;
   }
 
   /** A lease or quota the parser refuses is reported on its status and in an Event, once per problem. */

@@ -13,8 +13,14 @@ export interface WriteBudget {
 }
 
 export interface Batch {
-  /** Waves in order: every action's prerequisites inside the batch are in earlier waves. */
+  /**
+   * Waves in order: every action's prerequisites inside the batch are in earlier waves. The urgent
+   * actions, with what they require and the Events that announce them, come first in waves of their
+   * own: a reclaim notice never waits behind a wave of bindings or metering writes.
+   */
   waves: PlanAction[][];
+  /** How many of the first waves carry the urgent actions (the pass may stop after them). */
+  urgentWaves: number;
   /** Actions left for a later pass (the budget ran out, or a prerequisite did). */
   deferred: number;
 }
@@ -93,7 +99,37 @@ export function selectBatch(
       chosen.push(action);
     } else deferred++;
   }
-  return { waves: intoWaves(chosen, done), deferred };
+  const urgent = urgentPart(chosen);
+  const urgentWaves = intoWaves(
+    chosen.filter((a) => urgent.has(a.id)),
+    done,
+  );
+  const afterUrgent = new Set([...done, ...urgent]);
+  const otherWaves = intoWaves(
+    chosen.filter((a) => !urgent.has(a.id)),
+    afterUrgent,
+  );
+  return { waves: [...urgentWaves, ...otherWaves], urgentWaves: urgentWaves.length, deferred };
+}
+
+/** Ids of the urgent actions of a batch, the actions they require, and the Events about them. */
+function urgentPart(batch: PlanAction[]): Set<string> {
+  const byId = new Map(batch.map((a) => [a.id, a]));
+  const part = new Set<string>();
+  const add = (action: PlanAction): void => {
+    if (part.has(action.id)) return;
+    part.add(action.id);
+    for (const id of action.requires) {
+      const required = byId.get(id);
+      if (required) add(required);
+    }
+  };
+  for (const action of batch) if (isWrite(action) && action.priority === "urgent") add(action);
+  for (const action of batch) {
+    if (!isWrite(action) && action.requires.length > 0 && action.requires.every((id) => part.has(id)))
+      part.add(action.id);
+  }
+  return part;
 }
 
 /** Groups a batch into waves by dependency depth; within a wave, the batch's (priority) order. */

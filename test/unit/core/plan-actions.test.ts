@@ -15,6 +15,7 @@ import { selectBatch } from "../../../src/core/batch-selector.ts";
 import type { ClusterSnapshot, LeaseView, PodView } from "../../../src/core/model.ts";
 import { actionIds, type PlanAction, quotaLimitsFor } from "../../../src/core/plan-actions.ts";
 import { planCluster } from "../../../src/core/planner.ts";
+import { reclaimBesideBindings } from "../../support/fixtures.ts";
 import { H100, lease, node, pod, quota, snapshot, T0, tenantNs } from "../../support/snapshot-builder.ts";
 
 /** Deterministic pseudo-random failure of one write in one pass. */
@@ -417,6 +418,24 @@ describe("the plan as ordered actions", () => {
     expect(batch.waves[0]?.[0]?.priority).toBe("urgent");
     expect(batch.waves.flat().filter((a) => a.kind !== "event" && a.priority !== "urgent").length).toBe(1);
     expect(batch.deferred).toBeGreaterThan(0);
+  });
+
+  it("runs a new reclaim's status and notices in waves of their own, before bindings and admissions", () => {
+    const { snapshot: snap, victim, running } = reclaimBesideBindings();
+    const plan = planCluster(snap);
+    expect(plan.noticesGiven.map((l) => l.name)).toEqual(["victim"]);
+    const batch = selectBatch(plan.actions, { urgent: 256, other: 128 });
+    const first = batch.waves.slice(0, batch.urgentWaves).flat();
+    const rest = batch.waves.slice(batch.urgentWaves).flat();
+    // The reclaim: the lease's Reclaiming status, then its pod's notice, and nothing else before them.
+    expect(first.filter((a) => a.kind !== "event").map((a) => a.id)).toEqual([
+      actionIds.leaseStatus(victim),
+      actionIds.podNotice(running),
+    ]);
+    expect(first.every((a) => a.kind === "event" || a.priority === "urgent")).toBe(true);
+    // The other writes of the pass come after: bindings and admissions.
+    expect(rest.filter((a) => a.kind === "binding")).toHaveLength(8);
+    expect(rest.some((a) => a.kind === "leaseStatus" && a.priority === "admission")).toBe(true);
   });
 
   it("writes admissions before metering refreshes, so usage updates never starve admission", () => {
