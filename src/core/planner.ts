@@ -4,12 +4,12 @@
  * Pure and deterministic: the same snapshot always gives the same plan.
  */
 import type { GpuLeaseStatus, TenantQuotaStatus } from "../api/index.ts";
-import { accountNodes, type NodeAccount, tenantNamespaces } from "./accounting.ts";
+import type { NodeAccount } from "./accounting.ts";
 import { type AdmissionDecision, type AdmissionResult, admit } from "./admission.ts";
 import { bindBackoffEnds, fairBindingOrder, inBindBackoff } from "./bind-order.ts";
 import { type Binding, planBindings } from "./binding.ts";
 import { getCondition, setCondition } from "./conditions.ts";
-import { type DemandGroup, internalDemand } from "./demand.ts";
+import type { DemandGroup } from "./demand.ts";
 import { sameJson } from "./equality.ts";
 import { earliest } from "./instants.ts";
 import {
@@ -24,11 +24,13 @@ import {
 import { leaseShares } from "./lease-share.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import { type NodeChange, planNodePool } from "./node-pool.ts";
-import { findOrphans, type Orphan, orphanEvent } from "./orphans.ts";
+import { type Orphan, orphanEvent } from "./orphans.ts";
 import { buildActions, type PlanAction } from "./plan-actions.ts";
+import { type PlanContext, planContext } from "./plan-context.ts";
 import { type InternalOnLentNode, internalPodsOnLentNodes, intrusionEvents } from "./platform-mistakes.ts";
 import { foldedUids, planQuotaStatus, type RetiringLease } from "./quota-status.ts";
-import { planReclaim, type ReclaimDecision } from "./reclaim-planner.ts";
+import type { ReclaimDecision } from "./reclaim-planner.ts";
+import { reclaimStage } from "./reclaim-stage.ts";
 import { type DesiredResourceQuota, planResourceQuotas } from "./resource-quotas.ts";
 import { staticFit } from "./scheduling-fit.ts";
 import {
@@ -105,35 +107,13 @@ function podEvent(
   };
 }
 
-/** What every step of a plan reads: the snapshot and the indexes built once from it. */
-interface PlanContext {
-  snapshot: ClusterSnapshot;
-  /** Node accounting; reclaims mark nodes Returning and admissions book GPUs as the plan goes. */
-  accounts: Map<string, NodeAccount>;
-  /** Tenant of each tenant namespace. */
-  owners: Map<string, string>;
-  /** The quota of the tenant that owns a namespace, if any. */
-  quotaOf: (namespace: string) => QuotaView | undefined;
-}
-
 type LeaseStatusPlan = { lease: LeaseView; status: GpuLeaseStatus };
 
 export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const ctx = planContext(snapshot);
   const seenOrphans = snapshot.orphansSince ?? new Map<string, number>();
-  const allOrphans = findOrphans(snapshot, ctx.accounts, ctx.owners, seenOrphans);
   // Internal demand first: the owner's training comes before any new lending.
-  const demand = internalDemand(
-    snapshot.pods,
-    ctx.owners,
-    snapshot.settings.resourceNames,
-    snapshot.groupSizes,
-  );
-  const settled = demand.filter((g) => g.settlesAt <= snapshot.now);
-  const settling = demand.filter((g) => g.settlesAt > snapshot.now);
-  const reclaim = planReclaim(snapshot, ctx.accounts, settled, ctx.owners, allOrphans);
-  const { hits, returning } = planReclaims(ctx, reclaim.decisions);
-  explicitReclaims(ctx, hits);
+  const { allOrphans, settling, reclaim, hits, returning } = reclaimStage(ctx);
   const admission = planAdmissions(ctx, [...reclaim.waiting, ...settling]);
 
   const podsByLease = groupPodsByLease(ctx);
@@ -273,76 +253,6 @@ function planOrphans(
     wakeAt = earliest(wakeAt, force ? now + 1000 : orphan.forceAt);
   }
   return { orphans, evictions, events, wakeAt };
-}
-
-function planContext(snapshot: ClusterSnapshot): PlanContext {
-  const owners = tenantNamespaces(snapshot);
-  const quotas = new Map(snapshot.quotas.map((q) => [q.name, q]));
-  return {
-    snapshot,
-    accounts: accountNodes(snapshot),
-    owners,
-    quotaOf: (namespace) => {
-      const tenant = owners.get(namespace);
-      return tenant === undefined ? undefined : quotas.get(tenant);
-    },
-  };
-}
-
-/**
- * The leases internal demand takes GPUs from, one hit per lease, and the nodes that go back; those
- * nodes are marked Returning so no admission uses them.
- */
-function planReclaims(
-  ctx: PlanContext,
-  decisions: ReclaimDecision[],
-): { hits: Map<string, ReclaimHit>; returning: Set<string> } {
-  const hits = new Map<string, ReclaimHit>();
-  const returning = new Set<string>();
-  for (const decision of decisions) {
-    for (const node of decision.nodes) {
-      returning.add(node);
-      const account = ctx.accounts.get(node);
-      if (account) account.state = "Returning";
-    }
-    for (const hit of decision.hits) {
-      // Two demands may take different nodes of one lease (partial reclaim): one notice for both.
-      const earlier = hits.get(leaseKey(hit.lease));
-      const nodes = [...new Set([...(earlier?.nodes ?? []), ...hit.nodes])].sort();
-      const allocations = hit.lease.status.allocations ?? [];
-      hits.set(leaseKey(hit.lease), {
-        nodes,
-        whole: (earlier?.whole ?? false) || hit.whole,
-        gpus: allocations.filter((a) => nodes.includes(a.node)).reduce((sum, a) => sum + a.gpus, 0),
-        reason: "InternalDemand",
-        explanation: earlier ? `${earlier.explanation}; ${decision.explanation}` : decision.explanation,
-      });
-    }
-  }
-  return { hits, returning };
-}
-
-/** Adds a hit for each Active lease on a lent node that lost its lendable label (or got gpulease.io/reclaim=true). */
-function explicitReclaims(ctx: PlanContext, hits: Map<string, ReclaimHit>): void {
-  for (const lease of ctx.snapshot.leases) {
-    if (lease.status.phase !== "Active" || lease.spec.class === "Reserved" || hits.has(leaseKey(lease)))
-      continue;
-    const allocations = lease.status.allocations ?? [];
-    const taken = allocations.filter((a) => {
-      const account = ctx.accounts.get(a.node);
-      return account?.node.lent === true && !account.node.lendable;
-    });
-    if (taken.length === 0) continue;
-    const whole = !lease.spec.allowPartialReclaim;
-    const nodes = (whole ? allocations : taken).map((a) => a.node).sort();
-    hits.set(leaseKey(lease), {
-      nodes,
-      whole,
-      gpus: (whole ? allocations : taken).reduce((sum, a) => sum + a.gpus, 0),
-      reason: "NodeReclaimed",
-      explanation: `node(s) ${taken.map((a) => a.node).join(", ")} were taken out of the lendable pool`,
-    });
-  }
 }
 
 /** Admits pending leases, never lending a node an internal demand still waiting could use. */
