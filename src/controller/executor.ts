@@ -17,6 +17,9 @@ import { tenantOf } from "./log-context.ts";
 
 export type { Caches };
 
+/** What the executor reads of a plan: its actions, and the reclaims behind them (for metrics and logs). */
+export type ExecutablePlan = Pick<ClusterPlan, "actions" | "reclaims" | "hopelessDemand">;
+
 export interface ExecutionResult {
   /** The plan had more writes than one pass carries out: replan at once for the rest. */
   truncated: boolean;
@@ -129,11 +132,11 @@ export class PlanExecutor {
   ) {}
 
   /** The batch this executor would run for a plan (for tests and the status command). */
-  select(plan: ClusterPlan): Batch {
+  select(plan: ExecutablePlan): Batch {
     return selectBatch(plan.actions, this.budget);
   }
 
-  async execute(plan: ClusterPlan): Promise<ExecutionResult> {
+  async execute(plan: ExecutablePlan): Promise<ExecutionResult> {
     const batch = this.select(plan);
     const succeeded = new Set<string>();
     const inBatch = new Set(batch.waves.flat().map((a) => a.id));
@@ -307,7 +310,7 @@ export class PlanExecutor {
   }
 
   /** Metrics and log lines of what was written (never of what was only planned). */
-  private recordOutcome(plan: ClusterPlan, succeeded: ReadonlySet<string>): void {
+  private recordOutcome(plan: ExecutablePlan, succeeded: ReadonlySet<string>): void {
     const timed = new Set<string>();
     for (const action of plan.actions) {
       if (action.kind !== "leaseStatus" || !succeeded.has(action.id)) continue;

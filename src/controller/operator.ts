@@ -7,8 +7,9 @@ import { randomUUID } from "node:crypto";
 import { LABEL_TENANT } from "../api/labels.ts";
 import { convertSettings, type OperatorConfig, poolSettings } from "../config/operator-config.ts";
 import { afterBindRefusal, type BindBackoff } from "../core/bind-order.ts";
-import type { MalformedObject } from "../core/model.ts";
+import type { ClusterSnapshot, MalformedObject } from "../core/model.ts";
 import { type ClusterPlan, planCluster } from "../core/planner.ts";
+import { planReclaimFirst } from "../core/reclaim-first-plan.ts";
 import { TENANT_ADMISSION_CONFIGMAP } from "../core/tenant-priority.ts";
 import { jobPodsAtOnce, slimJob, slimPod, toNodeView, toPodView } from "../kube/convert.ts";
 import { NotLeaderError } from "../kube/errors.ts";
@@ -25,6 +26,8 @@ import { WorkQueue } from "./workqueue.ts";
 
 const CONTROLLER = "gpulease";
 const PLAN = "plan";
+/** A pass that writes only what new internal demand needs at once (reclaim-first-plan.ts). */
+const RECLAIM_FIRST = "reclaim-first";
 
 export class Operator {
   readonly informers: {
@@ -144,7 +147,10 @@ export class Operator {
       );
       if (unschedulable && !this.unschedulableSeen.has(uid)) {
         this.unschedulableSeen.set(uid, Date.now());
-        if (this.isInternalGpuPod(object)) this.demandArrived = true;
+        if (this.isInternalGpuPod(object)) {
+          this.demandArrived = true;
+          this.queue.add(RECLAIM_FIRST);
+        }
       } else if (!unschedulable) this.unschedulableSeen.delete(uid);
     });
     this.queue = new WorkQueue<string>({
@@ -257,8 +263,52 @@ export class Operator {
   /** One pass; every line logged during it (here, in the executor, for its Events) carries its ID. */
   private reconcile(key: string): Promise<void> {
     return withLogContext({ controller: CONTROLLER, reconcileID: randomUUID() }, () =>
-      this.planAndExecute(key),
+      key === RECLAIM_FIRST ? this.reclaimFirst() : this.planAndExecute(key),
     );
+  }
+
+  /** The snapshot a pass plans from, with what the operator itself remembers between passes. */
+  private snapshotNow(): { snapshot: ClusterSnapshot; malformed: MalformedObject[] } {
+    const { snapshot, malformed } = this.snapshots.build(Date.now());
+    for (const pod of snapshot.pods) {
+      const seen = pod.unschedulable ? this.unschedulableSeen.get(pod.uid) : undefined;
+      if (seen !== undefined && (pod.unschedulableSince === undefined || seen > pod.unschedulableSince)) {
+        pod.unschedulableSince = seen;
+      }
+    }
+    this.forgetBindBackoffs(snapshot.pods);
+    return {
+      snapshot: { ...snapshot, orphansSince: this.orphansSince, bindBackoff: this.bindBackoff },
+      malformed,
+    };
+  }
+
+  /**
+   * New internal demand: its reclaim's statuses and notices go out before anything else is planned,
+   * then the whole plan follows (queued at once). A failure here is left to that whole plan.
+   */
+  private async reclaimFirst(): Promise<void> {
+    const started = performance.now();
+    this.demandArrived = false;
+    try {
+      const plan = planReclaimFirst(this.snapshotNow().snapshot);
+      if (plan.actions.length > 0) {
+        const outcome = await this.executor.execute(plan);
+        this.log.debug(
+          { writes: outcome.writes, ms: Math.round(performance.now() - started) },
+          "reclaim-first pass executed",
+        );
+      }
+    } catch (error) {
+      if (!(error instanceof NotLeaderError))
+        this.log.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          "reclaim-first pass failed",
+        );
+    } finally {
+      this.queue.forget(RECLAIM_FIRST);
+      this.queue.add(PLAN);
+    }
   }
 
   private async planAndExecute(key: string): Promise<void> {
@@ -266,22 +316,10 @@ export class Operator {
     const started = performance.now();
     this.metrics.activeWorkers.set({ controller: CONTROLLER }, 1);
     try {
-      const now = Date.now();
       // This pass sees all demand so far; only demand arriving from here on makes it yield.
       this.demandArrived = false;
-      const { snapshot, malformed } = this.snapshots.build(now);
-      for (const pod of snapshot.pods) {
-        const seen = pod.unschedulable ? this.unschedulableSeen.get(pod.uid) : undefined;
-        if (seen !== undefined && (pod.unschedulableSince === undefined || seen > pod.unschedulableSince)) {
-          pod.unschedulableSince = seen;
-        }
-      }
-      this.forgetBindBackoffs(snapshot.pods);
-      const plan = planCluster({
-        ...snapshot,
-        orphansSince: this.orphansSince,
-        bindBackoff: this.bindBackoff,
-      });
+      const { snapshot, malformed } = this.snapshotNow();
+      const plan = planCluster(snapshot);
       this.orphansSince = new Map(plan.orphans.map((o) => [o.pod.uid, o.since]));
       this.snapshots.forgetVanished(plan.settledVanished);
       this.reportNotFree(plan);

@@ -1,6 +1,7 @@
 /** What every step of a plan reads: the snapshot and the indexes built once from it. */
 import { accountNodes, type NodeAccount, tenantNamespaces } from "./accounting.ts";
-import type { ClusterSnapshot, QuotaView } from "./model.ts";
+import { inBindBackoff } from "./bind-order.ts";
+import type { ClusterSnapshot, PodView, QuotaView } from "./model.ts";
 
 export interface PlanContext {
   snapshot: ClusterSnapshot;
@@ -24,4 +25,22 @@ export function planContext(snapshot: ClusterSnapshot): PlanContext {
       return tenant === undefined ? undefined : quotas.get(tenant);
     },
   };
+}
+
+/**
+ * Tenant pods by the lease their label names (`namespace/lease`), whether or not that lease exists.
+ * A gated pod waiting out a refused bind's backoff is left out: it is neither bound nor told again.
+ */
+export function groupPodsByLease(ctx: PlanContext): Map<string, PodView[]> {
+  const podsByLease = new Map<string, PodView[]>();
+  const { bindBackoff, now } = ctx.snapshot;
+  for (const pod of ctx.snapshot.pods) {
+    if (pod.lease === undefined || !ctx.owners.has(pod.namespace)) continue;
+    if (inBindBackoff(pod, bindBackoff, now)) continue;
+    const key = `${pod.namespace}/${pod.lease}`;
+    const list = podsByLease.get(key) ?? [];
+    list.push(pod);
+    podsByLease.set(key, list);
+  }
+  return podsByLease;
 }

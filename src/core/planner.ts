@@ -6,7 +6,7 @@
 import type { GpuLeaseStatus, TenantQuotaStatus } from "../api/index.ts";
 import type { NodeAccount } from "./accounting.ts";
 import { type AdmissionDecision, type AdmissionResult, admit } from "./admission.ts";
-import { bindBackoffEnds, fairBindingOrder, inBindBackoff } from "./bind-order.ts";
+import { bindBackoffEnds, fairBindingOrder } from "./bind-order.ts";
 import { type Binding, planBindings } from "./binding.ts";
 import { getCondition, setCondition } from "./conditions.ts";
 import type { DemandGroup } from "./demand.ts";
@@ -26,7 +26,7 @@ import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type Quot
 import { type NodeChange, planNodePool } from "./node-pool.ts";
 import { type Orphan, orphanEvent } from "./orphans.ts";
 import { buildActions, type PlanAction } from "./plan-actions.ts";
-import { type PlanContext, planContext } from "./plan-context.ts";
+import { groupPodsByLease, type PlanContext, planContext } from "./plan-context.ts";
 import { type InternalOnLentNode, internalPodsOnLentNodes, intrusionEvents } from "./platform-mistakes.ts";
 import { foldedUids, planQuotaStatus, type RetiringLease } from "./quota-status.ts";
 import type { ReclaimDecision } from "./reclaim-planner.ts";
@@ -262,24 +262,6 @@ function planAdmissions(ctx: PlanContext, waitingDemand: DemandGroup[]): Admissi
     ctx.accounts,
     (account) => !waitingDemand.some((group) => group.pods.some((pod) => staticFit(pod, account.node))),
   );
-}
-
-/**
- * Tenant pods by the lease their label names (`namespace/lease`), whether or not that lease exists.
- * A gated pod waiting out a refused bind's backoff is left out: it is neither bound nor told again.
- */
-function groupPodsByLease(ctx: PlanContext): Map<string, PodView[]> {
-  const podsByLease = new Map<string, PodView[]>();
-  const { bindBackoff, now } = ctx.snapshot;
-  for (const pod of ctx.snapshot.pods) {
-    if (pod.lease === undefined || !ctx.owners.has(pod.namespace)) continue;
-    if (inBindBackoff(pod, bindBackoff, now)) continue;
-    const key = `${pod.namespace}/${pod.lease}`;
-    const list = podsByLease.get(key) ?? [];
-    list.push(pod);
-    podsByLease.set(key, list);
-  }
-  return podsByLease;
 }
 
 /** Each lease's next status, evictions, notices and events, with its AtRisk condition. */

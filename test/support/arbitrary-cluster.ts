@@ -3,7 +3,8 @@
  * partly busy with internal pods, and Pending leases of three tenants (one of them may be Dedicated).
  */
 import fc from "fast-check";
-import type { LeaseView } from "../../src/core/model.ts";
+import type { ClusterSnapshot, LeaseView } from "../../src/core/model.ts";
+import type { ClusterPlan } from "../../src/core/planner.ts";
 import { H100, lease, node, pod, quota, snapshot, T0, tenantNs } from "./snapshot-builder.ts";
 
 export const arbitraryCluster = fc.record({
@@ -73,4 +74,17 @@ export function buildCluster(c: ArbitraryCluster) {
       }),
     ),
   });
+}
+
+/** Applies a plan's lease statuses and taints to the snapshot, as the API server would after the writes. */
+export function afterWrites(snap: ClusterSnapshot, plan: ClusterPlan): ClusterSnapshot {
+  const lent = new Set(plan.lendNodes.map((c) => c.node));
+  return {
+    ...snap,
+    nodes: snap.nodes.map((n) => (lent.has(n.name) ? { ...n, lent: true } : n)),
+    leases: snap.leases.map((l) => {
+      const s = plan.leaseStatuses.find((x) => x.lease.uid === l.uid);
+      return s ? { ...l, status: s.status } : l;
+    }),
+  };
 }

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { accountNodes } from "../../../src/core/accounting.ts";
 import { planCluster } from "../../../src/core/planner.ts";
-import { arbitraryCluster, buildCluster } from "../../support/arbitrary-cluster.ts";
+import { afterWrites, arbitraryCluster, buildCluster } from "../../support/arbitrary-cluster.ts";
 import { H100, lease, node, pod, quota, snapshot, T0, tenantNs } from "../../support/snapshot-builder.ts";
 
 const acme = [quota("acme", { limits: [{ maxGpus: 32, maxReservedGpus: 8 }] })];
@@ -10,19 +10,6 @@ const acmeNs = [tenantNs("acme-prod", "acme")];
 
 function statusOf(plan: ReturnType<typeof planCluster>, name: string) {
   return plan.leaseStatuses.find((s) => s.lease.name === name)?.status;
-}
-
-/** Applies a plan's lease statuses and taints to the snapshot, as the API server would after the writes. */
-function applied(snap: ReturnType<typeof snapshot>, plan: ReturnType<typeof planCluster>) {
-  const lent = new Set(plan.lendNodes.map((c) => c.node));
-  return {
-    ...snap,
-    nodes: snap.nodes.map((n) => (lent.has(n.name) ? { ...n, lent: true } : n)),
-    leases: snap.leases.map((l) => {
-      const s = plan.leaseStatuses.find((x) => x.lease.uid === l.uid);
-      return s ? { ...l, status: s.status } : l;
-    }),
-  };
 }
 
 describe("admission", () => {
@@ -75,7 +62,7 @@ describe("admission", () => {
     });
     expect(plan.lendNodes.map((c) => c.node).sort()).toEqual(["big", "small-a", "small-b"]);
     // Written and planned again, the same admissions hold: nothing over-allocated.
-    const after = accountNodes(applied(snap, plan));
+    const after = accountNodes(afterWrites(snap, plan));
     expect([...after.values()].every((a) => a.free >= 0)).toBe(true);
   });
 
@@ -465,7 +452,7 @@ describe("invariants (property tests)", () => {
       fc.property(arbitraryCluster, (c) => {
         const snap = buildCluster(c);
         const plan = planCluster(snap);
-        const after = applied(snap, plan);
+        const after = afterWrites(snap, plan);
         // No node over-allocated: held GPUs never exceed capacity where they did not already.
         for (const account of accountNodes(after).values()) {
           const before = accountNodes(snap).get(account.node.name);
