@@ -200,11 +200,28 @@ export function protection(lease: LeaseView, quota: QuotaView | undefined, now: 
   return undefined;
 }
 
+/**
+ * A lease's admission and last checkpoint as epoch ms (NaN when absent), parsed once per lease view:
+ * every lent node's cost reads them, in every plan, and views are reused while the lease is unchanged.
+ */
+const parsedTimes = new WeakMap<LeaseView, { admittedAt: number; checkpoint: number }>();
+function leaseTimes(lease: LeaseView): { admittedAt: number; checkpoint: number } {
+  let times = parsedTimes.get(lease);
+  if (times === undefined) {
+    times = {
+      admittedAt: Date.parse(lease.status.admittedAt ?? ""),
+      checkpoint: Date.parse(lease.annotations[ANNOTATION_LAST_CHECKPOINT] ?? ""),
+    };
+    parsedTimes.set(lease, times);
+  }
+  return times;
+}
+
 /** When a lease's minRuntime protection ends (undefined: none, or Reserved which never lapses early). */
 export function protectionEnds(lease: LeaseView, quota: QuotaView | undefined): number | undefined {
   if (lease.spec.class === "Reserved") return undefined;
   const minRuntime = quota?.spec.minRuntimeMs;
-  const admittedAt = Date.parse(lease.status.admittedAt ?? "");
+  const admittedAt = leaseTimes(lease).admittedAt;
   return minRuntime !== undefined && minRuntime > 0 && !Number.isNaN(admittedAt)
     ? admittedAt + minRuntime
     : undefined;
@@ -212,8 +229,9 @@ export function protectionEnds(lease: LeaseView, quota: QuotaView | undefined): 
 
 /** Seconds of GPU work lost if the lease stops now: since its last checkpoint, else since admission. */
 export function gpuTimeLost(lease: LeaseView, gpus: number, now: number): number {
-  const admittedAt = Date.parse(lease.status.admittedAt ?? "") || now;
-  const checkpoint = Date.parse(lease.annotations[ANNOTATION_LAST_CHECKPOINT] ?? "");
+  const times = leaseTimes(lease);
+  const admittedAt = times.admittedAt || now;
+  const checkpoint = times.checkpoint;
   const since = Number.isNaN(checkpoint) ? admittedAt : Math.max(admittedAt, Math.min(checkpoint, now));
   return (gpus * Math.max(0, now - since)) / 1000;
 }
@@ -399,15 +417,33 @@ function reclaimFor(ctx: ReclaimContext, group: DemandGroup, available: NodeRoom
       (c) => !ctx.taken.has(c.account.node.name) && group.pods.some((p) => staticFit(p, c.account.node)),
     );
   const usable = candidates.filter((c) => c.protectedBy === undefined);
-  const roomsWith = (chosen: Candidate[]) => {
+  const freedRooms = (chosen: Candidate[]): NodeRoom[] =>
     // In node order, as the rooms are everywhere else: placement tries rooms in order.
-    const freed = freedBy(ctx, chosen)
+    freedBy(ctx, chosen)
       .map((node) => ctx.accounts.get(node))
       .filter((a): a is NodeAccount => a !== undefined)
-      .sort((a, b) => (ctx.nodeOrder.get(a.node.name) ?? 0) - (ctx.nodeOrder.get(b.node.name) ?? 0));
-    return [...available, ...freed.map((a) => ctx.room(a, true))];
+      .sort((a, b) => (ctx.nodeOrder.get(a.node.name) ?? 0) - (ctx.nodeOrder.get(b.node.name) ?? 0))
+      .map((a) => ctx.room(a, true));
+  const roomsWith = (chosen: Candidate[]) => [...available, ...freedRooms(chosen)];
+  const roomNow = available.reduce((sum, r) => sum + r.gpus, 0);
+  // Placement is best fit, whatever the order of rooms: a room no pod of the group fits in now never
+  // matters, so the many tries below look only at the rooms that might (few, in a large cluster).
+  const couldHost = (room: NodeRoom) =>
+    group.pods.some(
+      (pod) =>
+        room.gpus >= (pod.gpus[ctx.resourceFor(pod)] ?? 0) &&
+        room.cpuMillis >= pod.cpuMillis &&
+        room.memoryBytes >= pod.memoryBytes &&
+        staticFit(pod, room.node),
+    );
+  const hosts = available.filter(couldHost);
+  const hostGpus = hosts.reduce((sum, r) => sum + r.gpus, 0);
+  const fitsWith = (chosen: Candidate[]) => {
+    const freed = freedRooms(chosen).filter(couldHost);
+    // The group needs at least its GPUs free in all.
+    if (hostGpus + freed.reduce((sum, r) => sum + r.gpus, 0) < group.gpus) return false;
+    return groupFits(group.pods, [...hosts, ...freed], ctx.resourceFor);
   };
-  const fitsWith = (chosen: Candidate[]) => groupFits(group.pods, roomsWith(chosen), ctx.resourceFor);
 
   let chosen = greedyChoice(usable, fitsWith);
   if (chosen === undefined) {
@@ -418,7 +454,6 @@ function reclaimFor(ctx: ReclaimContext, group: DemandGroup, available: NodeRoom
   }
   // Node by node, the greedy misses cheaper combinations (one 8-GPU node for two 4-GPU ones, two
   // nodes sharing one lease): search the subsets of the cheapest few nodes by the plan's own cost.
-  const roomNow = available.reduce((sum, r) => sum + r.gpus, 0);
   chosen = cheaperChoice(chosen, usable.slice(0, SEARCH_NODES), {
     neededGpus: group.gpus - roomNow,
     freedGpus: (c) => ctx.room(c.account, true).gpus,
