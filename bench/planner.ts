@@ -8,7 +8,9 @@
  */
 import { writeFileSync } from "node:fs";
 import type { ClusterSnapshot } from "../src/core/model.ts";
+import type { PlanAction } from "../src/core/plan-actions.ts";
 import { planCluster } from "../src/core/planner.ts";
+import { planReclaimFirst } from "../src/core/reclaim-first-plan.ts";
 import { bigCluster, makeLease, makeNode, makePod } from "./generate.ts";
 import { machine, percentile, printTable } from "./machine.ts";
 
@@ -53,6 +55,20 @@ function heapAfterGcMB(): number | undefined {
   if (!gc) return undefined;
   gc();
   return Math.round(process.memoryUsage().heapUsed / 2 ** 20);
+}
+
+/**
+ * Whether both plans give the same notices, to leases and their pods (the bench's own check that it
+ * timed a real reclaim, decided as the whole plan decides it).
+ */
+function sameNotices(a: PlanAction[], b: PlanAction[]): boolean {
+  const ids = (actions: PlanAction[]) =>
+    actions
+      .filter((x) => x.kind === "podNotice" || (x.kind === "leaseStatus" && x.transition === "noticeGiven"))
+      .map((x) => x.id)
+      .sort()
+      .join();
+  return ids(a) === ids(b) && ids(a) !== "";
 }
 
 /** The snapshot once the first plan's writes are applied, as the caches hold them after one pass. */
@@ -120,6 +136,15 @@ function measure(size: { nodes: number; leases: number; runs: number }) {
       decisions: after.decisions.length,
     };
   }
+  // What the operator runs first when an internal pod turns Unschedulable: the reclaim-first plan
+  // (its notices go out before the whole plan is even computed).
+  const unschedulable = events["pod turned Unschedulable"] as (run: number) => ClusterSnapshot;
+  const firstReclaim = planReclaimFirst(unschedulable(0));
+  const reclaimFirst = {
+    ...time(size.runs, unschedulable, planReclaimFirst),
+    notices: firstReclaim.noticesGiven.length,
+    sameAsWholePlan: sameNotices(firstReclaim.actions, planCluster(unschedulable(0)).actions),
+  };
   // Heap with the cluster, its steady state and one plan held: what a running operator keeps.
   const heapMB = heapAfterGcMB();
   return {
@@ -139,6 +164,7 @@ function measure(size: { nodes: number; leases: number; runs: number }) {
     admitted,
     admissionDecisionsPerSecond: Math.round(plan.decisions.length / (first.wallMs.p50 / 1000)),
     replan,
+    reclaimFirst,
     heapAfterGcMB: heapMB,
   };
 }
@@ -159,6 +185,10 @@ for (const size of sizes) {
         `replan after ${kind} p50 / p99`,
         ms(t),
       ]),
+      [
+        `reclaim-first plan after pod turned Unschedulable p50 / p99 (${r.reclaimFirst.notices} notice(s), same as whole plan: ${r.reclaimFirst.sameAsWholePlan})`,
+        ms(r.reclaimFirst),
+      ],
       ["admission decisions (admitted)", `${r.admissionDecisions} (${r.admitted})`],
       ["admission decisions per second", r.admissionDecisionsPerSecond],
       ["heap after forced GC (MB)", r.heapAfterGcMB ?? "n/a (run with --expose-gc)"],

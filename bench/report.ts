@@ -145,6 +145,8 @@ interface PlannerSize {
   admitted: number;
   admissionDecisionsPerSecond: number;
   replan: Record<string, PlannerTiming & { admitted: number; decisions: number }>;
+  /** The reclaim-first plan after a pod turned Unschedulable (absent in runs before it existed). */
+  reclaimFirst?: PlannerTiming & { notices: number; sameAsWholePlan: boolean };
   heapAfterGcMB: number | undefined;
 }
 const planner = results("planner") as (Json & { sizes: PlannerSize[] }) | undefined;
@@ -171,6 +173,11 @@ if (planner?.sizes) {
       ...Object.entries(r.replan).map(
         ([kind, x]) => `| replan after one event: ${kind} (${x.admitted} admitted) | ${t(x)} |`,
       ),
+      ...(r.reclaimFirst
+        ? [
+            `| reclaim-first plan after pod turned Unschedulable (${r.reclaimFirst.notices} lease(s) noticed; same notices as the whole plan: ${r.reclaimFirst.sameAsWholePlan ? "yes" : "no"}) | ${t(r.reclaimFirst)} |`,
+          ]
+        : []),
       "",
       `Admission decisions per second (first plan): ${r.admissionDecisionsPerSecond}; heap after a forced GC ${r.heapAfterGcMB ?? "n/a"} MB.`,
       "",
@@ -629,6 +636,80 @@ if (day) {
       "day trace: internal extra wait ≤ notice + 5 s",
       `p99 ${num(((d?.internalExtraWaitBeyondNoticeMs.p99 as number) ?? Number.NaN) / 1000, 0)} s beyond the notice, ${num(((d?.internalWaitBeyondNoticeAndMinRuntimeMs?.p99 as number) ?? Number.NaN) / 1000, 0)} s beyond notice + minRuntime (5 s simulation steps); real cluster: Jobs scheduled ${num(mid?.reclaim.jobsScheduledWithinSeconds)} s after creation with a 5 s notice`,
       d ? (d.internalExtraWaitBeyondNoticeMs.p99 as number) <= 5000 : undefined,
+    ),
+    "",
+  );
+}
+
+// Goals of the issue on cost per event (incremental planning, a reclaim fast path, a smaller
+// operator): each figure before (the committed baseline files, from commit 7bd24da) and now.
+{
+  type PlannerRun = Json & { sizes: PlannerSize[] };
+  const at = (run: PlannerRun | undefined, nodes: number) => run?.sizes?.find((s) => s.size.nodes === nodes);
+  const before10k = at(results("planner-baseline") as PlannerRun | undefined, 10_000);
+  const now10k = plannerAt(10_000);
+  const scaleBefore = scaleResults("scale-1000-baseline");
+  const scaleNow = scaleResults("scale-1000");
+  const ms = (v: number | undefined) => (v === undefined ? "n/a" : `${num(v)} ms`);
+  const verdict = (v: number | undefined, goal: number) =>
+    v === undefined ? "n/a" : v <= goal ? "met" : "missed";
+  const row = (goal: string, before: string, now: string, met: string) =>
+    `| ${goal} | ${before} | ${now} | ${met} |`;
+  const replanP99 = (run: PlannerSize | undefined, kind: string) => run?.replan[kind]?.cpuMs.p99;
+  const reaction = (r: ScaleResult | undefined) =>
+    (r?.reclaim.reactionObservedMs?.p99 as number | undefined) ?? undefined;
+  lines.push(
+    "## Cost per event: before and after",
+    "",
+    "Goals of the issue on incremental planning, each judged by the figure beside it. Planner rows are CPU p99",
+    "(the slowest of 20 runs) at 10,000 nodes / 50,000 leases; before is `bench/results/planner-baseline.json`",
+    "and `scale-1000-baseline.json` (commit 7bd24da), now is `planner.json` and `scale-1000.json`.",
+    "",
+    "| goal | before | now | |",
+    "|---|---|---|---|",
+    ...["lease created", "lease ended", "pod turned Unschedulable", "node added"].map((kind) =>
+      row(
+        `replan after one event (${kind}) p99 ≤ 5 ms`,
+        ms(replanP99(before10k, kind)),
+        ms(replanP99(now10k, kind)),
+        verdict(replanP99(now10k, kind), 5),
+      ),
+    ),
+    row(
+      "reclaim-first plan after a pod turned Unschedulable (what runs before the notices go out)",
+      "no such pass (the whole replan above)",
+      ms(now10k?.reclaimFirst?.cpuMs.p99),
+      "",
+    ),
+    row(
+      "full plan from scratch ≤ 250 ms",
+      ms(before10k?.firstPlan.cpuMs.p99),
+      ms(now10k?.firstPlan.cpuMs.p99),
+      verdict(now10k?.firstPlan.cpuMs.p99, 250),
+    ),
+    row(
+      "reclaim reaction p99 ≤ 100 ms (1,000 nodes, bench's clock)",
+      ms(reaction(scaleBefore)),
+      ms(reaction(scaleNow)),
+      verdict(reaction(scaleNow), 100),
+    ),
+    row(
+      "operator RSS ≤ 256 MB idle (1,000 nodes, 10,000 pods)",
+      `${scaleBefore?.idle.rssMB ?? "n/a"} MB`,
+      `${scaleNow?.idle.rssMB ?? "n/a"} MB`,
+      scaleNow ? ((scaleNow.idle.rssMB as number) <= 256 ? "met" : "missed") : "n/a",
+    ),
+    row(
+      "admission ≥ 80 % of the write ceiling",
+      `${num(((scaleBefore?.admission.requestsShareOfCeiling as number) ?? Number.NaN) * 100, 0)} %`,
+      `${num(((scaleNow?.admission.requestsShareOfCeiling as number) ?? Number.NaN) * 100, 0)} %`,
+      scaleNow ? ((scaleNow.admission.requestsShareOfCeiling as number) >= 0.8 ? "met" : "missed") : "n/a",
+    ),
+    row(
+      "evictions within 1 s after the deadline (p99), never before",
+      ms(scaleBefore?.reclaim.evictionAfterDeadlineObservedMs?.p99 as number | undefined),
+      ms(scaleNow?.reclaim.evictionAfterDeadlineObservedMs?.p99 as number | undefined),
+      verdict(scaleNow?.reclaim.evictionAfterDeadlineObservedMs?.p99 as number | undefined, 1000),
     ),
     "",
   );
