@@ -58,6 +58,8 @@ function subjectOf(action: PlanAction): Record<string, string | undefined> {
     case "resourceQuota":
     case "priorityQuota":
       return { namespace: action.quota.namespace };
+    case "limitRange":
+      return { namespace: action.limitRange.namespace };
     case "tenantAdmission":
       return { namespace: action.namespace };
     case "leaseStatus":
@@ -211,6 +213,9 @@ export class PlanExecutor {
         await writer.ensureResourceQuota(action.quota.namespace, hard);
         return "done";
       }
+      case "limitRange":
+        await writer.ensureLimitRange(action.limitRange.namespace, action.limitRange.defaultRequest);
+        return "done";
       case "priorityQuota":
         await writer.ensurePriorityQuota(action.quota.namespace, action.quota.allowedClasses);
         return "done";

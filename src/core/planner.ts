@@ -29,7 +29,13 @@ import { buildActions, type PlanAction } from "./plan-actions.ts";
 import { type InternalOnLentNode, internalPodsOnLentNodes, intrusionEvents } from "./platform-mistakes.ts";
 import { foldedUids, planQuotaStatus, type RetiringLease } from "./quota-status.ts";
 import { planReclaim, type ReclaimDecision } from "./reclaim-planner.ts";
-import { type DesiredResourceQuota, planResourceQuotas } from "./resource-quotas.ts";
+import {
+  type DesiredLimitRange,
+  type DesiredResourceQuota,
+  leaseQuotaUsage,
+  planLimitRanges,
+  planResourceQuotas,
+} from "./resource-quotas.ts";
 import { staticFit } from "./scheduling-fit.ts";
 import {
   type MisplacedTenantBinding,
@@ -49,6 +55,8 @@ export interface ClusterPlan {
   leaseStatuses: { lease: LeaseView; status: GpuLeaseStatus }[];
   addFinalizers: LeaseView[];
   resourceQuotas: DesiredResourceQuota[];
+  /** Tenant namespaces' LimitRanges (default requests) to write: missing or edited. */
+  limitRanges: DesiredLimitRange[];
   bindings: (Binding & { lease: LeaseView })[];
   /** Pods to tell about their lease's reclaim deadline (annotation, condition, Event). */
   notices: (PodNotice & { lease: LeaseView })[];
@@ -178,12 +186,16 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     admissionConfig && planTenantAdmission(snapshot.settings.tenantPriorityClasses ?? [], admissionConfig);
 
   const changedPlans = leasePlans.filter((p) => !sameJson(p.status, p.lease.status));
+  const limitRanges = planLimitRanges(snapshot);
+  const nodesByName = new Map(snapshot.nodes.map((n) => [n.name, n]));
   const addFinalizers = snapshot.leases.filter((l) => !l.deleting && !l.hasFinalizer);
   const actions = buildActions({
     lendNodes,
     nodeChanges,
     resourceQuotas: desiredQuotas,
     currentResourceQuota: (namespace) => currentQuotas.get(namespace),
+    quotaUsage: (lease, status) => leaseQuotaUsage(lease, status, nodesByName),
+    limitRanges,
     priorityQuotas: planPriorityQuotas(snapshot),
     ...(admissionConfig && tenantAdmission
       ? { tenantAdmission: { namespace: admissionConfig.namespace, ...tenantAdmission } }
@@ -210,6 +222,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     leaseStatuses: changedPlans.map((p) => ({ lease: p.lease, status: p.status })),
     addFinalizers,
     resourceQuotas,
+    limitRanges,
     bindings,
     notices,
     evictions,
