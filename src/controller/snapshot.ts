@@ -226,6 +226,9 @@ export class SnapshotBuilder {
         leases,
         quotas,
         vanishedLeases: this.noteVanished(leases, malformed, now),
+        unreadableLeases: malformed
+          .filter((m) => m.kind === "GpuLease")
+          .map((m) => `${m.namespace}/${m.name}`),
         groupSizes: this.jobSizes(),
         ...(this.sources.resourceQuotas
           ? {

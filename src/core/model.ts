@@ -179,6 +179,8 @@ export interface ClusterSnapshot {
    * finalizer), as the operator last saw them: the operator's own record, until they are in the ledger.
    */
   vanishedLeases?: VanishedLease[];
+  /** `namespace/name` of leases in the cache the parser refuses: they exist, though not in `leases`. */
+  unreadableLeases?: string[];
   /** RoleBindings of every namespace, for reporting a tenant's users bound outside its namespaces. */
   roleBindings?: RoleBindingView[];
   /**

@@ -21,6 +21,7 @@ import {
   type ReclaimHit,
   warnByCondition,
 } from "./lease-lifecycle.ts";
+import { type KnownLeases, recordedLease, recordedStatus, unwatchedVanished } from "./lease-records.ts";
 import { leaseShares } from "./lease-share.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import { type NodeChange, planNodePool } from "./node-pool.ts";
@@ -509,6 +510,8 @@ function planRetirement(
  * Leases deleted without their finalizer (a tenant may strip it and delete at once): their usage, up to
  * when the operator saw them go, joins the retiring leases from the operator's own record of them; a
  * Warning Event on the TenantQuota says so once. Their pods are orphans now and are evicted as such.
+ * Leases gone that the operator never saw go (it restarted, or was down) are folded in from the record
+ * in their TenantQuota's status (lease-records.ts), with the same Event.
  * Returns the UIDs the operator can forget: in the ledger already, or nothing to record.
  */
 function planVanished(
@@ -541,6 +544,29 @@ function planVanished(
       });
     }
   }
+  const uids = new Set([
+    ...ctx.snapshot.leases.map((l) => l.uid),
+    ...(ctx.snapshot.vanishedLeases ?? []).map((v) => v.lease.uid),
+  ]);
+  const unreadable = new Set(ctx.snapshot.unreadableLeases ?? []);
+  for (const quota of ctx.snapshot.quotas) {
+    const known: KnownLeases = { uids, unreadable, folded: foldedUids(quota) };
+    for (const record of unwatchedVanished(quota, known)) {
+      const list = retiringByTenant.get(quota.name) ?? [];
+      list.push({
+        lease: recordedLease(record),
+        status: recordedStatus(record, quota.spec.pricing.currency),
+      });
+      retiringByTenant.set(quota.name, list);
+      events.push({
+        kind: "TenantQuota",
+        name: quota.name,
+        type: "Warning",
+        reason: "LeaseVanished",
+        message: `lease ${record.lease} was deleted without its finalizer while no operator watched it: its usage as last recorded (${record.gpuSeconds} GPU-seconds) goes into the ledger, and its pods are evicted as orphans`,
+      });
+    }
+  }
   return settled;
 }
 
@@ -567,7 +593,12 @@ function planTenantSummaries(
   for (const quota of ctx.snapshot.quotas) {
     const leases = plansByTenant.get(quota.name) ?? [];
     const retiring = retiringByTenant.get(quota.name) ?? [];
-    const status = planQuotaStatus(ctx.snapshot, quota, leases, retiring, liveUids);
+    // A lease the parser refuses still exists: its record stays as it was.
+    const unreadable = new Set(ctx.snapshot.unreadableLeases ?? []);
+    const carried = (quota.status.ledger?.liveLeases ?? []).filter(
+      (r) => unreadable.has(r.lease) && !liveUids.has(r.uid),
+    );
+    const status = planQuotaStatus(ctx.snapshot, quota, leases, retiring, liveUids, carried);
     if (!sameJson(status, quota.status)) quotaStatuses.push({ quota, status });
   }
   return quotaStatuses;
