@@ -169,6 +169,24 @@ export const tenantQuotaStatusSchema = z.object({
       foldedUids: z.array(z.string()).optional(),
       /** The same, as written by versions before 0.2 (read, never written). */
       recentUids: z.array(z.string()).optional(),
+      /**
+       * The billing state of each of the tenant's leases not yet in the ledger, as the operator last
+       * wrote it: a lease that vanishes without its finalizer while no operator watches (or before the
+       * operator that saw it go wrote the ledger) is folded in from here.
+       */
+      liveLeases: z
+        .array(
+          z.object({
+            uid: z.string().min(1),
+            /** `namespace/name`, for the Event that reports it. */
+            lease: z.string().min(1),
+            gpuSeconds: z.int().nonnegative(),
+            perGpuHour: z.string().optional(),
+            /** Ended by a reclaim: its GPU-seconds count as reclaimed too. */
+            reclaimed: z.boolean().optional(),
+          }),
+        )
+        .optional(),
     })
     .optional(),
 });

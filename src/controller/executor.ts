@@ -63,6 +63,8 @@ function subjectOf(action: PlanAction): Record<string, string | undefined> {
     case "resourceQuota":
     case "priorityQuota":
       return { namespace: action.quota.namespace };
+    case "limitRange":
+      return { namespace: action.limitRange.namespace };
     case "tenantAdmission":
       return { namespace: action.namespace };
     case "leaseStatus":
@@ -230,6 +232,9 @@ export class PlanExecutor {
         await writer.ensureResourceQuota(action.quota.namespace, hard);
         return "done";
       }
+      case "limitRange":
+        await writer.ensureLimitRange(action.limitRange.namespace, action.limitRange.defaultRequest);
+        return "done";
       case "priorityQuota":
         await writer.ensurePriorityQuota(action.quota.namespace, action.quota.allowedClasses);
         return "done";

@@ -37,6 +37,7 @@ export class Operator {
     leases: Informer;
     quotas: Informer;
     resourceQuotas: Informer;
+    limitRanges: Informer;
     jobs: Informer;
     roleBindings: Informer;
     tenantAdmission: Informer;
@@ -95,6 +96,7 @@ export class Operator {
       leases: make("gpuleases", paths.gpuLeases()),
       quotas: make("tenantquotas", paths.tenantQuotas()),
       resourceQuotas: make("resourcequotas", paths.resourceQuotas(), "app.kubernetes.io/managed-by=gpulease"),
+      limitRanges: make("limitranges", paths.limitRanges(), "app.kubernetes.io/managed-by=gpulease"),
       // Only how many pods each Job runs at once: a Job's demand is planned as soon as all exist.
       jobs: make("jobs", paths.jobs(), undefined, slimJob),
       // Only to report a tenant's users bound in namespaces without the tenant label.

@@ -13,7 +13,12 @@ import type {
   QuotaView,
   VanishedLease,
 } from "../core/model.ts";
-import { RESOURCE_QUOTA_NAME } from "../core/resource-quotas.ts";
+import {
+  formatQuotaAmount,
+  LIMIT_RANGE_NAME,
+  QUOTA_CPU,
+  RESOURCE_QUOTA_NAME,
+} from "../core/resource-quotas.ts";
 import type { RoleBindingView } from "../core/tenant-bindings.ts";
 import {
   ALLOWED_PRIORITY_CLASSES_KEY,
@@ -31,8 +36,22 @@ import {
   toQuotaView,
 } from "../kube/convert.ts";
 import { type Informer, objectKey } from "../kube/informer.ts";
+import { parseQuantity } from "../kube/quantity.ts";
 import { toRoleBindingView } from "../kube/rbac-view.ts";
 import type { KubeObject } from "../kube/rest.ts";
+
+/**
+ * Quota limits as the API server writes them back (canonical quantities: "2" for "2000m", "1Gi" for
+ * 1073741824) in the operator's own notation, so the plan compares like with like.
+ */
+function inOperatorNotation(hard: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(hard).map(([key, value]) => {
+      const amount = Math.round(parseQuantity(value) * (key === QUOTA_CPU ? 1000 : 1));
+      return [key, formatQuotaAmount(key, amount)];
+    }),
+  );
+}
 
 class Memo<V> {
   private readonly cache = new Map<string, { rv: string | undefined; value: V }>();
@@ -71,6 +90,8 @@ export interface SnapshotSources {
   jobs?: Informer;
   /** The ResourceQuotas the operator keeps, so the plan writes only those that differ. */
   resourceQuotas?: Informer;
+  /** The LimitRanges the operator keeps (default requests in tenant namespaces). */
+  limitRanges?: Informer;
   /** RoleBindings, to report a tenant's users bound in namespaces without the tenant label. */
   roleBindings?: Informer;
   /** The ConfigMap gpulease-tenant-admission alone, in the operator's namespace. */
@@ -111,11 +132,24 @@ export class SnapshotBuilder {
       .filter((raw) => raw.metadata?.name === RESOURCE_QUOTA_NAME)
       .map((raw) => ({
         namespace: raw.metadata?.namespace ?? "",
-        hard: ((raw.spec as { hard?: Record<string, string> } | undefined)?.hard ?? {}) as Record<
-          string,
-          string
-        >,
+        hard: inOperatorNotation(
+          ((raw.spec as { hard?: Record<string, string> } | undefined)?.hard ?? {}) as Record<string, string>,
+        ),
       }));
+  }
+
+  /** The default requests of the operator's LimitRanges (their Container item). */
+  private limitRanges(informer: Informer): { namespace: string; defaultRequest: Record<string, string> }[] {
+    return [...informer.store.values()]
+      .filter((raw) => raw.metadata?.name === LIMIT_RANGE_NAME)
+      .map((raw) => {
+        const limits =
+          (raw.spec as { limits?: { type?: string; defaultRequest?: Record<string, string> }[] } | undefined)
+            ?.limits ?? [];
+        // Any other shape (edited by hand) reads as no defaults, and is rewritten.
+        const item = limits.length === 1 && limits[0]?.type === "Container" ? limits[0] : undefined;
+        return { namespace: raw.metadata?.namespace ?? "", defaultRequest: item?.defaultRequest ?? {} };
+      });
   }
 
   /** The priority quotas, with the classes their NotIn term leaves out of the scope. */
@@ -192,6 +226,9 @@ export class SnapshotBuilder {
         leases,
         quotas,
         vanishedLeases: this.noteVanished(leases, malformed, now),
+        unreadableLeases: malformed
+          .filter((m) => m.kind === "GpuLease")
+          .map((m) => `${m.namespace}/${m.name}`),
         groupSizes: this.jobSizes(),
         ...(this.sources.resourceQuotas
           ? {
@@ -199,6 +236,7 @@ export class SnapshotBuilder {
               priorityQuotas: this.priorityQuotas(this.sources.resourceQuotas),
             }
           : {}),
+        ...(this.sources.limitRanges ? { limitRanges: this.limitRanges(this.sources.limitRanges) } : {}),
         ...(this.sources.tenantAdmission
           ? { tenantAdmission: this.tenantAdmission(this.sources.tenantAdmission) }
           : {}),

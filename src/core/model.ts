@@ -36,6 +36,8 @@ export interface NodeView {
   taints: Taint[];
   cpuMillis: number;
   memoryBytes: number;
+  /** Pods the node takes (allocatable `pods`; absent: the kubelet's default, 110). */
+  pods?: number;
 }
 
 export interface PodView {
@@ -160,6 +162,8 @@ export interface ClusterSnapshot {
   groupSizes?: ReadonlyMap<string, number>;
   /** The ResourceQuotas the operator keeps, as last written (absent: every one is written). */
   resourceQuotas?: { namespace: string; hard: Record<string, string> }[];
+  /** The LimitRanges the operator keeps (`gpulease`), their default requests (absent: not watched). */
+  limitRanges?: { namespace: string; defaultRequest: Record<string, string> }[];
   /**
    * The priority ResourceQuotas (`gpulease-priority`) as last written, with the classes they allow
    * (absent: not watched, none is planned).
@@ -175,6 +179,8 @@ export interface ClusterSnapshot {
    * finalizer), as the operator last saw them: the operator's own record, until they are in the ledger.
    */
   vanishedLeases?: VanishedLease[];
+  /** `namespace/name` of leases in the cache the parser refuses: they exist, though not in `leases`. */
+  unreadableLeases?: string[];
   /** RoleBindings of every namespace, for reporting a tenant's users bound outside its namespaces. */
   roleBindings?: RoleBindingView[];
   /**

@@ -5,7 +5,8 @@
  * - a lease is placed on a node only after the node's lent taint is written;
  * - a pod is bound only after its lease's Active status is written;
  * - a ResourceQuota goes before the lease statuses that change what it counts, with the limits those
- *   statuses give once written, counting only the statuses in the same batch;
+ *   statuses give once written, counting only the statuses in the same batch; and after its
+ *   namespace's LimitRange, whose defaults let the quota count a pod that states no requests;
  * - a TenantQuota status (allocations, usage, ledger) goes out only with every lease status it counts;
  * - an Event goes out only after the write of the state it announces;
  * - a lease's finalizer goes only once its usage is in the ledger (checked by the planner on the
@@ -19,7 +20,12 @@ import { sameJson } from "./equality.ts";
 import type { PlannedEvent, PodNotice } from "./lease-lifecycle.ts";
 import { type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import type { NodeChange } from "./node-pool.ts";
-import type { DesiredResourceQuota } from "./resource-quotas.ts";
+import {
+  type DesiredLimitRange,
+  type DesiredResourceQuota,
+  formatQuotaAmount,
+  parseQuotaAmount,
+} from "./resource-quotas.ts";
 import type { DesiredPriorityQuota } from "./tenant-priority.ts";
 
 /**
@@ -53,6 +59,7 @@ export type PlanAction =
       /** What each status of the plan changes in those limits, for a batch that carries only some. */
       pending: { statusId: string; delta: Record<string, number> }[];
     })
+  | (ActionBase & { kind: "limitRange"; limitRange: DesiredLimitRange })
   | (ActionBase & { kind: "priorityQuota"; quota: DesiredPriorityQuota })
   | (ActionBase & {
       kind: "tenantAdmission";
@@ -100,6 +107,7 @@ export const actionIds = {
   lendNode: (node: string) => `lend/${node}`,
   nodeChange: (node: string) => `node/${node}`,
   resourceQuota: (namespace: string) => `rq/${namespace}`,
+  limitRange: (namespace: string) => `lr/${namespace}`,
   priorityQuota: (namespace: string) => `rq-priority/${namespace}`,
   tenantAdmission: () => "tenant-admission",
   leaseStatus: (lease: { namespace: string; name: string }) => `status/${leaseKey(lease)}`,
@@ -119,6 +127,13 @@ export interface PlanParts {
   resourceQuotas: DesiredResourceQuota[];
   /** The namespace's ResourceQuota as last written (undefined: none yet). */
   currentResourceQuota: (namespace: string) => Record<string, string> | undefined;
+  /**
+   * What a lease status holds against its namespace's quota, by quota key in base units (default:
+   * its GPUs alone): a status that changes it goes after the quota that counts it.
+   */
+  quotaUsage?: (lease: LeaseView, status: GpuLeaseStatus) => Record<string, number>;
+  /** Tenant namespaces whose LimitRange (default requests) is missing or differs. */
+  limitRanges?: DesiredLimitRange[];
   /** Tenant namespaces whose priority quota is missing or allows other classes. */
   priorityQuotas?: DesiredPriorityQuota[];
   /** The allow-list ConfigMap's write, when it differs from the configuration. */
@@ -168,10 +183,22 @@ function newNodes(lease: LeaseView, status: GpuLeaseStatus): string[] {
   return [...allocationTotal(status).keys()].filter((node) => !before.has(node));
 }
 
-/** GPUs a status holds in total (Active or Reclaiming), for deciding which way a quota moves. */
-function heldGpus(status: GpuLeaseStatus): number {
-  if (status.phase !== "Active" && status.phase !== "Reclaiming") return 0;
-  return (status.allocations ?? []).reduce((sum, a) => sum + a.gpus, 0);
+/** GPUs a status holds (Active or Reclaiming): what it counts against the quota, by default. */
+function heldGpus(lease: LeaseView, status: GpuLeaseStatus): Record<string, number> {
+  if (status.phase !== "Active" && status.phase !== "Reclaiming") return {};
+  return {
+    [`requests.${lease.spec.resourceName}`]: (status.allocations ?? []).reduce((sum, a) => sum + a.gpus, 0),
+  };
+}
+
+/** How a status write moves each quota key (keys that do not move are left out). */
+function usageDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const delta: Record<string, number> = {};
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const moved = (after[key] ?? 0) - (before[key] ?? 0);
+    if (moved !== 0) delta[key] = moved;
+  }
+  return delta;
 }
 
 /**
@@ -182,12 +209,14 @@ export function quotaLimitsFor(
   action: Extract<PlanAction, { kind: "resourceQuota" }>,
   inBatch: ReadonlySet<string>,
 ): Record<string, string> {
-  const hard = Object.fromEntries(Object.entries(action.quota.hard).map(([k, v]) => [k, Number(v)]));
+  const hard = Object.fromEntries(
+    Object.entries(action.quota.hard).map(([k, v]) => [k, parseQuotaAmount(k, v)]),
+  );
   for (const { statusId, delta } of action.pending) {
     if (inBatch.has(statusId)) continue;
     for (const [key, value] of Object.entries(delta)) hard[key] = (hard[key] ?? 0) - value;
   }
-  return Object.fromEntries(Object.entries(hard).map(([k, v]) => [k, String(Math.max(0, v))]));
+  return Object.fromEntries(Object.entries(hard).map(([k, v]) => [k, formatQuotaAmount(k, Math.max(0, v))]));
 }
 
 /** Turns the planner's decisions into actions with their prerequisites. */
@@ -209,14 +238,25 @@ export function buildActions(parts: PlanParts): PlanAction[] {
   // ResourceQuotas go first, so a tenant who sees its lease Active can create its pods at once; and
   // they count only the statuses of their own batch (quotaLimitsFor), so a budget that cuts an
   // admission never lets the quota admit pods for it.
+  const quotaUsage = parts.quotaUsage ?? heldGpus;
   const pendingByNamespace = new Map<string, { statusId: string; delta: Record<string, number> }[]>();
+  const movesQuota = new Set<string>();
   for (const { lease, status } of parts.leaseStatuses) {
-    const key = `requests.${lease.spec.resourceName}`;
-    const delta = heldGpus(status) - heldGpus(lease.status);
-    if (delta === 0) continue;
+    const delta = usageDelta(quotaUsage(lease, lease.status), quotaUsage(lease, status));
+    if (Object.keys(delta).length === 0) continue;
+    const statusId = actionIds.leaseStatus(lease);
+    movesQuota.add(statusId);
     const list = pendingByNamespace.get(lease.namespace) ?? [];
-    list.push({ statusId: actionIds.leaseStatus(lease), delta: { [key]: delta } });
+    list.push({ statusId, delta });
     pendingByNamespace.set(lease.namespace, list);
+  }
+  // A LimitRange goes before its namespace's quota: its defaults are what the quota counts for a pod
+  // that states no CPU or memory requests (without them the quota refuses such a pod).
+  const limitRangeIds = new Set<string>();
+  for (const limitRange of parts.limitRanges ?? []) {
+    const id = actionIds.limitRange(limitRange.namespace);
+    limitRangeIds.add(id);
+    actions.push({ kind: "limitRange", id, requires: [], priority: "admission", limitRange });
   }
   const quotaIds = new Set<string>();
   for (const quota of parts.resourceQuotas) {
@@ -226,10 +266,11 @@ export function buildActions(parts: PlanParts): PlanAction[] {
     if (same && pending.length === 0) continue;
     const id = actionIds.resourceQuota(quota.namespace);
     quotaIds.add(id);
+    const limitRangeId = actionIds.limitRange(quota.namespace);
     const action = {
       kind: "resourceQuota" as const,
       id,
-      requires: [],
+      requires: limitRangeIds.has(limitRangeId) ? [limitRangeId] : [],
       priority: "admission" as const,
       quota,
       pending,
@@ -275,7 +316,7 @@ export function buildActions(parts: PlanParts): PlanAction[] {
       .filter((node) => lent.has(node))
       .map(actionIds.lendNode);
     const quotaId = actionIds.resourceQuota(lease.namespace);
-    if (heldGpus(status) !== heldGpus(lease.status) && quotaIds.has(quotaId)) requires.push(quotaId);
+    if (movesQuota.has(id) && quotaIds.has(quotaId)) requires.push(quotaId);
     actions.push({
       kind: "leaseStatus",
       id,

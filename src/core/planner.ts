@@ -21,6 +21,7 @@ import {
   type ReclaimHit,
   warnByCondition,
 } from "./lease-lifecycle.ts";
+import { type KnownLeases, recordedLease, recordedStatus, unwatchedVanished } from "./lease-records.ts";
 import { leaseShares } from "./lease-share.ts";
 import { type ClusterSnapshot, type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import { type NodeChange, planNodePool } from "./node-pool.ts";
@@ -31,7 +32,13 @@ import { type InternalOnLentNode, internalPodsOnLentNodes, intrusionEvents } fro
 import { foldedUids, planQuotaStatus, type RetiringLease } from "./quota-status.ts";
 import type { ReclaimDecision } from "./reclaim-planner.ts";
 import { reclaimStage } from "./reclaim-stage.ts";
-import { type DesiredResourceQuota, planResourceQuotas } from "./resource-quotas.ts";
+import {
+  type DesiredLimitRange,
+  type DesiredResourceQuota,
+  leaseQuotaUsage,
+  planLimitRanges,
+  planResourceQuotas,
+} from "./resource-quotas.ts";
 import { staticFit } from "./scheduling-fit.ts";
 import {
   type MisplacedTenantBinding,
@@ -51,6 +58,8 @@ export interface ClusterPlan {
   leaseStatuses: { lease: LeaseView; status: GpuLeaseStatus }[];
   addFinalizers: LeaseView[];
   resourceQuotas: DesiredResourceQuota[];
+  /** Tenant namespaces' LimitRanges (default requests) to write: missing or edited. */
+  limitRanges: DesiredLimitRange[];
   bindings: (Binding & { lease: LeaseView })[];
   /** Pods to tell about their lease's reclaim deadline (annotation, condition, Event). */
   notices: (PodNotice & { lease: LeaseView })[];
@@ -158,12 +167,16 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     admissionConfig && planTenantAdmission(snapshot.settings.tenantPriorityClasses ?? [], admissionConfig);
 
   const changedPlans = leasePlans.filter((p) => !sameJson(p.status, p.lease.status));
+  const limitRanges = planLimitRanges(snapshot);
+  const nodesByName = new Map(snapshot.nodes.map((n) => [n.name, n]));
   const addFinalizers = snapshot.leases.filter((l) => !l.deleting && !l.hasFinalizer);
   const actions = buildActions({
     lendNodes,
     nodeChanges,
     resourceQuotas: desiredQuotas,
     currentResourceQuota: (namespace) => currentQuotas.get(namespace),
+    quotaUsage: (lease, status) => leaseQuotaUsage(lease, status, nodesByName),
+    limitRanges,
     priorityQuotas: planPriorityQuotas(snapshot),
     ...(admissionConfig && tenantAdmission
       ? { tenantAdmission: { namespace: admissionConfig.namespace, ...tenantAdmission } }
@@ -190,6 +203,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     leaseStatuses: changedPlans.map((p) => ({ lease: p.lease, status: p.status })),
     addFinalizers,
     resourceQuotas,
+    limitRanges,
     bindings,
     notices,
     evictions,
@@ -388,6 +402,8 @@ function planRetirement(
  * Leases deleted without their finalizer (a tenant may strip it and delete at once): their usage, up to
  * when the operator saw them go, joins the retiring leases from the operator's own record of them; a
  * Warning Event on the TenantQuota says so once. Their pods are orphans now and are evicted as such.
+ * Leases gone that the operator never saw go (it restarted, or was down) are folded in from the record
+ * in their TenantQuota's status (lease-records.ts), with the same Event.
  * Returns the UIDs the operator can forget: in the ledger already, or nothing to record.
  */
 function planVanished(
@@ -420,6 +436,29 @@ function planVanished(
       });
     }
   }
+  const uids = new Set([
+    ...ctx.snapshot.leases.map((l) => l.uid),
+    ...(ctx.snapshot.vanishedLeases ?? []).map((v) => v.lease.uid),
+  ]);
+  const unreadable = new Set(ctx.snapshot.unreadableLeases ?? []);
+  for (const quota of ctx.snapshot.quotas) {
+    const known: KnownLeases = { uids, unreadable, folded: foldedUids(quota) };
+    for (const record of unwatchedVanished(quota, known)) {
+      const list = retiringByTenant.get(quota.name) ?? [];
+      list.push({
+        lease: recordedLease(record),
+        status: recordedStatus(record, quota.spec.pricing.currency),
+      });
+      retiringByTenant.set(quota.name, list);
+      events.push({
+        kind: "TenantQuota",
+        name: quota.name,
+        type: "Warning",
+        reason: "LeaseVanished",
+        message: `lease ${record.lease} was deleted without its finalizer while no operator watched it: its usage as last recorded (${record.gpuSeconds} GPU-seconds) goes into the ledger, and its pods are evicted as orphans`,
+      });
+    }
+  }
   return settled;
 }
 
@@ -446,7 +485,12 @@ function planTenantSummaries(
   for (const quota of ctx.snapshot.quotas) {
     const leases = plansByTenant.get(quota.name) ?? [];
     const retiring = retiringByTenant.get(quota.name) ?? [];
-    const status = planQuotaStatus(ctx.snapshot, quota, leases, retiring, liveUids);
+    // A lease the parser refuses still exists: its record stays as it was.
+    const unreadable = new Set(ctx.snapshot.unreadableLeases ?? []);
+    const carried = (quota.status.ledger?.liveLeases ?? []).filter(
+      (r) => unreadable.has(r.lease) && !liveUids.has(r.uid),
+    );
+    const status = planQuotaStatus(ctx.snapshot, quota, leases, retiring, liveUids, carried);
     if (!sameJson(status, quota.status)) quotaStatuses.push({ quota, status });
   }
   return quotaStatuses;

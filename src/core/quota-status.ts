@@ -5,6 +5,7 @@
 import type { GpuLeaseStatus, TenantQuotaStatus } from "../api/index.ts";
 import { allocatedGpus, holdsAllocation } from "./accounting.ts";
 import { setCondition } from "./conditions.ts";
+import { type LeaseRecord, leaseRecord, MAX_LEASE_RECORDS } from "./lease-records.ts";
 import { chargeMicros, formatGpuHours, formatMoney, parseMoneyMicros } from "./metering.ts";
 import type { ClusterSnapshot, LeaseView, QuotaView } from "./model.ts";
 
@@ -22,7 +23,8 @@ export function foldedUids(quota: QuotaView): Set<string> {
 }
 
 export interface RetiringLease {
-  lease: LeaseView;
+  /** The lease, or the operator's record of it when the object is gone. */
+  lease: Pick<LeaseView, "uid" | "namespace" | "name">;
   status: GpuLeaseStatus;
 }
 
@@ -33,7 +35,8 @@ function leaseCharge(status: GpuLeaseStatus): bigint {
 /**
  * `leaseStatuses` are the statuses this plan gives the tenant's leases; `retiring` are deleted leases
  * whose usage must be folded into the ledger before their finalizer goes; `liveUids` are the UIDs of
- * every lease that still exists.
+ * every lease that still exists; `carried` are records kept as they are (their lease exists but cannot
+ * be read now).
  *
  * Folding is idempotent by construction: a lease is folded only if its UID is not in the ledger, and
  * its UID leaves the ledger only once the lease object is gone (its finalizer went after the fold was
@@ -45,6 +48,7 @@ export function planQuotaStatus(
   leases: { lease: LeaseView; status: GpuLeaseStatus }[],
   retiring: RetiringLease[],
   liveUids: ReadonlySet<string>,
+  carried: readonly LeaseRecord[] = [],
 ): TenantQuotaStatus {
   const previous = foldedUids(quota);
   const folded = [...previous].filter((uid) => liveUids.has(uid));
@@ -91,6 +95,18 @@ export function planQuotaStatus(
     if (status.endReason === "Reclaimed") reclaimedGpuSeconds += used;
     charges += leaseCharge(status);
   }
+  // The record of every lease not in the ledger, from the statuses this plan gives them: what a
+  // restarted operator bills a lease by if it finds the lease gone.
+  const records: LeaseRecord[] = [];
+  const recorded = new Set<string>();
+  const record = (entry: LeaseRecord) => {
+    if (recorded.has(entry.uid) || inLedger.has(entry.uid) || records.length >= MAX_LEASE_RECORDS) return;
+    recorded.add(entry.uid);
+    records.push(entry);
+  };
+  for (const { lease, status } of leases) if (status.phase !== undefined) record(leaseRecord(lease, status));
+  for (const { lease, status } of retiring) record(leaseRecord(lease, status)); // waiting for room
+  for (const entry of carried) record(entry);
   const namespaces = snapshot.namespaces
     .filter((ns) => ns.tenant === quota.name)
     .map((ns) => ns.name)
@@ -124,6 +140,6 @@ export function planQuotaStatus(
       charges: formatMoney(charges),
       currency: quota.spec.pricing.currency,
     },
-    ledger,
+    ledger: records.length > 0 ? { ...ledger, liveLeases: records } : ledger,
   };
 }

@@ -85,6 +85,7 @@ export function toNodeView(raw: KubeObject, settings: ConvertSettings): NodeView
       .map((t) => ({ key: str(t.key) ?? "", value: str(t.value) ?? "", effect: str(t.effect) ?? "" })),
     cpuMillis: Math.round(parseQuantity(str(allocatable.cpu)) * 1000),
     memoryBytes: parseQuantity(str(allocatable.memory)),
+    ...(allocatable.pods !== undefined ? { pods: Math.floor(parseQuantity(str(allocatable.pods))) } : {}),
   };
 }
 

@@ -16,7 +16,7 @@ import {
 } from "../api/index.ts";
 import type { PodView } from "../core/model.ts";
 import type { NodeChange } from "../core/node-pool.ts";
-import { RESOURCE_QUOTA_NAME } from "../core/resource-quotas.ts";
+import { LIMIT_RANGE_NAME, QUOTA_CPU, RESOURCE_QUOTA_NAME } from "../core/resource-quotas.ts";
 import {
   ALLOWED_PRIORITY_CLASSES_KEY,
   PRIORITY_QUOTA_NAME,
@@ -25,6 +25,7 @@ import {
 } from "../core/tenant-priority.ts";
 import { ConflictError, NotFoundError, TooManyRequestsError } from "./errors.ts";
 import type { Informer } from "./informer.ts";
+import { parseQuantity } from "./quantity.ts";
 import { type KubeObject, type KubeRest, paths } from "./rest.ts";
 
 export interface Caches {
@@ -34,11 +35,19 @@ export interface Caches {
   leases: Informer;
   quotas: Informer;
   resourceQuotas: Informer;
+  /** The operator's LimitRanges (absent: the operator does not keep them). */
+  limitRanges?: Informer;
   /** The ConfigMap gpulease-tenant-admission alone (absent: the operator does not keep it). */
   tenantAdmission?: Informer;
 }
 
 type Json = Record<string, unknown>;
+
+/** A quota limit as the API server wrote it back equals one in the operator's notation. */
+function sameQuantity(key: string, written: string, desired: string): boolean {
+  const scale = key === QUOTA_CPU ? 1000 : 1;
+  return Math.round(parseQuantity(written) * scale) === Math.round(parseQuantity(desired) * scale);
+}
 
 export type EvictionOutcome = "evicted" | "blocked" | "gone" | "skipped";
 export type DeletionOutcome = "deleted" | "gone" | "skipped";
@@ -122,12 +131,46 @@ export class ClusterWriter {
     return this.finalizers(namespace, name, (list) => list.filter((f) => f !== FINALIZER));
   }
 
-  /** The namespace's ResourceQuota (in the cache) already has these limits: nothing to write. */
+  /**
+   * The namespace's ResourceQuota (in the cache) already has these limits: nothing to write. Compared
+   * as quantities: the API server writes them back in canonical form ("1500m" CPU as "1500m", "2000m"
+   * as "2", bytes with suffixes).
+   */
   resourceQuotaUpToDate(namespace: string, hard: Record<string, string>): boolean {
     const raw = this.caches.resourceQuotas.get(`${namespace}/${RESOURCE_QUOTA_NAME}`);
     if (!raw) return false;
     const current = ((raw.spec as Json | undefined)?.hard ?? {}) as Record<string, string>;
-    return Object.entries(hard).every(([k, v]) => current[k] === v);
+    return Object.entries(hard).every(([k, v]) => current[k] !== undefined && sameQuantity(k, current[k], v));
+  }
+
+  /** Creates the namespace's LimitRange, or replaces its default requests. */
+  async ensureLimitRange(namespace: string, defaultRequest: Record<string, string>): Promise<void> {
+    const spec = { limits: [{ type: "Container", defaultRequest }] };
+    const raw = this.caches.limitRanges?.get(`${namespace}/${LIMIT_RANGE_NAME}`);
+    if (!raw) {
+      try {
+        const created = await this.rest.create(paths.namespacedLimitRanges(namespace), {
+          apiVersion: "v1",
+          kind: "LimitRange",
+          metadata: {
+            name: LIMIT_RANGE_NAME,
+            namespace,
+            labels: { "app.kubernetes.io/managed-by": "gpulease" },
+          },
+          spec,
+        });
+        this.caches.limitRanges?.upsert(created);
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error; // already exists: the watch will show it
+      }
+      return;
+    }
+    // A merge patch replaces the list of limits whole.
+    const updated = await this.rest.patch(paths.limitRange(namespace, LIMIT_RANGE_NAME), "merge", {
+      metadata: { resourceVersion: raw.metadata?.resourceVersion },
+      spec,
+    });
+    this.caches.limitRanges?.upsert(updated);
   }
 
   async ensureResourceQuota(namespace: string, hard: Record<string, string>): Promise<void> {

@@ -138,6 +138,54 @@ describe("the API server and the runtime parser agree", () => {
   });
 });
 
+describe("the API server and the runtime parser agree on the ledger's lease records", () => {
+  const record = { uid: "0f6c", lease: "acme-prod/train", gpuSeconds: 28800, perGpuHour: "1.20" };
+  it.each([
+    ["a record", record, undefined],
+    ["a record of a reclaimed lease", { ...record, reclaimed: true }, undefined],
+    ["negative GPU-seconds", { ...record, gpuSeconds: -1 }, "gpuSeconds"],
+    ["a record without its UID", { lease: record.lease, gpuSeconds: 0 }, "uid"],
+    ["an empty lease name", { ...record, lease: "" }, "lease"],
+  ] as const)("both judge %s", async (_t, entry, rejectedWith) => {
+    const name = `ledger-${++counter}`;
+    const spec = { limits: [{ maxGpus: 8 }], reclaimNotice: "2m" };
+    const created = (await clients.custom.createClusterCustomObject({
+      group: API_GROUP,
+      version: API_VERSION,
+      plural: PLURAL.TenantQuota,
+      body: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: "TenantQuota", metadata: { name }, spec },
+    })) as { metadata: { resourceVersion: string } };
+    quotaNames.push(name);
+    const status = { ledger: { liveLeases: [entry] } };
+    const serverError = await clients.custom
+      .replaceClusterCustomObjectStatus({
+        group: API_GROUP,
+        version: API_VERSION,
+        plural: PLURAL.TenantQuota,
+        name,
+        body: {
+          apiVersion: `${API_GROUP}/${API_VERSION}`,
+          kind: "TenantQuota",
+          metadata: { name, resourceVersion: created.metadata.resourceVersion },
+          spec,
+          status,
+        },
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => apiErrorMessage(error),
+      );
+    const parsed = parseTenantQuota({ metadata: { name }, spec, status });
+    if (rejectedWith === undefined) {
+      expect(serverError).toBeUndefined();
+      expect(parsed.ok ? [] : parsed.errors).toEqual([]);
+    } else {
+      expect(serverError).toContain(rejectedWith);
+      expect(parsed.ok ? "" : parsed.errors.join("; ")).toContain(rejectedWith);
+    }
+  });
+});
+
 describe("what kubectl shows", () => {
   it("explains fields, knows the short names and prints the columns", () => {
     const kubeconfig = inject("kubeconfig");

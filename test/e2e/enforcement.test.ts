@@ -48,12 +48,26 @@ describe("enforcement", () => {
         (e: unknown) => e,
       );
     expect(apiErrorMessage(error)).toContain("asks for GPUs but has no gpulease.io/lease label");
-    // The platform admin (trusted) may still create a CPU-only pod without the label; a tenant may not
-    // (test/e2e/security-admission.test.ts).
-    await clients.core.createNamespacedPod({
-      namespace: ns,
-      body: { metadata: { name: "cpu-only" }, spec: { containers: [{ name: "c", image: "x" }] } },
+    // The platform admin (trusted) passes the policies with a CPU-only pod without the label (a tenant
+    // does not: test/e2e/security-admission.test.ts), but no pod passes the namespace's quota while no
+    // lease is Active there (retried until the operator has written the quota).
+    const refused = await eventually("the quota to refuse a pod", async () => {
+      const name = uniqueId("cpu-only");
+      const message = await clients.core
+        .createNamespacedPod({
+          namespace: ns,
+          body: { metadata: { name }, spec: { containers: [{ name: "c", image: "x" }] } },
+        })
+        .then(
+          async () => {
+            await clients.core.deleteNamespacedPod({ name, namespace: ns });
+            return undefined;
+          },
+          (e: unknown) => apiErrorMessage(e),
+        );
+      return message?.includes("exceeded quota") ? message : undefined;
     });
+    expect(refused).toContain("exceeded quota: gpulease, requested: pods=1");
   });
 
   it("binds a gated pod to its lease's node, where it runs", async () => {
@@ -110,10 +124,10 @@ describe("enforcement", () => {
   });
 
   it("does not let a tenant remove the scheduling gate itself", async () => {
-    const { namespaces } = await createTenant(clients);
-    const [ns] = namespaces as [string];
+    // An Active lease, so the namespace's quota admits pods.
+    const { ns } = await activeLease(1);
     await createLease(clients, ns, "waiting", { gpus: 1, gpuModel: uniqueId("NO-SUCH-MODEL") });
-    // A CPU-only helper pod of the lease: admitted (no GPUs), gated by the policy.
+    // A CPU-only helper pod of the Pending lease: admitted within the Active lease's room, gated.
     await clients.core.createNamespacedPod({
       namespace: ns,
       body: {

@@ -260,8 +260,8 @@ describe("reclaim for internal demand", () => {
 
 describe("the notice inside a container", () => {
   it("is readable through a downward API volume, and the API server accepts that pod", async () => {
-    const { namespaces } = await createTenant(clients);
-    const [ns] = namespaces as [string];
+    // The namespace's quota admits pods while a lease is Active there.
+    const { ns } = await leaseWithPods(1);
     const pod = await clients.core.createNamespacedPod({
       namespace: ns,
       dryRun: "All",

@@ -61,6 +61,18 @@ async function activeLeases(ns: string, as: KubeClients, model: string, leases: 
   });
 }
 
+/**
+ * A tenant namespace with an Active 1-GPU lease `room`: the namespace's quota admits pods only while a
+ * lease is Active there (README, "Your namespace is a sandbox"). Pods that name another lease stay gated.
+ */
+async function tenantWithRoom() {
+  const model = uniqueId("MODEL");
+  await addPool(admin, pool, 1, { product: model });
+  const t = await tenant();
+  await activeLeases(t.ns, t.as, model, { room: 1 });
+  return t;
+}
+
 const container = (extra: Record<string, unknown> = {}) => ({
   name: "work",
   image: "registry.example/x:1",
@@ -141,7 +153,7 @@ describe("security: what a tenant is refused at admission", () => {
   });
 
   it("finding 2: refuses a priority class the platform does not allow, and sets preemptionPolicy Never", async () => {
-    const { ns, as } = await tenant();
+    const { ns, as } = await tenantWithRoom();
     const message = await refusal(
       createPod(
         as,
@@ -160,7 +172,7 @@ describe("security: what a tenant is refused at admission", () => {
   });
 
   it("finding 3: refuses spec.nodeName, foreign tolerations and named nodes, saying why", async () => {
-    const { ns, as } = await tenant();
+    const { ns, as } = await tenantWithRoom();
     const [internal] = await addPool(admin, `${pool}-internal`, 1);
     // The attack as found: a CPU-only pod without the lease label, straight onto an internal node.
     expect(await refusal(createPod(as, ns, podBody("by-name", undefined, { nodeName: internal })))).toContain(
@@ -213,7 +225,7 @@ describe("security: what a tenant is refused at admission", () => {
   });
 
   it("finding 3: refuses a pod without the lease label, and any change of the label or of its placement", async () => {
-    const { ns, as } = await tenant();
+    const { ns, as } = await tenantWithRoom();
     expect(await refusal(createPod(as, ns, podBody("helper", undefined)))).toContain(
       "has no gpulease.io/lease label: in a tenant namespace every pod, with or without GPUs",
     );
@@ -247,27 +259,57 @@ describe("security: what a tenant is refused at admission", () => {
     expect(bound.spec?.nodeName).toBe(node);
   });
 
+  it("finding 4: caps a namespace's CPU at its Active leases' share, and gives a pod without requests defaults", async () => {
+    const model = uniqueId("MODEL");
+    await addPool(admin, pool, 1, { product: model, cpu: "96" });
+    const { ns, as } = await tenant();
+    // Half the node's GPUs: half its 96 CPUs, 1 TiB and 110 pods.
+    await activeLeases(ns, as, model, { half: 4 });
+    const quota = await admin.core.readNamespacedResourceQuota({ name: "gpulease", namespace: ns });
+    expect(quota.spec?.hard).toMatchObject({
+      "requests.cpu": "48",
+      "requests.memory": String(2 ** 39),
+      pods: "55",
+    });
+    const cpu = (n: string) => [container({ resources: { requests: { cpu: n } } })];
+    const beyond = await refusal(createPod(as, ns, podBody("beyond", "half", { containers: cpu("49") })));
+    expect(beyond).toContain("exceeded quota: gpulease, requested: requests.cpu=49");
+    expect(beyond).toContain("limited: requests.cpu=48");
+    await createPod(as, ns, podBody("within", "half", { containers: cpu("40") }));
+    // No requests at all: the operator's LimitRange gives defaults, which the quota counts.
+    const plain = await createPod(as, ns, podBody("plain", "half"));
+    expect(plain.spec?.containers[0]?.resources?.requests).toEqual({ cpu: "100m", memory: "128Mi" });
+    await eventually("both pods bound", async () => {
+      const pods = await Promise.all(
+        ["within", "plain"].map((name) => admin.core.readNamespacedPod({ name, namespace: ns })),
+      );
+      return pods.every((p) => p.spec?.nodeName !== undefined) ? true : undefined;
+    });
+  });
+
   it("finding 4: keeps a GPU-less pod within its lease's share of a shared node", async () => {
     const model = uniqueId("MODEL");
     await addPool(admin, pool, 1, { product: model, cpu: "96" });
     const acme = await tenant();
     const globex = await tenant();
-    await activeLeases(acme.ns, acme.as, model, { half: 4 });
-    await activeLeases(globex.ns, globex.as, model, { half: 4 });
+    // acme's two leases give its namespace 72 CPUs of quota, of which lease "half" has 48 on the node:
+    // the quota admits a 60-CPU pod of "half", binding keeps it within its lease's share.
+    await activeLeases(acme.ns, acme.as, model, { half: 4, quarter: 2 });
+    await activeLeases(globex.ns, globex.as, model, { quarter: 2 });
     await createPod(
       acme.as,
       acme.ns,
-      podBody("hog", "half", { containers: [container({ resources: { requests: { cpu: "96" } } })] }),
+      podBody("hog", "half", { containers: [container({ resources: { requests: { cpu: "60" } } })] }),
     );
     const event = await eventWith(acme.ns, "hog", "ExceedsLeaseShare");
-    expect(event.message).toContain("asks for 96 CPU");
+    expect(event.message).toContain("asks for 60 CPU");
     expect(event.message).toContain("at most 48 CPU");
     await createPod(
       globex.as,
       globex.ns,
-      podBody("trainer", "half", {
+      podBody("trainer", "quarter", {
         containers: [
-          container({ resources: { limits: { "nvidia.com/gpu": "4" }, requests: { cpu: "40" } } }),
+          container({ resources: { limits: { "nvidia.com/gpu": "2" }, requests: { cpu: "20" } } }),
         ],
       }),
     );
@@ -278,7 +320,7 @@ describe("security: what a tenant is refused at admission", () => {
   });
 
   it("finding 4: refuses an in-place resize, which would grow a pod past its lease's share", async () => {
-    const { ns, as } = await tenant();
+    const { ns, as } = await tenantWithRoom();
     await createPod(
       as,
       ns,
@@ -361,7 +403,7 @@ describe("security: what a tenant is refused at admission", () => {
 
 describe("security: attacks that already held", () => {
   it("refuses the tenant's removal of the scheduling gate", async () => {
-    const { ns, as } = await tenant();
+    const { ns, as } = await tenantWithRoom();
     await createPod(as, ns, podBody("gated", "waiting"));
     const message = await refusal(
       as.core.patchNamespacedPod(
@@ -377,7 +419,7 @@ describe("security: attacks that already held", () => {
     await addPool(admin, pool, 1, { product: model });
     const victim = await tenant();
     await activeLeases(victim.ns, victim.as, model, { shared: 1 });
-    const thief = await tenant();
+    const thief = await tenantWithRoom();
     await createPod(thief.as, thief.ns, podBody("thief", "shared"));
     const event = await eventWith(thief.ns, "thief", "LeaseNotFound");
     expect(event.message).toContain(`no GpuLease named shared in namespace ${thief.ns}`);
@@ -386,7 +428,7 @@ describe("security: attacks that already held", () => {
   });
 
   it("refuses a tenant's pods/binding", async () => {
-    const { ns, as } = await tenant();
+    const { ns, as } = await tenantWithRoom();
     await createPod(as, ns, podBody("bind-me", "any"));
     const message = await refusal(
       as.core.createNamespacedPodBinding({

@@ -13,7 +13,7 @@ import {
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { installPolicies } from "../support/crds.ts";
-import { createTenant, uniqueId } from "../support/gpulease.ts";
+import { addPool, createLease, createTenant, leaseWhere, phaseIs, uniqueId } from "../support/gpulease.ts";
 import { eventually, type KubeClients, kubeClients } from "../support/kube.ts";
 import { operatorForThisFile } from "../support/operator-process.ts";
 import { refusal, tenantClients } from "../support/tenant-client.ts";
@@ -27,7 +27,7 @@ const admission = admin.config.makeApiClient(AdmissionregistrationV1Api);
 const ALLOWED = "gpulease-e2e-tenant-high";
 const PREEMPTING = "gpulease-e2e-tenant-preempting";
 const FORBIDDEN = "gpulease-e2e-internal-high";
-operatorForThisFile("pool-secprio", { tenantPriorityClasses: [PREEMPTING, ALLOWED] });
+const { pool } = operatorForThisFile("pool-secprio", { tenantPriorityClasses: [PREEMPTING, ALLOWED] });
 
 beforeAll(async () => {
   const classes = [
@@ -44,9 +44,18 @@ afterAll(async () => {
   for (const name of [ALLOWED, PREEMPTING, FORBIDDEN]) await scheduling.deletePriorityClass({ name });
 });
 
+/** A tenant namespace with an Active 1-GPU lease, so its quota admits pods (of other leases, gated). */
 async function tenant() {
+  const model = uniqueId("MODEL");
+  await addPool(admin, pool, 1, { product: model });
   const { namespaces } = await createTenant(admin);
   const [ns] = namespaces as [string];
+  await createLease(admin, ns, "room", { gpus: 1, gpuModel: model });
+  await leaseWhere(admin, ns, "room", "Active", phaseIs("Active"));
+  await eventually("the namespace's quota raised", async () => {
+    const rq = await admin.core.readNamespacedResourceQuota({ name: "gpulease", namespace: ns });
+    return Number(rq.status?.hard?.pods ?? 0) > 0 ? true : undefined;
+  });
   return { ns, as: await tenantClients(admin, uniqueId("user"), [ns]) };
 }
 

@@ -78,6 +78,11 @@ export async function installPolicies(kubeconfig: string): Promise<void> {
   await eventually(
     "the admission policies to act",
     async () => {
+      // A running operator keeps a quota in every tenant namespace, this one too, that admits no pod
+      // while no lease is Active: the probe takes it away just before its dry runs.
+      await clients.core
+        .deleteNamespacedResourceQuota({ name: "gpulease", namespace })
+        .catch(() => undefined);
       const gated = await clients.core.createNamespacedPod({
         namespace,
         body: pod({ "gpulease.io/lease": "x" }, false),

@@ -24,7 +24,7 @@ const priorityScope = (values: string[]) => ({
   },
 });
 
-function build(resourceQuotas: KubeObject[], configMaps: KubeObject[] = []) {
+function build(resourceQuotas: KubeObject[], configMaps: KubeObject[] = [], limitRanges: KubeObject[] = []) {
   const builder = new SnapshotBuilder(
     {
       nodes: cacheOf([]),
@@ -33,6 +33,7 @@ function build(resourceQuotas: KubeObject[], configMaps: KubeObject[] = []) {
       leases: cacheOf([]),
       quotas: cacheOf([]),
       resourceQuotas: cacheOf(resourceQuotas),
+      limitRanges: cacheOf(limitRanges),
       tenantAdmission: { informer: cacheOf(configMaps), namespace: "gpulease-system" },
     },
     { lendableSelector: {}, resourceNames: ["nvidia.com/gpu"], gpuModelLabel: "model" },
@@ -60,6 +61,42 @@ describe("the snapshot of the operator's ResourceQuotas and allow-list", () => {
     expect(snapshot.priorityQuotas).toEqual([
       { namespace: "acme-ns", allowedClasses: ["gpulease-tenant", "high"] },
     ]);
+  });
+
+  it("reads the quota's limits as the API server writes them back, in the operator's own notation", () => {
+    // The server canonicalizes: 48000m CPU comes back as "48", 2^39 bytes as "512Gi".
+    const snapshot = build([
+      quota("gpulease", {
+        hard: {
+          "requests.nvidia.com/gpu": "4",
+          "requests.cpu": "48",
+          "requests.memory": "512Gi",
+          pods: "55",
+        },
+      }),
+    ]);
+    expect(snapshot.resourceQuotas?.[0]?.hard).toEqual({
+      "requests.nvidia.com/gpu": "4",
+      "requests.cpu": "48000m",
+      "requests.memory": String(2 ** 39),
+      pods: "55",
+    });
+  });
+
+  it("reads the operator's LimitRange defaults, and one edited by hand as none", () => {
+    const limitRange = (limits: unknown[]): KubeObject => ({
+      metadata: { name: "gpulease", namespace: "acme-ns", resourceVersion: "1" },
+      spec: { limits },
+    });
+    const defaults = { cpu: "100m", memory: "128Mi" };
+    expect(
+      build([], [], [limitRange([{ type: "Container", defaultRequest: defaults }])]).limitRanges,
+    ).toEqual([{ namespace: "acme-ns", defaultRequest: defaults }]);
+    const widened = [
+      { type: "Container", defaultRequest: defaults },
+      { type: "Pod", max: { cpu: "1" } },
+    ];
+    expect(build([], [], [limitRange(widened)]).limitRanges?.[0]?.defaultRequest).toEqual({});
   });
 
   it("reads a priority quota edited by hand as allowing nothing, so it is written again", () => {

@@ -27,7 +27,16 @@ describe("admission", () => {
     expect(status?.expiresAt).toBe(new Date(T0 + 2 * 3600_000).toISOString());
     expect(plan.lendNodes.map((c) => c.node)).toEqual(["n1", "n2"]);
     expect(plan.resourceQuotas).toEqual([
-      { namespace: "acme-prod", hard: { "requests.nvidia.com/gpu": "12" } },
+      {
+        namespace: "acme-prod",
+        // All of n1 and half of n2 (96 CPUs, 1 TiB and 110 pods each).
+        hard: {
+          "requests.nvidia.com/gpu": "12",
+          "requests.cpu": "144000m",
+          "requests.memory": String(1.5 * 2 ** 40),
+          pods: "165",
+        },
+      },
     ]);
     expect(plan.events.map((e) => e.reason)).toContain("Admitted");
   });
@@ -369,7 +378,10 @@ describe("lifecycle", () => {
     });
     expect(plan.events.find((e) => e.name === "l")?.reason).toBe("NodeLost");
     expect(plan.resourceQuotas).toEqual([
-      { namespace: "acme-prod", hard: { "requests.nvidia.com/gpu": "0" } },
+      {
+        namespace: "acme-prod",
+        hard: { "requests.nvidia.com/gpu": "0", "requests.cpu": "0m", "requests.memory": "0", pods: "0" },
+      },
     ]);
   });
 
