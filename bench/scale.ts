@@ -9,9 +9,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { Informer } from "../src/kube/informer.ts";
+import { loadClusterAccess } from "../src/kube/kubeconfig.ts";
 import { type KubeObject, KubeRest, paths } from "../src/kube/rest.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
 import { gpuNodeManifest, waitForNodesReady } from "../test/harness/gpu-nodes.ts";
@@ -94,9 +94,7 @@ async function main(): Promise<void> {
   const plane = await ControlPlane.start({ log });
   const results: Record<string, unknown> = { benchmark: "scale", smoke, machine: machine() };
   try {
-    const kc = new KubeConfig();
-    kc.loadFromFile(plane.kubeconfigPath);
-    const rest = new KubeRest(kc, "bench");
+    const rest = new KubeRest(await loadClusterAccess(plane.kubeconfigPath), "bench");
     const clients = kubeClients(plane.kubeconfigPath);
     await installCrds(clients);
     await installPolicies(plane.kubeconfigPath);

@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { operatorConfigSchema } from "../src/config/operator-config.ts";
 import { Operator } from "../src/controller/operator.ts";
+import { clientNodeAccess } from "../src/kube/cluster-access.ts";
 import { KubeRest } from "../src/kube/rest.ts";
 import { startHttpServer } from "../src/observability/http-server.ts";
 import { createLogger } from "../src/observability/logger.ts";
@@ -163,7 +164,7 @@ async function main(): Promise<void> {
     expiryWarning: "1m",
     metricsPort,
   });
-  const rest = new KubeRest(kc);
+  const rest = new KubeRest(clientNodeAccess(kc));
   operator = new Operator(rest, config, log, metrics);
   await operator.start();
   say(`operator running (nodes are lent after 10 s without internal GPU pods); its log: ${operatorLog}`);

@@ -4,7 +4,7 @@
  */
 import { ConfigError, loadStartupOptions } from "./config/load-config.ts";
 import { Operator } from "./controller/operator.ts";
-import { loadKubeConfig } from "./kube/kubeconfig.ts";
+import { loadClusterAccess } from "./kube/kubeconfig.ts";
 import { LeaderElector } from "./kube/leader-election.ts";
 import { KubeRest } from "./kube/rest.ts";
 import { startHttpServer } from "./observability/http-server.ts";
@@ -24,8 +24,7 @@ async function main(): Promise<void> {
   }
   const { config } = options;
   const log = createLogger(config.logLevel);
-  const kubeConfig = loadKubeConfig(options.kubeconfig);
-  const rest = new KubeRest(kubeConfig);
+  const rest = new KubeRest(await loadClusterAccess(options.kubeconfig));
   const metrics = new Metrics();
   rest.observe((method, _path, code) => metrics.apiRequests.inc({ method, code: String(code) }));
   rest.observeWrites((outcome) => metrics.apiWrites.inc({ outcome }));

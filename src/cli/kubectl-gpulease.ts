@@ -14,7 +14,7 @@ import {
   toPodView,
   toQuotaView,
 } from "../kube/convert.ts";
-import { loadKubeConfig } from "../kube/kubeconfig.ts";
+import { loadClusterAccess } from "../kube/kubeconfig.ts";
 import { KubeRest, paths } from "../kube/rest.ts";
 import { renderStatus } from "./status.ts";
 
@@ -42,8 +42,7 @@ async function main(): Promise<void> {
       ? { lendableNodeSelector: Object.fromEntries(selector.split(",").map((kv) => kv.split("=", 2))) }
       : {},
   );
-  const kc = loadKubeConfig(values.kubeconfig);
-  const rest = new KubeRest(kc);
+  const rest = new KubeRest(await loadClusterAccess(values.kubeconfig));
   const [nodes, pods, namespaces, leases, quotas] = await Promise.all([
     rest.list(paths.nodes()),
     rest.list(paths.pods(), { fieldSelector: "status.phase!=Succeeded,status.phase!=Failed" }),

@@ -1,24 +1,14 @@
 /**
  * A small JSON client over the API server: raw objects in and out (no model serialization), the patch
  * content types spelled out, and non-2xx answers turned into typed errors. Authentication and TLS
- * come from client-node's KubeConfig, the same way its Watch does it.
+ * come from a ClusterAccess (cluster-access.ts).
  */
 import { createHash } from "node:crypto";
-import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { Agent, type Dispatcher, fetch } from "undici";
+import type { ClusterAccess } from "./cluster-access.ts";
 import { type ApiStatus, apiError, NotLeaderError } from "./errors.ts";
 
-/** The TLS material and headers client-node computes for a request (cluster CA, client cert, token…). */
-interface ConnectionOptions {
-  ca?: Buffer | string;
-  cert?: Buffer | string;
-  key?: Buffer | string;
-  pfx?: Buffer | string;
-  passphrase?: string;
-  rejectUnauthorized?: boolean;
-  servername?: string;
-  headers?: Record<string, string | number | string[] | undefined>;
-}
+export type HttpMethod = "GET" | "HEAD" | "OPTIONS" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 /** How to reach the API server for one request: the headers to send and the pool to send them on. */
 export interface Connection {
@@ -63,7 +53,7 @@ export interface WriteFence {
  */
 export type WriteOutcome = "sent" | "refused" | "aborted";
 
-const READ_METHODS = new Set<string>([HttpMethod.GET, HttpMethod.HEAD, HttpMethod.OPTIONS]);
+const READ_METHODS = new Set<string>(["GET", "HEAD", "OPTIONS"]);
 
 export type KubeObject = Record<string, unknown> & {
   apiVersion?: string;
@@ -99,7 +89,7 @@ export class KubeRest {
   private pool: { key: string; dispatcher: Dispatcher } | undefined;
 
   constructor(
-    readonly config: KubeConfig,
+    readonly access: ClusterAccess,
     readonly fieldManager = "gpulease-operator",
   ) {}
 
@@ -108,35 +98,14 @@ export class KubeRest {
    * applySecurityAuthentication builds a new connection pool for every request (a TLS handshake per
    * request: the largest CPU cost in the operator's profile at 300 nodes), so this reuses one pool for
    * as long as the TLS material is the same, and opens a new one when it changes (a rotated client
-   * certificate). The material and the auth headers (token, exec plugin, OIDC) are computed by
-   * client-node's applyOptions, as for its own requests.
+   * certificate).
    */
   async connection(url: string, method: HttpMethod): Promise<Connection> {
-    const cluster = this.config.getCurrentCluster();
-    if (cluster?.proxyUrl) {
-      // Through a proxy: client-node's own path (a pool per request; proxies are rare for operators).
-      const ctx = new RequestContext(url, method);
-      await this.config.applySecurityAuthentication(ctx);
-      return { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() };
+    if (this.access.proxied) {
+      const { headers, dispatcher } = await this.access.proxied(url, method);
+      return { headers, dispatcher };
     }
-    const applyOptions = (
-      this.config as unknown as { applyOptions?: (o: ConnectionOptions) => Promise<void> }
-    ).applyOptions;
-    if (typeof applyOptions !== "function") {
-      throw new Error(
-        "@kubernetes/client-node no longer has KubeConfig.applyOptions: update KubeRest.connection",
-      );
-    }
-    const options: ConnectionOptions = {};
-    await applyOptions.call(this.config, options);
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(options.headers ?? {}))
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : String(value);
-    const user = this.config.getCurrentUser();
-    if (user?.username) {
-      headers.Authorization = `Basic ${Buffer.from(`${user.username}:${user.password ?? ""}`).toString("base64")}`;
-    }
-    const { headers: _headers, ...tls } = options;
+    const { tls, headers } = await this.access.credentials();
     const key = createHash("sha256")
       .update(
         JSON.stringify(
@@ -146,8 +115,9 @@ export class KubeRest {
       .digest("hex");
     if (this.pool?.key !== key) {
       const previous = this.pool?.dispatcher;
-      const planned = this.config.createDispatcherOptions(cluster, tls);
-      const dispatcher = planned.type === "agent" ? new Agent({ connect: planned.connect }) : new Agent();
+      // Keep-alive probes after 30 s, as client-go: undici's 60 s default can race a cloud load
+      // balancer's idle timeout.
+      const dispatcher = new Agent({ connect: { ...tls, keepAlive: true, keepAliveInitialDelay: 30_000 } });
       this.pool = { key, dispatcher };
       // Requests in flight on the old pool finish; it closes after them.
       void previous?.close().catch(() => undefined);
@@ -187,9 +157,7 @@ export class KubeRest {
   }
 
   get server(): string {
-    const cluster = this.config.getCurrentCluster();
-    if (!cluster) throw new Error("the kubeconfig has no current cluster");
-    return cluster.server;
+    return this.access.server;
   }
 
   /**
@@ -264,15 +232,15 @@ export class KubeRest {
   }
 
   get<T = KubeObject>(path: string, query?: RequestOptions["query"], options: CallOptions = {}): Promise<T> {
-    return this.request<T>(HttpMethod.GET, path, { query, ...options });
+    return this.request<T>("GET", path, { query, ...options });
   }
 
   list(path: string, query?: RequestOptions["query"]): Promise<KubeList> {
-    return this.request<KubeList>(HttpMethod.GET, path, { query });
+    return this.request<KubeList>("GET", path, { query });
   }
 
   create<T = KubeObject>(path: string, body: unknown, options: CallOptions = {}): Promise<T> {
-    return this.request<T>(HttpMethod.POST, path, {
+    return this.request<T>("POST", path, {
       body,
       query: { fieldManager: this.fieldManager },
       ...options,
@@ -280,7 +248,7 @@ export class KubeRest {
   }
 
   replace<T = KubeObject>(path: string, body: unknown, options: CallOptions = {}): Promise<T> {
-    return this.request<T>(HttpMethod.PUT, path, {
+    return this.request<T>("PUT", path, {
       body,
       query: { fieldManager: this.fieldManager },
       ...options,
@@ -288,7 +256,7 @@ export class KubeRest {
   }
 
   patch<T = KubeObject>(path: string, type: PatchType, body: unknown, force = false): Promise<T> {
-    return this.request<T>(HttpMethod.PATCH, path, {
+    return this.request<T>("PATCH", path, {
       body,
       contentType: PATCH_CONTENT_TYPES[type],
       query: { fieldManager: this.fieldManager, ...(type === "apply" && force ? { force: true } : {}) },
@@ -296,7 +264,7 @@ export class KubeRest {
   }
 
   delete<T = KubeObject>(path: string, body?: unknown): Promise<T> {
-    return this.request<T>(HttpMethod.DELETE, path, { body });
+    return this.request<T>("DELETE", path, { body });
   }
 }
 
@@ -358,7 +326,7 @@ export async function streamWatch(
   for (const [key, value] of Object.entries(query ?? {})) {
     if (value !== undefined) url.searchParams.set(key, String(value));
   }
-  const connection = await rest.connection(url.toString(), HttpMethod.GET);
+  const connection = await rest.connection(url.toString(), "GET");
   const local = new AbortController();
   const onAbort = () => local.abort();
   signal.addEventListener("abort", onAbort);

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { API_GROUP, API_VERSION, type GpuLease } from "../../src/api/index.ts";
+import { clientNodeAccess } from "../../src/kube/cluster-access.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { KubeRest } from "../../src/kube/rest.ts";
 import {
@@ -78,7 +79,7 @@ async function tenantWithActiveLeases() {
   const gone = new Map<string, GpuLease>();
   const informer = new Informer(
     "gpuleases",
-    new KubeRest(clients.config),
+    new KubeRest(clientNodeAccess(clients.config)),
     "/apis/gpulease.io/v1alpha1/gpuleases",
     {
       watchdogMs: 60_000,

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { clientNodeAccess } from "../../src/kube/cluster-access.ts";
 import { slimPod } from "../../src/kube/convert.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { KubeRest } from "../../src/kube/rest.ts";
@@ -18,7 +19,7 @@ const running: Informer[] = [];
 
 beforeAll(() => {
   clients = kubeClients(inject("kubeconfig"));
-  rest = new KubeRest(clients.config);
+  rest = new KubeRest(clientNodeAccess(clients.config));
 });
 
 afterEach(() => {

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { clientNodeAccess } from "../../src/kube/cluster-access.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { KubeRest } from "../../src/kube/rest.ts";
 import { createTestNamespace, eventually, type KubeClients, kubeClients } from "../support/kube.ts";
@@ -12,7 +13,7 @@ const running: Informer[] = [];
 
 beforeAll(() => {
   clients = kubeClients(inject("kubeconfig"));
-  rest = new KubeRest(clients.config);
+  rest = new KubeRest(clientNodeAccess(clients.config));
 });
 
 afterEach(() => {
@@ -119,7 +120,7 @@ describe("the informer", () => {
       currentContext: "reader",
     });
     await configMap(ns, "secret-ish", "1");
-    const i = informer(`/api/v1/namespaces/${ns}/configmaps`, {}, new KubeRest(config));
+    const i = informer(`/api/v1/namespaces/${ns}/configmaps`, {}, new KubeRest(clientNodeAccess(config)));
     i.start();
     await eventually(
       "failing while forbidden",

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { clientNodeAccess } from "../../src/kube/cluster-access.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { KubeRest } from "../../src/kube/rest.ts";
 import {
@@ -46,7 +47,7 @@ function watchTerminations(namespace: string) {
   const seen = new Map<string, number>();
   const informer = new Informer(
     "pods",
-    new KubeRest(clients.config),
+    new KubeRest(clientNodeAccess(clients.config)),
     `/api/v1/namespaces/${namespace}/pods`,
     { watchdogMs: 60_000 },
   );

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { clientNodeAccess } from "../../../src/kube/cluster-access.ts";
 import { ConflictError, NotFoundError, NotLeaderError } from "../../../src/kube/errors.ts";
 import { LeaderElector, type LeaseClient } from "../../../src/kube/leader-election.ts";
 import { type CallOptions, type KubeObject, KubeRest, type WriteOutcome } from "../../../src/kube/rest.ts";
@@ -278,7 +279,7 @@ describe("leadership as a write fence on KubeRest", () => {
       contexts: [{ name: "x", cluster: "c", user: "u" }],
       currentContext: "x",
     });
-    rest = new KubeRest(kc);
+    rest = new KubeRest(clientNodeAccess(kc));
     rest.observeWrites((outcome) => outcomes.push(outcome));
   });
 

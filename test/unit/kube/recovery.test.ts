@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { WorkQueue } from "../../../src/controller/workqueue.ts";
+import { clientNodeAccess } from "../../../src/kube/cluster-access.ts";
 import { KubeRest } from "../../../src/kube/rest.ts";
 
 let server: Server | undefined;
@@ -38,7 +39,7 @@ function restFor(port: number): KubeRest {
     contexts: [{ name: "x", cluster: "c", user: "u" }],
     currentContext: "x",
   });
-  return new KubeRest(kc);
+  return new KubeRest(clientNodeAccess(kc));
 }
 
 afterEach(close);

@@ -10,8 +10,9 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HttpMethod, KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { clientNodeAccess } from "../../../src/kube/cluster-access.ts";
 import { KubeRest, streamWatch } from "../../../src/kube/rest.ts";
 import { freePort } from "../../harness/ports.ts";
 
@@ -69,7 +70,7 @@ function restFor(ca: string): KubeRest {
     contexts: [{ name: "ctx", cluster: "c", user: "u" }],
     currentContext: "ctx",
   });
-  return new KubeRest(config);
+  return new KubeRest(clientNodeAccess(config));
 }
 
 beforeAll(async () => {
@@ -124,7 +125,7 @@ describe("KubeRest over HTTP/2 when the API server dies", () => {
         (e) => events.push(e.type),
         new AbortController().signal,
       );
-      const slow = rest.request(HttpMethod.GET, "/slow");
+      const slow = rest.request("GET", "/slow");
       const watchOutcome = watch.then(
         () => "ended",
         (error: Error) =>
