@@ -7,11 +7,12 @@ import { randomUUID } from "node:crypto";
 import { LABEL_TENANT } from "../api/labels.ts";
 import { convertSettings, type OperatorConfig, poolSettings } from "../config/operator-config.ts";
 import { afterBindRefusal, type BindBackoff } from "../core/bind-order.ts";
+import { sameJson } from "../core/equality.ts";
 import type { ClusterSnapshot, MalformedObject } from "../core/model.ts";
 import { type ClusterPlan, planCluster } from "../core/planner.ts";
 import { planReclaimFirst } from "../core/reclaim-first-plan.ts";
 import { TENANT_ADMISSION_CONFIGMAP } from "../core/tenant-priority.ts";
-import { jobPodsAtOnce, slimJob, slimPod, toNodeView, toPodView } from "../kube/convert.ts";
+import { jobPodsAtOnce, slimJob, slimPod } from "../kube/convert.ts";
 import { NotLeaderError } from "../kube/errors.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
@@ -120,15 +121,17 @@ export class Operator {
     // that change nothing the planner reads (kubelet heartbeats, container statuses) are ignored:
     // with a thousand nodes they would otherwise replan several times a second for nothing.
     const convert = convertSettings(config);
-    const relevant = {
-      nodes: (o: KubeObject) => JSON.stringify(toNodeView(o, convert)),
-      pods: (o: KubeObject) => JSON.stringify(toPodView(o, config.resourceNames)),
-      jobs: (o: KubeObject) => String(jobPodsAtOnce(o)),
+    // The views are the snapshot's own (converted once per resourceVersion, then reused by the next
+    // snapshot), compared field by field: no strings built for every kubelet update.
+    const relevant: Partial<Record<keyof Operator["informers"], (o: KubeObject) => unknown>> = {
+      nodes: (o) => this.snapshots.nodeView(o),
+      pods: (o) => this.snapshots.podView(o),
+      jobs: (o) => jobPodsAtOnce(o),
     };
     for (const [name, informer] of Object.entries(this.informers)) {
-      const fingerprint = relevant[name as keyof typeof relevant];
+      const view = relevant[name as keyof Operator["informers"]];
       informer.onChange((type, object, old) => {
-        if (fingerprint && type === "update" && old && fingerprint(old) === fingerprint(object)) return;
+        if (view && type === "update" && old && sameJson(view(old), view(object))) return;
         this.queue.add(PLAN);
       });
     }
@@ -272,15 +275,16 @@ export class Operator {
   /** The snapshot a pass plans from, with what the operator itself remembers between passes. */
   private snapshotNow(): { snapshot: ClusterSnapshot; malformed: MalformedObject[] } {
     const { snapshot, malformed } = this.snapshots.build(Date.now());
-    for (const pod of snapshot.pods) {
+    // The views are shared with the view cache: a pod whose time the operator knows better is copied.
+    const pods = snapshot.pods.map((pod) => {
       const seen = pod.unschedulable ? this.unschedulableSeen.get(pod.uid) : undefined;
-      if (seen !== undefined && (pod.unschedulableSince === undefined || seen > pod.unschedulableSince)) {
-        pod.unschedulableSince = seen;
-      }
-    }
+      return seen !== undefined && (pod.unschedulableSince === undefined || seen > pod.unschedulableSince)
+        ? { ...pod, unschedulableSince: seen }
+        : pod;
+    });
     this.forgetBindBackoffs(snapshot.pods);
     return {
-      snapshot: { ...snapshot, orphansSince: this.orphansSince, bindBackoff: this.bindBackoff },
+      snapshot: { ...snapshot, pods, orphansSince: this.orphansSince, bindBackoff: this.bindBackoff },
       malformed,
     };
   }
@@ -384,7 +388,7 @@ export class Operator {
 
   /** A pod asking for GPUs outside every tenant namespace: the owner's own demand. */
   private isInternalGpuPod(object: KubeObject): boolean {
-    const pod = toPodView(object, this.config.resourceNames);
+    const pod = this.snapshots.podView(object);
     if (!Object.values(pod.gpus).some((n) => n > 0)) return false;
     const namespace = this.informers.namespaces.get(pod.namespace);
     const labels = (namespace?.metadata?.labels ?? {}) as Record<string, string>;

@@ -58,21 +58,23 @@ class Memo<V> {
 
   constructor(private readonly convert: (raw: KubeObject) => V) {}
 
+  /** One object's view: the cached one while its resourceVersion is the same, else converted and cached. */
+  view(raw: KubeObject): V {
+    const key = objectKey(raw);
+    const rv = raw.metadata?.resourceVersion;
+    const hit = this.cache.get(key);
+    if (hit && hit.rv === rv && rv !== undefined) return hit.value;
+    const value = this.convert(raw);
+    this.cache.set(key, { rv, value });
+    return value;
+  }
+
   all(objects: Iterable<KubeObject>): V[] {
     const out: V[] = [];
     const seen = new Set<string>();
     for (const raw of objects) {
-      const key = objectKey(raw);
-      seen.add(key);
-      const rv = raw.metadata?.resourceVersion;
-      const hit = this.cache.get(key);
-      if (hit && hit.rv === rv && rv !== undefined) {
-        out.push(hit.value);
-        continue;
-      }
-      const value = this.convert(raw);
-      this.cache.set(key, { rv, value });
-      out.push(value);
+      seen.add(objectKey(raw));
+      out.push(this.view(raw));
     }
     if (this.cache.size > seen.size)
       for (const key of this.cache.keys()) if (!seen.has(key)) this.cache.delete(key);
@@ -116,6 +118,16 @@ export class SnapshotBuilder {
   ) {
     this.nodes = new Memo((raw) => toNodeView(raw, convert));
     this.pods = new Memo((raw) => toPodView(raw, convert.resourceNames));
+  }
+
+  /** The planner's view of a node, as the next snapshot will hold it (converted once per version). */
+  nodeView(raw: KubeObject): NodeView {
+    return this.nodes.view(raw);
+  }
+
+  /** The planner's view of a pod, as the next snapshot will hold it (converted once per version). */
+  podView(raw: KubeObject): PodView {
+    return this.pods.view(raw);
   }
 
   /** Pods each Job runs at once, by the demand key its pods carry (`namespace/job/name`). */
