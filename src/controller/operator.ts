@@ -163,6 +163,8 @@ export class Operator {
       baseDelayMs: config.retry.baseDelay,
       maxDelayMs: config.retry.maxDelay,
       process: (key) => this.reconcile(key),
+      // New demand's reclaim-first pass never waits behind a queued whole plan.
+      isUrgent: (key) => key === RECLAIM_FIRST,
       hooks: {
         onAdd: () => metrics.workqueueAdds.inc({ name: CONTROLLER, controller: CONTROLLER }),
         onDepth: (depth) => metrics.workqueueDepth.set({ name: CONTROLLER, controller: CONTROLLER }, depth),

@@ -2,7 +2,7 @@
  * A work queue in the manner of client-go's: a key waiting in the queue is there once (dedup); a key
  * being processed is never processed by a second worker at the same time (added again meanwhile, it
  * runs once more afterwards); failures come back after a per-key exponential backoff; keys can be
- * scheduled for a future instant (deadlines, expiries).
+ * scheduled for a future instant (deadlines, expiries). Urgent keys (new internal demand) go to the front.
  */
 
 export interface WorkQueueHooks {
@@ -20,6 +20,8 @@ export interface WorkQueueOptions<K> {
   maxDelayMs: number;
   hooks?: WorkQueueHooks;
   now?: () => number;
+  /** Keys that go to the front of the queue when added, ahead of every other waiting key. */
+  isUrgent?: (key: K) => boolean;
 }
 
 export class WorkQueue<K> {
@@ -54,7 +56,8 @@ export class WorkQueue<K> {
     if (this.queued.has(key)) return;
     this.queued.add(key);
     this.addedAt.set(key, this.now());
-    this.queue.push(key);
+    if (this.options.isUrgent?.(key)) this.queue.unshift(key);
+    else this.queue.push(key);
     this.options.hooks?.onAdd?.();
     this.options.hooks?.onDepth?.(this.queue.length);
     this.pump();

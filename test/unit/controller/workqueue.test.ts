@@ -38,6 +38,29 @@ describe("the work queue", () => {
     expect(seen.sort()).toEqual(["a", "b"]);
   });
 
+  it("runs an urgent key before the keys already waiting, once the running one is done", async () => {
+    const seen: string[] = [];
+    let release: () => void = () => {};
+    const queue = new WorkQueue<string>({
+      workers: 1,
+      baseDelayMs: 20,
+      maxDelayMs: 200,
+      isUrgent: (key) => key === "reclaim",
+      process: async (key) => {
+        seen.push(key);
+        if (key === "plan" && seen.length === 1) await new Promise<void>((r) => (release = r));
+      },
+    });
+    queue.start();
+    queue.add("plan"); // running, held
+    queue.add("other");
+    queue.add("plan"); // dirty: runs again after
+    queue.add("reclaim");
+    release();
+    await queue.drained();
+    expect(seen).toEqual(["plan", "reclaim", "other", "plan"]);
+  });
+
   it("never runs one key on two workers, and reruns a key added while it ran", async () => {
     const { queue, seen, maxPerKey } = recorder(() => sleep(30));
     queue.start();
