@@ -12,6 +12,7 @@ import { getCondition, setCondition } from "./conditions.ts";
 import { type DemandGroup, internalDemand } from "./demand.ts";
 import { sameJson } from "./equality.ts";
 import { earliest } from "./instants.ts";
+import { type KueueCheckPlan, kueueDemandPods, planKueueChecks } from "./kueue-check.ts";
 import {
   endStatus,
   type LeasePlan,
@@ -84,6 +85,8 @@ export interface ClusterPlan {
   internalOnLentNodes: InternalOnLentNode[];
   /** RoleBindings giving a tenant's users a role in a namespace without the tenant label. */
   tenantBindingsOutside: MisplacedTenantBinding[];
+  /** Kueue AdmissionCheck states to write (empty without Kueue). */
+  kueue: KueueCheckPlan;
 }
 
 function podEvent(
@@ -124,7 +127,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const allOrphans = findOrphans(snapshot, ctx.accounts, ctx.owners, seenOrphans);
   // Internal demand first: the owner's training comes before any new lending.
   const demand = internalDemand(
-    snapshot.pods,
+    [...snapshot.pods, ...kueueDemandPods(snapshot)],
     ctx.owners,
     snapshot.settings.resourceNames,
     snapshot.groupSizes,
@@ -178,6 +181,14 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     admissionConfig && planTenantAdmission(snapshot.settings.tenantPriorityClasses ?? [], admissionConfig);
 
   const changedPlans = leasePlans.filter((p) => !sameJson(p.status, p.lease.status));
+  const kueue = planKueueChecks({
+    snapshot,
+    accounts: ctx.accounts,
+    decisions: reclaim.decisions,
+    hopeless: reclaim.hopeless,
+    blocked: reclaim.blocked,
+    leases: leasePlans,
+  });
   const addFinalizers = snapshot.leases.filter((l) => !l.deleting && !l.hasFinalizer);
   const actions = buildActions({
     lendNodes,
@@ -202,6 +213,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     removeFinalizers,
     events,
     tenantOf: (namespace) => ctx.owners.get(namespace),
+    kueue,
   });
 
   return {
@@ -236,6 +248,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     orphanEvictions: orphanPlan.evictions,
     internalOnLentNodes,
     tenantBindingsOutside: misplacedBindings,
+    kueue,
   };
 }
 
