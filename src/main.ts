@@ -31,7 +31,9 @@ async function main(): Promise<void> {
   rest.observe((method, _path, code) => metrics.apiRequests.inc({ method, code: String(code) }));
   rest.observeWrites((outcome) => metrics.apiWrites.inc({ outcome }));
   // Kueue's CRDs, read once: with them the operator also serves its AdmissionCheck gpulease.io/capacity.
-  const kueue = await kueueInstalled(rest);
+  const kueue = await kueueInstalled(rest, (error) =>
+    log.warn({ err: String(error) }, "cannot tell whether Kueue is installed yet: asking again"),
+  );
   log.info(
     { kueue },
     kueue

@@ -28,17 +28,25 @@ export const kueuePaths = {
 };
 
 /**
- * Whether the API server serves Kueue's Workloads and AdmissionChecks (its CRDs are installed). Read
- * once at start: without Kueue the operator runs as it always did.
+ * Whether the API server serves Kueue's Workloads, AdmissionChecks and ResourceFlavors (its CRDs are
+ * installed). Read once at start: without Kueue the operator runs as it always did. An API server that
+ * does not answer yet is asked again (1 s doubling to 5 s), as the informers would wait for it anyway.
  */
-export async function kueueInstalled(rest: KubeRest): Promise<boolean> {
-  try {
-    const list = await rest.get<{ resources?: { name?: string }[] }>(BASE);
-    const names = new Set((list.resources ?? []).map((r) => r.name));
-    return ["workloads", "admissionchecks", "resourceflavors"].every((n) => names.has(n));
-  } catch (error) {
-    if (error instanceof NotFoundError) return false;
-    throw error;
+export async function kueueInstalled(
+  rest: Pick<KubeRest, "get">,
+  onRetry: (error: unknown) => void = () => {},
+  firstDelayMs = 1000,
+): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const list = await rest.get<{ resources?: { name?: string }[] }>(BASE);
+      const names = new Set((list.resources ?? []).map((r) => r.name));
+      return ["workloads", "admissionchecks", "resourceflavors"].every((n) => names.has(n));
+    } catch (error) {
+      if (error instanceof NotFoundError) return false;
+      onRetry(error);
+      await new Promise((r) => setTimeout(r, Math.min(5000, firstDelayMs * 2 ** attempt)));
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { toKueueSnapshot } from "../../../src/kube/kueue.ts";
+import { NotFoundError } from "../../../src/kube/errors.ts";
+import { kueueInstalled, toKueueSnapshot } from "../../../src/kube/kueue.ts";
 import type { KubeObject } from "../../../src/kube/rest.ts";
 import { loopbackWebhooks } from "../../harness/kueue.ts";
 
@@ -118,5 +119,45 @@ webhooks:
     expect(out).toContain(`caBundle: ${Buffer.from("CA").toString("base64")}`);
     expect(out).not.toContain("mpod.kb.io");
     expect(out).not.toContain("webhook-service");
+  });
+});
+
+describe("Kueue detection at start", () => {
+  const answering = (answers: (() => unknown)[]) => {
+    let calls = 0;
+    return {
+      get calls() {
+        return calls;
+      },
+      get: <T>(): Promise<T> => {
+        const answer = answers[Math.min(calls++, answers.length - 1)] as () => unknown;
+        return Promise.resolve().then(() => answer() as T);
+      },
+    };
+  };
+  const resources =
+    (...names: string[]) =>
+    () => ({ resources: names.map((name) => ({ name })) });
+
+  it("is on only when the API serves Workloads, AdmissionChecks and ResourceFlavors", async () => {
+    expect(
+      await kueueInstalled(answering([resources("workloads", "admissionchecks", "resourceflavors")])),
+    ).toBe(true);
+    expect(await kueueInstalled(answering([resources("workloads", "clusterqueues")]))).toBe(false);
+    const notServed = () => {
+      throw new NotFoundError(404, {}, "GET", "/apis/kueue.x-k8s.io/v1beta2");
+    };
+    expect(await kueueInstalled(answering([notServed]))).toBe(false);
+  });
+
+  it("asks again while the API server does not answer, instead of deciding Kueue is absent", async () => {
+    const down = () => {
+      throw new Error("connect ECONNREFUSED");
+    };
+    const rest = answering([down, down, resources("workloads", "admissionchecks", "resourceflavors")]);
+    const retried: unknown[] = [];
+    expect(await kueueInstalled(rest, (e) => retried.push(e), 1)).toBe(true);
+    expect(rest.calls).toBe(3);
+    expect(retried).toHaveLength(2);
   });
 });
