@@ -15,8 +15,8 @@ import { ManagedProcess } from "./process.ts";
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
 const METRICS_CERT_DIR = "/etc/kueue/metrics/certs";
 
-/** The API groups whose webhooks Kueue serves with the integrations started here. */
-const SERVED_GROUPS = new Set(["kueue.x-k8s.io", "batch"]);
+/** The API groups whose webhooks Kueue serves with an integration (its own group always). */
+const FRAMEWORK_GROUPS: Record<string, string> = { "batch/job": "batch", pod: "" };
 
 export interface KueueOptions {
   dir: string;
@@ -25,6 +25,8 @@ export interface KueueOptions {
   log?: (line: string) => void;
   /** Kueue Configuration fields merged over the harness's (e.g. waitForPodsReady). */
   config?: Record<string, unknown>;
+  /** Kueue's integrations (default batch/job; "pod" also manages plain pods with a queue-name label). */
+  frameworks?: string[];
 }
 
 /** Builds Kueue once (cached) and returns the directory with `kueue`, `crds/` and the webhooks. */
@@ -78,6 +80,8 @@ export class KueueProcess {
     mkdirSync(METRICS_CERT_DIR, { recursive: true });
     for (const file of ["tls.crt", "tls.key"])
       copyFileSync(join(certDir, file), join(METRICS_CERT_DIR, file));
+    const frameworks = options.frameworks ?? ["batch/job"];
+    const servedGroups = new Set(["kueue.x-k8s.io", ...frameworks.map((f) => FRAMEWORK_GROUPS[f] ?? f)]);
     const configFile = join(options.dir, "kueue-config.yaml");
     writeFileSync(
       configFile,
@@ -90,7 +94,7 @@ export class KueueProcess {
         webhook: { port: webhookPort, host: "127.0.0.1", certDir },
         leaderElection: { leaderElect: false },
         internalCertManagement: { enable: false },
-        integrations: { frameworks: ["batch/job"] },
+        integrations: { frameworks },
         ...options.config,
       }),
     );
@@ -101,6 +105,7 @@ export class KueueProcess {
         readFileSync(join(kueueDir, "webhook-manifests.yaml"), "utf8"),
         webhookPort,
         options.pki,
+        servedGroups,
       ),
     );
 
@@ -156,7 +161,12 @@ export class KueueProcess {
  * the webhooks of the API groups Kueue serves here (a webhook without a server would refuse every
  * object it matches).
  */
-export function loopbackWebhooks(manifests: string, port: number, pki: Pki): string {
+export function loopbackWebhooks(
+  manifests: string,
+  port: number,
+  pki: Pki,
+  servedGroups: ReadonlySet<string> = new Set(["kueue.x-k8s.io", "batch"]),
+): string {
   const caBundle = readFileSync(pki.caCert).toString("base64");
   const docs = parseAllDocuments(manifests).map((d) => d.toJS() as Record<string, unknown> | null);
   const out: string[] = [];
@@ -166,7 +176,7 @@ export function loopbackWebhooks(manifests: string, port: number, pki: Pki): str
     const kept = webhooks
       .filter((w) =>
         ((w.rules as { apiGroups?: string[] }[] | undefined) ?? []).every((r) =>
-          (r.apiGroups ?? []).every((g) => SERVED_GROUPS.has(g)),
+          (r.apiGroups ?? []).every((g) => servedGroups.has(g)),
         ),
       )
       .map((w) => {
