@@ -18,13 +18,17 @@ import { type KubeObject, KubeRest } from "../src/kube/rest.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
 import { KueueProcess } from "../test/harness/kueue.ts";
 import { installCrds, installPolicies } from "../test/support/crds.ts";
-import { addPool, createLease, createLeasedPod, createTenant } from "../test/support/gpulease.ts";
+import { addPool, createLease, createLeasedPod, createTenant, inParallel } from "../test/support/gpulease.ts";
 import { createTestNamespace, eventually, type KubeClients, kubeClients } from "../test/support/kube.ts";
 import { machine, printTable } from "./machine.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const { values } = parseArgs({ options: { notice: { type: "string", default: "10" } } });
+const { values } = parseArgs({
+  options: { notice: { type: "string", default: "10" }, scale: { type: "string", default: "200" } },
+});
 const NOTICE_S = Number(values.notice);
+/** Nodes (× 8 GPUs) and 8-GPU workloads or leases of the admission throughput runs. */
+const SCALE = Number(values.scale);
 const NODES = 4;
 const GPUS = 8;
 /** The internal Job: 2 pods of 8 GPUs, so 2 of the 4 external workloads must go. */
@@ -54,6 +58,8 @@ const kueue = await KueueProcess.start({
   kubeconfig: plane.kubeconfigPath,
   pki: plane.pki,
   frameworks: ["batch/job", "pod"],
+  // The client limits Kueue's own manifests ship (config/components/manager); its built-in default is 20/30.
+  config: { clientConnection: { qps: 50, burst: 100 } },
 });
 const apply = (...objects: object[]) =>
   execFileSync("kubectl", ["--kubeconfig", plane.kubeconfigPath, "apply", "--server-side", "-f", "-"], {
@@ -336,11 +342,160 @@ async function withGpulease(): Promise<Outcome> {
   }
 }
 
+/** The operator as a process lending the pool `pool`; resolves once its work loop started. */
+async function startOperator(pool: string) {
+  const dir = mkdtempSync(join(tmpdir(), "gpulease-kueue-bench-"));
+  const config = join(dir, "config.yaml");
+  writeFileSync(
+    config,
+    stringify({
+      lendableNodeSelector: { "gpulease.io/pool": pool },
+      idlePeriod: "0s",
+      metricsPort: 0,
+      evictionGrace: "10s",
+      logLevel: "info",
+    }),
+  );
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(ROOT, "src/main.ts"), "--kubeconfig", plane.kubeconfigPath, "--config", config],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  await new Promise<void>((done, fail) => {
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('"msg":"operator started"')) done();
+    });
+    child.on("exit", (code) => fail(new Error(`operator exited with ${code}`)));
+  });
+  child.stdout?.resume();
+  return child;
+}
+
+interface Throughput {
+  what: string;
+  count: number;
+  seconds: number;
+  perSecond: number;
+}
+
+/** Kueue admitting SCALE pods of 8 GPUs, all queued while the ClusterQueue was on hold. */
+async function kueueThroughput(): Promise<Throughput> {
+  await addPool(clients, "tp-kueue", SCALE, { labels: { bench: "tp-kueue" }, prefix: "tpk" });
+  const ns = await createTestNamespace(clients, "tp-kueue");
+  const cq = (stopPolicy: string) => ({
+    apiVersion: "kueue.x-k8s.io/v1beta2",
+    kind: "ClusterQueue",
+    metadata: { name: "tp-kueue" },
+    spec: { namespaceSelector: {}, stopPolicy, resourceGroups: [gpuGroup("tp-kueue", SCALE * GPUS)] },
+  });
+  apply(
+    ...queueObjects("tp-kueue", { bench: "tp-kueue" }, cq("Hold").spec),
+    localQueue("tp", ns, "tp-kueue"),
+  );
+  const indexes = Array.from({ length: SCALE }, (_, i) => i);
+  await inParallel(indexes, 8, (i) =>
+    clients.core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: `w-${i}`, labels: { app: "tp", "kueue.x-k8s.io/queue-name": "tp" } },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: "w",
+              image: "registry.example/w:1",
+              resources: { limits: { "nvidia.com/gpu": String(GPUS) } },
+            },
+          ],
+        },
+      },
+    }),
+  );
+  const workloads = async () =>
+    (
+      (await clients.custom.listNamespacedCustomObject({
+        group: "kueue.x-k8s.io",
+        version: "v1beta2",
+        namespace: ns,
+        plural: "workloads",
+      })) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] }
+    ).items;
+  await eventually(
+    "every Workload created",
+    async () => ((await workloads()).length === SCALE ? true : undefined),
+    300_000,
+    500,
+  );
+  const t0 = Date.now();
+  apply(cq("None"));
+  await eventually(
+    "every Workload admitted",
+    async () => {
+      const admitted = (await workloads()).filter((w) =>
+        w.status?.conditions?.some((c) => c.type === "Admitted" && c.status === "True"),
+      ).length;
+      return admitted === SCALE ? true : undefined;
+    },
+    300_000,
+    100,
+  );
+  const seconds = (Date.now() - t0) / 1000;
+  return { what: "Kueue: Workloads admitted", count: SCALE, seconds, perSecond: SCALE / seconds };
+}
+
+/** gpulease admitting SCALE leases of 8 GPUs, all created before the operator started. */
+async function gpuleaseThroughput(): Promise<Throughput> {
+  const pool = "tp-gpulease";
+  await addPool(clients, pool, SCALE, {
+    labels: { bench: "tp-gpulease" },
+    product: "tp-gpulease",
+    prefix: "tpg",
+  });
+  const { namespaces } = await createTenant(clients, {
+    limits: [{ maxGpus: SCALE * GPUS, maxReservedGpus: 16 }],
+  });
+  const [ns] = namespaces as [string];
+  const indexes = Array.from({ length: SCALE }, (_, i) => i);
+  await inParallel(indexes, 8, (i) =>
+    createLease(clients, ns, `l-${i}`, { gpus: GPUS, gpusPerNode: GPUS, gpuModel: "tp-gpulease" }),
+  );
+  const operator = await startOperator(pool);
+  const t0 = Date.now();
+  try {
+    await eventually(
+      "every lease Active",
+      async () => {
+        const list = (await clients.custom.listNamespacedCustomObject({
+          group: "gpulease.io",
+          version: "v1alpha1",
+          namespace: ns,
+          plural: "gpuleases",
+        })) as { items: { status?: { phase?: string } }[] };
+        return list.items.filter((l) => l.status?.phase === "Active").length === SCALE ? true : undefined;
+      },
+      300_000,
+      100,
+    );
+  } finally {
+    operator.kill("SIGTERM");
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  return { what: "gpulease: GpuLeases admitted", count: SCALE, seconds, perSecond: SCALE / seconds };
+}
+
 const results = [await kueueAlone(), await withGpulease()];
+log(`admission throughput at ${SCALE} nodes`);
+const throughput = [await kueueThroughput(), await gpuleaseThroughput()];
 pods.stop();
 await kueue.stop();
 await plane.stop();
 
+printTable(
+  `Admission throughput: ${SCALE} nodes × 8 GPUs, ${SCALE} workloads or leases of 8 GPUs each`,
+  throughput.map((t) => [t.what, `${t.perSecond.toFixed(1)}/s (${t.count} in ${t.seconds.toFixed(2)} s)`]),
+);
 for (const r of results) {
   printTable(r.setup, [
     ["notice given to the evicted tenant (s)", r.noticeSeconds],
@@ -355,7 +510,7 @@ for (const r of results) {
 }
 writeFileSync(
   join(ROOT, "bench/results/kueue.json"),
-  `${JSON.stringify({ machine: machine(), at: new Date().toISOString(), nodes: NODES, gpusPerNode: GPUS, results }, null, 2)}\n`,
+  `${JSON.stringify({ machine: machine(), at: new Date().toISOString(), nodes: NODES, gpusPerNode: GPUS, results, scale: SCALE, throughput }, null, 2)}\n`,
 );
 log("wrote bench/results/kueue.json");
 process.exit(0);
