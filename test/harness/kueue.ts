@@ -77,9 +77,15 @@ export class KueueProcess {
     const { certDir } = issueLoopbackServingCert(options.pki, join(options.dir, "kueue-certs"));
     // Without internal cert management Kueue reads its metrics certificate from this fixed path (no
     // flag or field moves it, v0.17.0 cmd/kueue/main.go): the loopback certificate serves there too.
-    mkdirSync(METRICS_CERT_DIR, { recursive: true });
-    for (const file of ["tls.crt", "tls.key"])
-      copyFileSync(join(certDir, file), join(METRICS_CERT_DIR, file));
+    try {
+      mkdirSync(METRICS_CERT_DIR, { recursive: true });
+      for (const file of ["tls.crt", "tls.key"])
+        copyFileSync(join(certDir, file), join(METRICS_CERT_DIR, file));
+    } catch (error) {
+      throw new Error(
+        `Kueue reads its metrics certificate from ${METRICS_CERT_DIR}, which this user cannot write (run as root): ${String(error)}`,
+      );
+    }
     const frameworks = options.frameworks ?? ["batch/job"];
     const servedGroups = new Set(["kueue.x-k8s.io", ...frameworks.map((f) => FRAMEWORK_GROUPS[f] ?? f)]);
     const configFile = join(options.dir, "kueue-config.yaml");
