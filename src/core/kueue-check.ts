@@ -31,10 +31,17 @@ export interface KueueWorkloadView {
   message: string;
   /** One view per pod the Workload would run, with its flavor's node labels and tolerations. */
   pods: PodView[];
+  /** When Kueue admitted it (its check Ready): its pods are on their way. */
+  admittedAt?: number;
+  /** The demand group its real pods will have (`job/<name>` for a Job). */
+  jobGroup?: string;
 }
 
 export interface KueueSnapshot {
-  /** Workloads with quota reserved, not yet admitted, that carry a check of this controller. */
+  /**
+   * Workloads with quota reserved that carry a check of this controller: not yet admitted, or admitted
+   * (with `admittedAt`) and not finished.
+   */
   workloads: KueueWorkloadView[];
   /** The AdmissionChecks of this controller, and whether their Active condition is True already. */
   admissionChecks: { name: string; active: boolean }[];
@@ -60,9 +67,36 @@ export interface KueueCheckPlan {
 /** The demand key of a Workload's pods: one group, so the reclaim serves all of it or none. */
 export const workloadGroup = (name: string) => `kueue/${name}`;
 
-/** The pods of Workloads still waiting on the check, as Unschedulable internal demand. */
+/**
+ * How long after admission a Workload's pods that do not exist yet still hold their room: Kueue
+ * unsuspends the Job and its controller creates them within moments; past this, whatever is missing is
+ * left to the pods themselves.
+ */
+export const ADMITTED_PODS_GRACE_MS = 60_000;
+
+/**
+ * The pods of Workloads still waiting on the check, and those of Workloads just admitted that have not
+ * appeared yet (placed or tried by the scheduler), as Unschedulable internal demand: the room a Ready
+ * check promised is neither promised again nor lent while the Job's pods are being created.
+ */
 export function kueueDemandPods(snapshot: ClusterSnapshot): PodView[] {
-  return (snapshot.kueue?.workloads ?? []).filter((w) => w.state === "Pending").flatMap((w) => w.pods);
+  const out: PodView[] = [];
+  for (const w of snapshot.kueue?.workloads ?? []) {
+    if (w.admittedAt === undefined) {
+      if (w.state === "Pending") out.push(...w.pods);
+      continue;
+    }
+    if (w.jobGroup === undefined || snapshot.now - w.admittedAt > ADMITTED_PODS_GRACE_MS) continue;
+    const present = snapshot.pods.filter(
+      (p) =>
+        p.namespace === w.namespace &&
+        p.group === w.jobGroup &&
+        (p.nodeName !== undefined || p.unschedulable) &&
+        p.phase !== "Failed",
+    ).length;
+    out.push(...w.pods.slice(0, Math.max(0, w.pods.length - present)));
+  }
+  return out;
 }
 
 export interface KueueCheckInputs {
@@ -92,8 +126,15 @@ export function planKueueChecks(inputs: KueueCheckInputs): KueueCheckPlan {
   );
   const deadlineOf = new Map(reclaims.map((r) => [r.lease, r.deadline]));
   const checks: KueueCheckWrite[] = [];
+  // Pods of Workloads just admitted take their room first (see kueueDemandPods).
+  const arriving = kueueDemandPods(snapshot).filter((p) =>
+    kueue.workloads.some(
+      (w) => w.admittedAt !== undefined && w.namespace === p.namespace && p.group === workloadGroup(w.name),
+    ),
+  );
+  rooms = placeGroup(arriving, rooms, resourceFor) ?? rooms;
   const waiting = kueue.workloads
-    .filter((w) => w.state === "Pending")
+    .filter((w) => w.state === "Pending" && w.admittedAt === undefined)
     .sort((a, b) => a.createdAt - b.createdAt || (a.name < b.name ? -1 : 1));
   for (const workload of waiting) {
     const key = `${workload.namespace}/${workloadGroup(workload.name)}`;

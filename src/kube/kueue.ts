@@ -71,7 +71,7 @@ export function ourAdmissionChecks(checks: Iterable<KubeObject>): { name: string
 
 /**
  * A Workload waiting on one of `checks`, as the core sees it: undefined unless its quota is reserved,
- * it is not admitted or finished yet, and its status lists one of those checks. Each pod set becomes
+ * it is not finished, and its status lists one of those checks (an admitted one says since when). Each pod set becomes
  * `count` pods with its template's requests, node selector and tolerations, plus the node labels and
  * tolerations of the flavors Kueue assigned it.
  */
@@ -84,8 +84,9 @@ export function toKueueWorkloadView(
   const metadata = obj(raw.metadata);
   const spec = obj(raw.spec);
   const status = obj(raw.status);
-  if (!conditionTrue(status, "QuotaReserved")) return undefined;
-  if (conditionTrue(status, "Admitted") || conditionTrue(status, "Finished")) return undefined;
+  if (!conditionTrue(status, "QuotaReserved") || conditionTrue(status, "Finished")) return undefined;
+  const admitted = arr(status.conditions).find((c) => c.type === "Admitted" && c.status === "True");
+  const owner = arr(metadata.ownerReferences).find((o) => o.kind === "Job" && o.controller === true);
   const entry = arr(status.admissionChecks).find((c) => checks.has(str(c.name) ?? ""));
   if (!entry) return undefined;
   const namespace = str(metadata.namespace) ?? "";
@@ -138,6 +139,8 @@ export function toKueueWorkloadView(
     state: (CHECK_STATES.includes(state) ? state : "Pending") as CheckState,
     message: str(entry.message) ?? "",
     pods,
+    ...(admitted ? { admittedAt: Date.parse(str(admitted.lastTransitionTime) ?? "") || 0 } : {}),
+    ...(owner ? { jobGroup: `job/${str(owner.name)}` } : {}),
   };
 }
 

@@ -205,6 +205,74 @@ describe("Kueue AdmissionCheck gpulease.io/capacity", () => {
     ]);
   });
 
+  it("holds the room of a Workload just admitted until its Job's pods appear: no second Ready for it", () => {
+    const admitted = workload("first", 1, 8, {
+      state: "Ready",
+      admittedAt: T0 - 2000,
+      jobGroup: "job/first",
+    });
+    const second = workload("second", 1, 8, { createdAt: T0 - 500 });
+    const plan = planCluster(
+      snapshot({
+        ...tenants,
+        nodes: [node("free"), node("lent", { lent: true })],
+        leases: [active("acme-ns", "work", 8, ["lent"])],
+        kueue: kueue(admitted, second),
+      }),
+    );
+    // The free node is the first Workload's: the second gets the lent node back, with notice.
+    expect(plan.kueue.checks).toEqual([
+      expect.objectContaining({
+        name: "second",
+        state: "Pending",
+        message: expect.stringContaining("reclaiming 8"),
+      }),
+    ]);
+    expect(plan.reclaims.map((r) => r.nodes)).toEqual([["lent"]]);
+  });
+
+  it("releases that room once the Job's pods exist, or once the grace after admission is over", () => {
+    const admitted = (admittedAt: number) =>
+      workload("first", 1, 8, { state: "Ready", admittedAt, jobGroup: "job/first" });
+    const placedPod = pod("training", "first-abc", {
+      group: "job/first",
+      nodeName: "busy",
+      phase: "Running",
+      gpus: { "nvidia.com/gpu": 8 },
+    });
+    const withPod = planCluster(
+      snapshot({
+        ...tenants,
+        nodes: [node("busy"), node("free")],
+        pods: [placedPod],
+        kueue: kueue(admitted(T0 - 2000), workload("second", 1, 8)),
+      }),
+    );
+    expect(withPod.kueue.checks).toEqual([expect.objectContaining({ name: "second", state: "Ready" })]);
+    const late = planCluster(
+      snapshot({
+        ...tenants,
+        nodes: [node("free")],
+        kueue: kueue(admitted(T0 - 2 * MIN), workload("second", 1, 8)),
+      }),
+    );
+    expect(late.kueue.checks).toEqual([expect.objectContaining({ name: "second", state: "Ready" })]);
+  });
+
+  it("does not lend the free node of a Workload just admitted while its pods are being created", () => {
+    const plan = planCluster(
+      snapshot({
+        ...tenants,
+        nodes: [node("free")],
+        leases: [lease("acme-ns", "wants", { gpus: 8 })],
+        kueue: kueue(
+          workload("first", 1, 8, { state: "Ready", admittedAt: T0 - 1000, jobGroup: "job/first" }),
+        ),
+      }),
+    );
+    expect(plan.lendNodes).toEqual([]);
+  });
+
   it("plans nothing for Kueue where Kueue is not installed", () => {
     const plan = planCluster(snapshot({ ...tenants, nodes: [node("a")] }));
     expect(plan.kueue).toEqual({ checks: [], activate: [] });

@@ -41,7 +41,11 @@ function workload(conditions: string[], checks: { name: string; state: string }[
       ],
     },
     status: {
-      conditions: conditions.map((type) => ({ type, status: "True" })),
+      conditions: conditions.map((type) => ({
+        type,
+        status: "True",
+        lastTransitionTime: "2026-12-01T00:00:00Z",
+      })),
       admission: {
         clusterQueue: "cq",
         podSetAssignments: [{ name: "workers", count: 3, flavors: { "nvidia.com/gpu": "h100" } }],
@@ -80,16 +84,32 @@ describe("Kueue objects as the core sees them", () => {
     });
   });
 
-  it("leaves out Workloads without reserved quota, already admitted, or without a check of gpulease", () => {
+  it("leaves out Workloads without reserved quota, finished, or without a check of gpulease", () => {
     const ours = [check("capacity", "gpulease.io/capacity")];
     expect(snapshotOf([workload([], [{ name: "capacity", state: "Pending" }])], ours).workloads).toEqual([]);
     expect(
-      snapshotOf([workload(["QuotaReserved", "Admitted"], [{ name: "capacity", state: "Ready" }])], ours)
-        .workloads,
+      snapshotOf(
+        [workload(["QuotaReserved", "Admitted", "Finished"], [{ name: "capacity", state: "Ready" }])],
+        ours,
+      ).workloads,
     ).toEqual([]);
     expect(
       snapshotOf([workload(["QuotaReserved"], [{ name: "prov", state: "Pending" }])], ours).workloads,
     ).toEqual([]);
+  });
+
+  it("keeps an admitted Workload with when it was admitted and the group its Job's pods will have", () => {
+    const raw = workload(["QuotaReserved", "Admitted"], [{ name: "capacity", state: "Ready" }]);
+    raw.metadata = {
+      ...raw.metadata,
+      ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: "train", uid: "j1", controller: true }],
+    };
+    const [view] = snapshotOf([raw], [check("capacity", "gpulease.io/capacity")]).workloads;
+    expect(view).toMatchObject({
+      state: "Ready",
+      admittedAt: Date.parse("2026-12-01T00:00:00Z"),
+      jobGroup: "job/train",
+    });
   });
 });
 
