@@ -11,7 +11,7 @@ KUBECONFIG_LOCAL := .cluster/kubeconfig
 VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
 IMG ?= ghcr.io/gpulease/gpulease:$(VERSION)
 
-.PHONY: all deps controlplane build lint fmt typecheck test test-unit test-e2e cluster-up cluster-down demo \
+.PHONY: all deps controlplane kueue build lint fmt typecheck test test-unit test-e2e cluster-up cluster-down demo \
 	deploy undeploy manifests image kind-e2e bench bench-smoke clean
 
 all: build
@@ -42,13 +42,13 @@ typecheck: deps
 	npm run typecheck
 
 ## test: everything CI runs: lint, type check, unit tests and end-to-end tests against a real control plane
-test: deps controlplane tools lint
+test: deps controlplane tools kueue lint
 	npm test
 
 test-unit: deps
 	npm run test:unit
 
-test-e2e: deps controlplane tools
+test-e2e: deps controlplane tools kueue
 	npm run test:e2e
 
 ## cluster-up: a local control plane with simulated GPU nodes in the background; kubeconfig in .cluster/kubeconfig
@@ -77,6 +77,10 @@ undeploy:
 ## (the base image made locally, no pull; see hack/build-image.sh)
 image: deps
 	IMG=$(IMG) bash hack/build-image.sh >/dev/null
+
+## kueue: Kueue's manager, CRDs and webhook manifests for the Kueue e2e tests (built once, cached)
+kueue:
+	bash hack/build-kueue.sh >/dev/null
 
 ## tools: helm and promtool for the chart and alert tests (built once from the Go module proxy, cached)
 tools:

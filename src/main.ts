@@ -5,6 +5,7 @@
 import { ConfigError, loadStartupOptions } from "./config/load-config.ts";
 import { Operator } from "./controller/operator.ts";
 import { loadClusterAccess } from "./kube/kubeconfig.ts";
+import { kueueInstalled } from "./kube/kueue.ts";
 import { LeaderElector } from "./kube/leader-election.ts";
 import { KubeRest } from "./kube/rest.ts";
 import { startHttpServer } from "./observability/http-server.ts";
@@ -28,7 +29,17 @@ async function main(): Promise<void> {
   const metrics = new Metrics();
   rest.observe((method, _path, code) => metrics.apiRequests.inc({ method, code: String(code) }));
   rest.observeWrites((outcome) => metrics.apiWrites.inc({ outcome }));
-  const operator = new Operator(rest, config, log, metrics);
+  // Kueue's CRDs, read once: with them the operator also serves its AdmissionCheck gpulease.io/capacity.
+  const kueue = await kueueInstalled(rest, (error) =>
+    log.warn({ err: String(error) }, "cannot tell whether Kueue is installed yet: asking again"),
+  );
+  log.info(
+    { kueue },
+    kueue
+      ? "Kueue is installed: serving AdmissionChecks of controller gpulease.io/capacity"
+      : "Kueue is not installed: no AdmissionCheck controller",
+  );
+  const operator = new Operator(rest, config, log, metrics, { kueue });
   let stopping = false;
 
   const election = config.leaderElection;

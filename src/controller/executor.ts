@@ -98,6 +98,10 @@ function subjectOf(action: PlanAction): Record<string, string | undefined> {
       return { tenantQuota: action.quota.name };
     case "event":
       return { namespace: action.event.namespace, name: action.event.name };
+    case "kueueCheck":
+      return { namespace: action.write.namespace, workload: action.write.name };
+    case "admissionCheckActive":
+      return { admissionCheck: action.name };
   }
 }
 
@@ -265,6 +269,16 @@ export class PlanExecutor {
         return this.evictOrphan(action);
       case "event":
         this.events.enqueue(action.event);
+        return "done";
+      case "kueueCheck":
+        await writer.writeKueueCheck(action.write);
+        this.log.info(
+          { ...this.logFields(action), check: action.write.check, state: action.write.state },
+          `admission check ${action.write.check}: ${action.write.state}: ${action.write.message}`,
+        );
+        return "done";
+      case "admissionCheckActive":
+        await writer.activateAdmissionCheck(action.name);
         return "done";
     }
   }

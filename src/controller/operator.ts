@@ -16,6 +16,7 @@ import { jobPodsAtOnce, slimJob, slimPod } from "../kube/convert.ts";
 import { NotLeaderError } from "../kube/errors.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
+import { kueuePaths } from "../kube/kueue.ts";
 import { type KubeObject, type KubeRest, paths } from "../kube/rest.ts";
 import { ClusterWriter } from "../kube/writers.ts";
 import { type Logger, withLogContext } from "../observability/logger.ts";
@@ -42,6 +43,10 @@ export class Operator {
     jobs: Informer;
     roleBindings: Informer;
     tenantAdmission: Informer;
+    /** Kueue's objects, only where Kueue is installed (see kueueInstalled). */
+    workloads?: Informer;
+    admissionChecks?: Informer;
+    resourceFlavors?: Informer;
   };
   readonly queue: WorkQueue<string>;
   private readonly executor: PlanExecutor;
@@ -68,6 +73,7 @@ export class Operator {
     private readonly config: OperatorConfig,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    options: { kueue?: boolean } = {},
   ) {
     const watchdogMs = config.watchdogTimeout;
     const informerLog = (
@@ -116,6 +122,14 @@ export class Operator {
           fieldSelector: `metadata.name=${TENANT_ADMISSION_CONFIGMAP}`,
         },
       ),
+      // gpulease's Kueue AdmissionCheck controller: Workloads waiting on its checks are demand.
+      ...(options.kueue
+        ? {
+            workloads: make("workloads", kueuePaths.workloads()),
+            admissionChecks: make("admissionchecks", kueuePaths.admissionChecks()),
+            resourceFlavors: make("resourceflavors", kueuePaths.resourceFlavors()),
+          }
+        : {}),
     };
     // Informer callbacks only enqueue: the plan reads the caches when it runs. Node and pod updates
     // that change nothing the planner reads (kubelet heartbeats, container statuses) are ignored:
@@ -198,6 +212,15 @@ export class Operator {
           informer: this.informers.tenantAdmission,
           namespace: config.leaderElection.namespace,
         },
+        ...(this.informers.workloads && this.informers.admissionChecks && this.informers.resourceFlavors
+          ? {
+              kueue: {
+                workloads: this.informers.workloads,
+                admissionChecks: this.informers.admissionChecks,
+                flavors: this.informers.resourceFlavors,
+              },
+            }
+          : {}),
       },
       convert,
       poolSettings(config),

@@ -36,6 +36,7 @@ import {
   toQuotaView,
 } from "../kube/convert.ts";
 import { type Informer, objectKey } from "../kube/informer.ts";
+import { toKueueSnapshot } from "../kube/kueue.ts";
 import { parseQuantity } from "../kube/quantity.ts";
 import { toRoleBindingView } from "../kube/rbac-view.ts";
 import type { KubeObject } from "../kube/rest.ts";
@@ -98,6 +99,8 @@ export interface SnapshotSources {
   roleBindings?: Informer;
   /** The ConfigMap gpulease-tenant-admission alone, in the operator's namespace. */
   tenantAdmission?: { informer: Informer; namespace: string };
+  /** Kueue's Workloads, AdmissionChecks and ResourceFlavors, when Kueue is installed. */
+  kueue?: { workloads: Informer; admissionChecks: Informer; flavors: Informer };
 }
 
 export class SnapshotBuilder {
@@ -113,7 +116,7 @@ export class SnapshotBuilder {
 
   constructor(
     private readonly sources: SnapshotSources,
-    convert: ConvertSettings,
+    private readonly convert: ConvertSettings,
     private readonly settings: PoolSettings,
   ) {
     this.nodes = new Memo((raw) => toNodeView(raw, convert));
@@ -254,6 +257,18 @@ export class SnapshotBuilder {
           : {}),
         ...(this.sources.roleBindings
           ? { roleBindings: this.roleBindings.all(this.sources.roleBindings.store.values()) }
+          : {}),
+        ...(this.sources.kueue
+          ? {
+              kueue: toKueueSnapshot(
+                {
+                  workloads: this.sources.kueue.workloads.store.values(),
+                  admissionChecks: this.sources.kueue.admissionChecks.store.values(),
+                  flavors: this.sources.kueue.flavors.store.values(),
+                },
+                this.convert.resourceNames,
+              ),
+            }
           : {}),
       },
       malformed,

@@ -9,6 +9,7 @@ import type {
   TenantQuotaSpecView,
   TenantQuotaStatus,
 } from "../api/index.ts";
+import type { KueueSnapshot } from "./kueue-check.ts";
 import type { RoleBindingView } from "./tenant-bindings.ts";
 
 export interface NodeView {
@@ -190,6 +191,8 @@ export interface ClusterSnapshot {
   bindBackoff?: ReadonlyMap<string, { until: number }>;
   /** When the operator first saw each orphan pod (by uid): the shell carries the plan's `orphans` over. */
   orphansSince?: ReadonlyMap<string, number>;
+  /** Kueue's Workloads waiting on gpulease's AdmissionCheck (absent: Kueue is not installed). */
+  kueue?: KueueSnapshot;
 }
 
 export interface VanishedLease {

@@ -17,6 +17,7 @@
 import type { GpuLeaseStatus, TenantQuotaStatus } from "../api/index.ts";
 import type { Binding } from "./binding.ts";
 import { sameJson } from "./equality.ts";
+import type { KueueCheckPlan, KueueCheckWrite } from "./kueue-check.ts";
 import type { PlannedEvent, PodNotice } from "./lease-lifecycle.ts";
 import { type LeaseView, leaseKey, type PodView, type QuotaView } from "./model.ts";
 import type { NodeChange } from "./node-pool.ts";
@@ -96,7 +97,11 @@ export type PlanAction =
   | (ActionBase & { kind: "binding"; lease: LeaseView; binding: Binding })
   | (ActionBase & { kind: "quotaStatus"; quota: QuotaView; status: TenantQuotaStatus })
   | (ActionBase & { kind: "removeFinalizer"; lease: LeaseView })
-  | (ActionBase & { kind: "event"; event: PlannedEvent });
+  | (ActionBase & { kind: "event"; event: PlannedEvent })
+  /** A Workload's state for gpulease's Kueue AdmissionCheck. */
+  | (ActionBase & { kind: "kueueCheck"; write: KueueCheckWrite })
+  /** An AdmissionCheck of gpulease's controller marked Active. */
+  | (ActionBase & { kind: "admissionCheckActive"; name: string });
 
 export type ActionKind = PlanAction["kind"];
 
@@ -117,6 +122,9 @@ export const actionIds = {
   eviction: (pod: { namespace: string; name: string }) => `evict/${pod.namespace}/${pod.name}`,
   binding: (pod: { namespace: string; name: string }) => `bind/${pod.namespace}/${pod.name}`,
   quotaStatus: (quota: string) => `tq/${quota}`,
+  kueueCheck: (workload: { namespace: string; name: string }) =>
+    `kueue/${workload.namespace}/${workload.name}`,
+  admissionCheckActive: (name: string) => `admissioncheck/${name}`,
 };
 
 /** What the planner decided, in the shape the action builder reads. */
@@ -150,6 +158,8 @@ export interface PlanParts {
   events: PlannedEvent[];
   /** The tenant a namespace belongs to. */
   tenantOf: (namespace: string) => string | undefined;
+  /** Kueue AdmissionCheck writes. */
+  kueue?: KueueCheckPlan;
 }
 
 function transitionOf(lease: LeaseView, status: GpuLeaseStatus, noticeGiven: boolean): LeaseTransition {
@@ -460,6 +470,26 @@ export function buildActions(parts: PlanParts): PlanAction[] {
       requires: statusOf(lease),
       priority: "upkeep",
       lease,
+    });
+  }
+
+  for (const write of parts.kueue?.checks ?? []) {
+    actions.push({
+      kind: "kueueCheck",
+      id: actionIds.kueueCheck(write),
+      // A Workload shows a reclaim deadline only once the leases' statuses carry it.
+      requires: write.announces.flatMap((lease) => statusThat(lease, (t) => t === "noticeGiven")),
+      priority: "admission",
+      write,
+    });
+  }
+  for (const name of parts.kueue?.activate ?? []) {
+    actions.push({
+      kind: "admissionCheckActive",
+      id: actionIds.admissionCheckActive(name),
+      requires: [],
+      priority: "upkeep",
+      name,
     });
   }
 

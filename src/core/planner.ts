@@ -12,6 +12,7 @@ import { getCondition, setCondition } from "./conditions.ts";
 import type { DemandGroup } from "./demand.ts";
 import { sameJson } from "./equality.ts";
 import { earliest } from "./instants.ts";
+import { type KueueCheckPlan, planKueueChecks } from "./kueue-check.ts";
 import {
   endStatus,
   type LeasePlan,
@@ -95,6 +96,8 @@ export interface ClusterPlan {
   internalOnLentNodes: InternalOnLentNode[];
   /** RoleBindings giving a tenant's users a role in a namespace without the tenant label. */
   tenantBindingsOutside: MisplacedTenantBinding[];
+  /** Kueue AdmissionCheck states to write (empty without Kueue). */
+  kueue: KueueCheckPlan;
 }
 
 function podEvent(
@@ -169,6 +172,14 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const changedPlans = leasePlans.filter((p) => !sameJson(p.status, p.lease.status));
   const limitRanges = planLimitRanges(snapshot);
   const nodesByName = new Map(snapshot.nodes.map((n) => [n.name, n]));
+  const kueue = planKueueChecks({
+    snapshot,
+    accounts: ctx.accounts,
+    decisions: reclaim.decisions,
+    hopeless: reclaim.hopeless,
+    blocked: reclaim.blocked,
+    leases: leasePlans,
+  });
   const addFinalizers = snapshot.leases.filter((l) => !l.deleting && !l.hasFinalizer);
   const actions = buildActions({
     lendNodes,
@@ -195,6 +206,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     removeFinalizers,
     events,
     tenantOf: (namespace) => ctx.owners.get(namespace),
+    kueue,
   });
 
   return {
@@ -230,6 +242,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
     orphanEvictions: orphanPlan.evictions,
     internalOnLentNodes,
     tenantBindingsOutside: misplacedBindings,
+    kueue,
   };
 }
 

@@ -3,6 +3,7 @@
  * Shared by the whole plan and the reclaim-first plan, so both decide a reclaim the same way.
  */
 import { type DemandGroup, internalDemand } from "./demand.ts";
+import { kueueDemandPods } from "./kueue-check.ts";
 import type { ReclaimHit } from "./lease-lifecycle.ts";
 import { leaseKey } from "./model.ts";
 import { findOrphans, type Orphan } from "./orphans.ts";
@@ -25,8 +26,9 @@ export function reclaimStage(ctx: PlanContext): ReclaimStage {
   const { snapshot } = ctx;
   const seenOrphans = snapshot.orphansSince ?? new Map<string, number>();
   const allOrphans = findOrphans(snapshot, ctx.accounts, ctx.owners, seenOrphans);
+  // Pods that queued Kueue Workloads will create count as demand already (kueue-check.ts).
   const demand = internalDemand(
-    snapshot.pods,
+    [...snapshot.pods, ...kueueDemandPods(snapshot)],
     ctx.owners,
     snapshot.settings.resourceNames,
     snapshot.groupSizes,

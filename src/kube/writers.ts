@@ -14,6 +14,7 @@ import {
   SCHEDULING_GATE,
   TAINT_LENT,
 } from "../api/index.ts";
+import type { KueueCheckWrite } from "../core/kueue-check.ts";
 import type { PodView } from "../core/model.ts";
 import type { NodeChange } from "../core/node-pool.ts";
 import { LIMIT_RANGE_NAME, QUOTA_CPU, RESOURCE_QUOTA_NAME } from "../core/resource-quotas.ts";
@@ -25,6 +26,7 @@ import {
 } from "../core/tenant-priority.ts";
 import { ConflictError, NotFoundError, TooManyRequestsError } from "./errors.ts";
 import type { Informer } from "./informer.ts";
+import { activateAdmissionCheck, writeCheckState } from "./kueue.ts";
 import { parseQuantity } from "./quantity.ts";
 import { type KubeObject, type KubeRest, paths } from "./rest.ts";
 
@@ -39,6 +41,9 @@ export interface Caches {
   limitRanges?: Informer;
   /** The ConfigMap gpulease-tenant-admission alone (absent: the operator does not keep it). */
   tenantAdmission?: Informer;
+  /** Kueue's Workloads and AdmissionChecks (absent: Kueue is not installed). */
+  workloads?: Informer;
+  admissionChecks?: Informer;
 }
 
 type Json = Record<string, unknown>;
@@ -95,6 +100,17 @@ export class ClusterWriter {
     if (!raw) throw new NotFoundError(404, {}, "PUT", paths.gpuLease(namespace, name));
     const updated = await this.rest.replace(`${paths.gpuLease(namespace, name)}/status`, { ...raw, status });
     this.caches.leases.upsert(updated);
+  }
+
+  /** A Workload's state for gpulease's AdmissionCheck (server-side apply of that entry alone). */
+  async writeKueueCheck(write: KueueCheckWrite): Promise<void> {
+    const updated = await writeCheckState(this.rest, write, new Date());
+    this.caches.workloads?.upsert(updated);
+  }
+
+  async activateAdmissionCheck(name: string): Promise<void> {
+    const updated = await activateAdmissionCheck(this.rest, name, new Date());
+    this.caches.admissionChecks?.upsert(updated);
   }
 
   async writeQuotaStatus(name: string, status: object): Promise<void> {

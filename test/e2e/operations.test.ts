@@ -239,6 +239,19 @@ describe("RBAC", () => {
     ]) {
       expect(can(operatorSa, ...args, "-A"), args.join(" ")).toBe("yes");
     }
+    // The Kueue AdmissionCheck controller's rules, used only where Kueue is installed. `can-i` answers
+    // "no" for a resource type the server does not serve, so the rules are read from `--list`.
+    const listed = can(operatorSa, "--list").split("\n");
+    for (const [resource, verbs] of [
+      ["workloads.kueue.x-k8s.io", "[get list watch]"],
+      ["admissionchecks.kueue.x-k8s.io", "[get list watch]"],
+      ["resourceflavors.kueue.x-k8s.io", "[get list watch]"],
+      ["workloads.kueue.x-k8s.io/status", "[get patch]"],
+      ["admissionchecks.kueue.x-k8s.io/status", "[get patch]"],
+    ]) {
+      const row = listed.find((line) => line.split(/\s+/)[0] === resource);
+      expect(row, resource).toContain(verbs);
+    }
     expect(can(operatorSa, "update", "gpuleases", "-A")).toBe("yes"); // the finalizer
     expect(can(operatorSa, "update", "leases.coordination.k8s.io", "-n", "gpulease-system")).toBe("yes");
     expect(can(operatorSa, "create", "secrets", "-A")).toBe("no");

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 
 /** Paths of the throwaway certificates and keys of one local control plane. */
 export interface Pki {
@@ -48,32 +48,8 @@ export function createPki(dir: string): Pki {
     dir,
   );
 
-  const issue = (name: string, subject: string, extensions: string) => {
-    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
-    openssl(["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], dir);
-    writeFileSync(p(`${name}.ext`), extensions);
-    openssl(
-      [
-        "x509",
-        "-req",
-        "-in",
-        `${name}.csr`,
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        days,
-        "-sha256",
-        "-extfile",
-        `${name}.ext`,
-        "-out",
-        `${name}.crt`,
-      ],
-      dir,
-    );
-  };
+  const issue = (name: string, subject: string, extensions: string) =>
+    issueCertificate(dir, name, subject, extensions);
   issue(
     "apiserver",
     "/CN=kube-apiserver",
@@ -105,4 +81,57 @@ export function createPki(dir: string): Pki {
     serviceAccountKey: p("sa.key"),
     serviceAccountPub: p("sa.pub"),
   };
+}
+
+/** Issues `<name>.crt` and `<name>.key` in `dir`, signed by the CA there (ca.crt, ca.key). */
+function issueCertificate(dir: string, name: string, subject: string, extensions: string): void {
+  const days = "30";
+  openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
+  openssl(["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], dir);
+  writeFileSync(join(dir, `${name}.ext`), extensions);
+  openssl(
+    [
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-days",
+      days,
+      "-sha256",
+      "-extfile",
+      `${name}.ext`,
+      "-out",
+      `${name}.crt`,
+    ],
+    dir,
+  );
+}
+
+/**
+ * A serving certificate for 127.0.0.1 signed by the harness CA, as `tls.crt` and `tls.key` in `dir`
+ * (the names controller-runtime's webhook server reads): for webhooks served on loopback.
+ */
+export function issueLoopbackServingCert(pki: Pki, dir: string): { certDir: string } {
+  const cert = join(dirname(pki.caCert), "webhook");
+  const pkiDir = dirname(pki.caCert);
+  issueCertificate(
+    pkiDir,
+    "webhook",
+    "/CN=127.0.0.1",
+    [
+      "basicConstraints=CA:FALSE",
+      "keyUsage=digitalSignature,keyEncipherment",
+      "extendedKeyUsage=serverAuth",
+      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    ].join("\n"),
+  );
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(`${cert}.crt`, join(dir, "tls.crt"));
+  copyFileSync(`${cert}.key`, join(dir, "tls.key"));
+  return { certDir: dir };
 }
