@@ -346,10 +346,20 @@ describe.skipIf(!engine)("the operator's image, run as config/manager's Deployme
           body: { spec: { resourceAttributes: attributes } },
         })
       ).status?.allowed ?? false;
-    // The positive control of the review itself: the eviction it needs is allowed.
+    // The positive control of the review itself: the eviction it needs is allowed, and so is answering
+    // its Kueue admission check.
     expect(await allowed({ verb: "create", resource: "pods", subresource: "eviction", namespace: "x" })).toBe(
       true,
     );
+    expect(
+      await allowed({
+        verb: "patch",
+        resource: "workloads",
+        subresource: "status",
+        group: "kueue.x-k8s.io",
+        namespace: "x",
+      }),
+    ).toBe(true);
     // The priority allow-list: that one ConfigMap of its namespace, no other.
     const allowList = { resource: "configmaps", namespace: NAMESPACE, name: "gpulease-tenant-admission" };
     expect(await allowed({ verb: "patch", ...allowList })).toBe(true);
@@ -360,7 +370,11 @@ describe.skipIf(!engine)("the operator's image, run as config/manager's Deployme
       { verb: "create", resource: "pods", namespace: "x" },
       { verb: "delete", resource: "nodes" },
       { verb: "update", resource: "deployments", group: "apps", namespace: NAMESPACE },
-      { verb: "list", resource: "workloads", group: "kueue.x-k8s.io", namespace: "x" },
+      // Kueue: it reads Workloads and answers its own check on their status, never their spec.
+      { verb: "patch", resource: "workloads", group: "kueue.x-k8s.io", namespace: "x" },
+      { verb: "delete", resource: "workloads", group: "kueue.x-k8s.io", namespace: "x" },
+      { verb: "patch", resource: "clusterqueues", group: "kueue.x-k8s.io" },
+      { verb: "delete", resource: "limitranges", namespace: "x" },
       { verb: "create", resource: "gpuleases", group: "gpulease.io", namespace: "x" },
       { verb: "delete", resource: "tenantquotas", group: "gpulease.io" },
       { verb: "create", resource: "clusterrolebindings", group: "rbac.authorization.k8s.io" },
