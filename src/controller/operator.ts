@@ -135,20 +135,6 @@ export class Operator {
     // that change nothing the planner reads (kubelet heartbeats, container statuses) are ignored:
     // with a thousand nodes they would otherwise replan several times a second for nothing.
     const convert = convertSettings(config);
-    // The views are the snapshot's own (converted once per resourceVersion, then reused by the next
-    // snapshot), compared field by field: no strings built for every kubelet update.
-    const relevant: Partial<Record<keyof Operator["informers"], (o: KubeObject) => unknown>> = {
-      nodes: (o) => this.snapshots.nodeView(o),
-      pods: (o) => this.snapshots.podView(o),
-      jobs: (o) => jobPodsAtOnce(o),
-    };
-    for (const [name, informer] of Object.entries(this.informers)) {
-      const view = relevant[name as keyof Operator["informers"]];
-      informer.onChange((type, object, old) => {
-        if (view && type === "update" && old && sameJson(view(old), view(object))) return;
-        this.queue.add(PLAN);
-      });
-    }
     // When each pod was first seen Unschedulable, to the millisecond (the condition's own time has
     // one-second precision): the start of the reclaim reaction clock.
     this.informers.pods.onChange((type, object) => {
@@ -172,6 +158,22 @@ export class Operator {
         }
       } else if (!unschedulable) this.unschedulableSeen.delete(uid);
     });
+    // After the handler above: a pod's new demand queues its reclaim-first pass before the whole plan
+    // that the same event queues (the queue starts the first key it gets at once).
+    // The views are the snapshot's own (converted once per resourceVersion, then reused by the next
+    // snapshot), compared field by field: no strings built for every kubelet update.
+    const relevant: Partial<Record<keyof Operator["informers"], (o: KubeObject) => unknown>> = {
+      nodes: (o) => this.snapshots.nodeView(o),
+      pods: (o) => this.snapshots.podView(o),
+      jobs: (o) => jobPodsAtOnce(o),
+    };
+    for (const [name, informer] of Object.entries(this.informers)) {
+      const view = relevant[name as keyof Operator["informers"]];
+      informer.onChange((type, object, old) => {
+        if (view && type === "update" && old && sameJson(view(old), view(object))) return;
+        this.queue.add(PLAN);
+      });
+    }
     this.queue = new WorkQueue<string>({
       workers: 1,
       baseDelayMs: config.retry.baseDelay,
@@ -347,6 +349,11 @@ export class Operator {
     const started = performance.now();
     this.metrics.activeWorkers.set({ controller: CONTROLLER }, 1);
     try {
+      // New demand waiting for its reclaim-first pass goes first; this whole plan runs right after it.
+      if (this.queue.isQueued(RECLAIM_FIRST)) {
+        this.queue.add(PLAN);
+        return;
+      }
       // This pass sees all demand so far; only demand arriving from here on makes it yield.
       this.demandArrived = false;
       const { snapshot, malformed } = this.snapshotNow();

@@ -63,6 +63,11 @@ export class WorkQueue<K> {
     this.pump();
   }
 
+  /** Whether the key waits in the queue (not counting a run in progress). */
+  isQueued(key: K): boolean {
+    return this.queued.has(key);
+  }
+
   /** Adds the key after `delayMs`; an earlier pending schedule for the same key wins. */
   addAfter(key: K, delayMs: number): void {
     if (this.shuttingDown) return;
