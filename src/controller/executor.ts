@@ -206,9 +206,11 @@ export class PlanExecutor {
       const evicting = (a: PlanAction) => a.kind === "eviction" || a.kind === "orphanEviction";
       const evictions = wave.filter(evicting);
       const others = wave.filter((a) => !evicting(a));
+      // The urgent waves (reclaim statuses and notices) share a deadline too: as wide.
+      const urgent = index < batch.urgentWaves;
       await Promise.all([
         runLimited(evictions, this.concurrency * 4, attempt),
-        runLimited(others, this.concurrency, attempt),
+        runLimited(others, urgent ? this.concurrency * 4 : this.concurrency, attempt),
       ]);
     }
     this.recordOutcome(plan, succeeded);

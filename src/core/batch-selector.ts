@@ -103,13 +103,33 @@ export function selectBatch(
   const urgentWaves = intoWaves(
     chosen.filter((a) => urgent.has(a.id)),
     done,
-  );
+  ).map(roundRobinByLease);
   const afterUrgent = new Set([...done, ...urgent]);
   const otherWaves = intoWaves(
     chosen.filter((a) => !urgent.has(a.id)),
     afterUrgent,
   );
   return { waves: [...urgentWaves, ...otherWaves], urgentWaves: urgentWaves.length, deferred };
+}
+
+/**
+ * A wave reordered so each lease's first action comes before any lease's second: with many reclaims
+ * at once, every reclaim's first victim hears of its deadline in the first round of writes.
+ */
+function roundRobinByLease(wave: PlanAction[]): PlanAction[] {
+  const seen = new Map<string, number>();
+  const round = new Map<PlanAction, number>();
+  for (const action of wave) {
+    const lease = "lease" in action ? `${action.lease.namespace}/${action.lease.name}` : action.id;
+    const n = seen.get(lease) ?? 0;
+    seen.set(lease, n + 1);
+    round.set(action, n);
+  }
+  // Stable: within a round, the wave's own (priority) order.
+  return wave
+    .map((action, index) => ({ action, index }))
+    .sort((a, b) => (round.get(a.action) ?? 0) - (round.get(b.action) ?? 0) || a.index - b.index)
+    .map((x) => x.action);
 }
 
 /** Ids of the urgent actions of a batch, the actions they require, and the Events about them. */

@@ -438,6 +438,27 @@ describe("the plan as ordered actions", () => {
     expect(rest.some((a) => a.kind === "leaseStatus" && a.priority === "admission")).toBe(true);
   });
 
+  it("notices every reclaim's first victim in the first round of writes", () => {
+    const notice = (leaseName: string, podName: string): PlanAction => {
+      const owner = lease("a-ns", leaseName, { gpus: 1 });
+      const p = pod("a-ns", podName, { lease: leaseName });
+      return {
+        kind: "podNotice",
+        id: actionIds.podNotice(p),
+        requires: [],
+        priority: "urgent",
+        lease: owner,
+        notice: { pod: p, deadline: new Date(T0).toISOString(), message: "reclaimed" },
+      };
+    };
+    // The plan lists each lease's pods together: a then b.
+    const actions = ["a", "b"].flatMap((l) => [0, 1, 2].map((i) => notice(l, `${l}-${i}`)));
+    const batch = selectBatch(actions, { urgent: 256, other: 128 });
+    expect(batch.urgentWaves).toBe(1);
+    const pods = (batch.waves[0] ?? []).map((a) => (a.kind === "podNotice" ? a.notice.pod.name : ""));
+    expect(pods).toEqual(["a-0", "b-0", "a-1", "b-1", "a-2", "b-2"]);
+  });
+
   it("writes admissions before metering refreshes, so usage updates never starve admission", () => {
     const admitted = new Date(T0 - 3_600_000).toISOString();
     const active = Array.from({ length: 20 }, (_, i) =>
