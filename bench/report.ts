@@ -794,6 +794,21 @@ if (day) {
       verdict(scaleNow?.reclaim.evictionAfterDeadlineObservedMs?.p99 as number | undefined, 1000),
     ),
     "",
+    "What is built: a reclaim-first pass that plans only the demand and the leases it hits and writes their",
+    "notices before the whole plan (ADR 0009), urgent writes in waves of their own, four times as wide and",
+    "round-robin by lease, a pass that yields to new demand, and the planner's hot spots (the victim search",
+    "looked at every node for every subset it tried; admission searched a place for each of 41,000 waiting",
+    "leases). What is not built: incremental planning (indexes kept from informer deltas, planning only what",
+    "an event touches), so a whole plan still costs time in proportion to the cluster.",
+    "",
+    "What the reaction figure is made of, from the operator's debug log: a single Job's reclaim-first pass",
+    "takes about 150 ms from the operator seeing the pod to its notices written. When 20 Jobs arrive at once,",
+    "their notices are about 400 writes (two per pod: condition and annotation), about 1.4 s at the write",
+    "ceiling of the run. And a whole plan being computed (hundreds of ms at this size, on the one event",
+    "loop) holds back the operator's own informers, so the bench's clock sees more than the operator's.",
+    "The bench times each Job to the first notice on the node its pod finally ran on, which under a burst",
+    "may be another Job's reclaim.",
+    "",
   );
 }
 
