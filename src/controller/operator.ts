@@ -300,8 +300,10 @@ export class Operator {
   }
 
   /** The snapshot a pass plans from, with what the operator itself remembers between passes. */
-  private snapshotNow(): { snapshot: ClusterSnapshot; malformed: MalformedObject[] } {
-    const { snapshot, malformed } = this.snapshots.build(Date.now());
+  private snapshotNow(
+    pass: "whole" | "reclaim-first" = "whole",
+  ): { snapshot: ClusterSnapshot; malformed: MalformedObject[] } {
+    const { snapshot, malformed } = this.snapshots.build(Date.now(), { noteVanished: pass === "whole" });
     // The views are shared with the view cache: a pod whose time the operator knows better is copied.
     const pods = snapshot.pods.map((pod) => {
       const seen = pod.unschedulable ? this.unschedulableSeen.get(pod.uid) : undefined;
@@ -324,7 +326,7 @@ export class Operator {
     const started = performance.now();
     this.demandArrived = false;
     try {
-      const plan = planReclaimFirst(this.snapshotNow().snapshot);
+      const plan = planReclaimFirst(this.snapshotNow("reclaim-first").snapshot);
       if (plan.actions.length > 0) {
         const outcome = await this.executor.execute(plan);
         this.log.debug(

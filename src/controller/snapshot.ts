@@ -219,7 +219,15 @@ export class SnapshotBuilder {
     return [...this.vanished.values()];
   }
 
-  build(now: number): { snapshot: ClusterSnapshot; malformed: MalformedObject[] } {
+  /**
+   * `noteVanished: false` reads the leases already known to have vanished without noting new ones: a
+   * pass that plans no ledger (the reclaim-first pass) must not take the moment a lease is first seen
+   * gone, which the whole plan announces once, at that moment.
+   */
+  build(
+    now: number,
+    { noteVanished = true }: { noteVanished?: boolean } = {},
+  ): { snapshot: ClusterSnapshot; malformed: MalformedObject[] } {
     const malformed: MalformedObject[] = [];
     const leases: LeaseView[] = [];
     for (const view of this.leases.all(this.sources.leases.store.values())) {
@@ -240,7 +248,9 @@ export class SnapshotBuilder {
         namespaces: this.namespaces.all(this.sources.namespaces.store.values()),
         leases,
         quotas,
-        vanishedLeases: this.noteVanished(leases, malformed, now),
+        vanishedLeases: noteVanished
+          ? this.noteVanished(leases, malformed, now)
+          : [...this.vanished.values()],
         unreadableLeases: malformed
           .filter((m) => m.kind === "GpuLease")
           .map((m) => `${m.namespace}/${m.name}`),
