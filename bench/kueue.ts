@@ -36,7 +36,7 @@ const GPUS = 8;
 const JOB_PODS = 2;
 const log = (line: string) => process.stdout.write(`[kueue-bench] ${line}\n`);
 
-interface Outcome {
+export interface Outcome {
   setup: string;
   noticeSeconds: number;
   firstEvictionSeconds: number;
@@ -278,23 +278,7 @@ async function kueueAlone(): Promise<Outcome> {
 async function withGpulease(): Promise<Outcome> {
   const pool = "bench-gpulease";
   await addPool(clients, pool, NODES, { labels: { bench: "gpulease" }, product: "bench-gpulease" });
-  const dir = mkdtempSync(join(tmpdir(), "gpulease-kueue-bench-"));
-  const config = join(dir, "config.yaml");
-  writeFileSync(
-    config,
-    stringify({
-      lendableNodeSelector: { "gpulease.io/pool": pool },
-      idlePeriod: "0s",
-      metricsPort: 0,
-      evictionGrace: "10s",
-      logLevel: "info",
-    }),
-  );
-  const operator = spawn(
-    process.execPath,
-    ["--import", "tsx", join(ROOT, "src/main.ts"), "--kubeconfig", plane.kubeconfigPath, "--config", config],
-    { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] },
-  );
+  const operator = await startOperator(pool);
   try {
     const { namespaces } = await createTenant(clients, { reclaimNotice: `${NOTICE_S}s` });
     const [ext] = namespaces as [string];
@@ -376,7 +360,7 @@ async function startOperator(pool: string) {
   return child;
 }
 
-interface Throughput {
+export interface Throughput {
   what: string;
   count: number;
   seconds: number;

@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import type { Outcome, Throughput } from "./kueue.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const results = (name: string): Record<string, unknown> | undefined => {
@@ -543,25 +544,12 @@ if (day) {
 
 // Issue 13: lending with Kueue alone vs with gpulease, on one control plane with real Kueue.
 {
-  type KueueOutcome = {
-    setup: string;
-    noticeSeconds: number;
-    firstEvictionSeconds: number;
-    podsRunningSeconds: number;
-    gpusNeeded: number;
-    gpusEvicted: number;
-    unnecessaryGpusEvicted: number;
-    evictionApi: number;
-    evictionsRefusedByPdb: number;
-    deletedDirectly: number;
-  };
-  type Throughput = { what: string; count: number; seconds: number; perSecond: number };
   const k = results("kueue") as
-    | (Json & { results: KueueOutcome[]; nodes: number; scale?: number; throughput?: Throughput[] })
+    | (Json & { results: Outcome[]; nodes: number; scale?: number; throughput?: Throughput[] })
     | undefined;
   if (k) {
-    const [alone, withUs] = k.results as [KueueOutcome, KueueOutcome];
-    const cell = (f: (r: KueueOutcome) => string | number) => `| ${f(alone)} | ${f(withUs)} |`;
+    const [alone, withUs] = k.results as [Outcome, Outcome];
+    const cell = (f: (r: Outcome) => string | number) => `| ${f(alone)} | ${f(withUs)} |`;
     lines.push(
       "## Side by side with Kueue alone",
       "",
