@@ -56,6 +56,10 @@ export interface StaticCredentialSource {
   tlsServerName?: string;
 }
 
+function basicAuthorization(username: string, password: string | undefined): string {
+  return `Basic ${Buffer.from(`${username}:${password ?? ""}`).toString("base64")}`;
+}
+
 /** A token file (a projected service-account token) is read again at most this often, as client-go does. */
 const TOKEN_FILE_REREAD_MS = 60_000;
 
@@ -90,9 +94,7 @@ export function staticAccess(source: StaticCredentialSource, now: () => number =
       const headers: Record<string, string> = {};
       const value = bearer();
       if (value) headers.Authorization = `Bearer ${value}`;
-      else if (source.username) {
-        headers.Authorization = `Basic ${Buffer.from(`${source.username}:${source.password ?? ""}`).toString("base64")}`;
-      }
+      else if (source.username) headers.Authorization = basicAuthorization(source.username, source.password);
       return { tls, headers };
     },
   };
@@ -119,9 +121,7 @@ export function clientNodeAccess(config: KubeConfig): ClusterAccess {
       for (const [name, value] of Object.entries(options.headers ?? {}))
         if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : String(value);
       const user = config.getCurrentUser();
-      if (user?.username) {
-        headers.Authorization = `Basic ${Buffer.from(`${user.username}:${user.password ?? ""}`).toString("base64")}`;
-      }
+      if (user?.username) headers.Authorization = basicAuthorization(user.username, user.password);
       const { headers: _headers, ...tls } = options;
       const kept: TlsMaterial = {};
       for (const [name, value] of Object.entries(tls))
