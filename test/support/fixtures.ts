@@ -64,3 +64,29 @@ export function reclaimBesideBindings(): { snapshot: ClusterSnapshot; victim: Le
     }),
   };
 }
+
+/**
+ * An Active 8-GPU lease "acme-ns/train" on node n1, admitted an hour before T0, at 2 USD per GPU-hour,
+ * metered up to `meteredGpuSeconds` (charges to match).
+ */
+export function activeTrainLease(meteredGpuSeconds: number): LeaseView {
+  const admitted = new Date(T0 - 3_600_000).toISOString();
+  return lease(
+    "acme-ns",
+    "train",
+    { gpus: 8 },
+    {
+      status: {
+        phase: "Active",
+        admittedAt: admitted,
+        allocations: [{ node: "n1", gpus: 8, since: admitted }],
+        pricing: { perGpuHour: "2", currency: "USD" },
+        usage: {
+          gpuSeconds: meteredGpuSeconds,
+          closedGpuSeconds: 0,
+          charges: ((meteredGpuSeconds / 3600) * 2).toFixed(2),
+        },
+      },
+    },
+  );
+}

@@ -6,28 +6,11 @@ import { describe, expect, it } from "vitest";
 import type { TenantQuotaStatus } from "../../../src/api/index.ts";
 import type { LeaseView } from "../../../src/core/model.ts";
 import { type ClusterPlan, planCluster } from "../../../src/core/planner.ts";
-import { lease, node, quota, snapshot, T0, tenantNs } from "../../support/snapshot-builder.ts";
+import { activeTrainLease } from "../../support/fixtures.ts";
+import { node, quota, snapshot, T0, tenantNs } from "../../support/snapshot-builder.ts";
 
-const iso = (ms: number) => new Date(ms).toISOString();
-const HOUR = 3_600_000;
-
-/** An Active 8-GPU lease admitted an hour before T0, metered up to then, at 2 USD per GPU-hour. */
-function active(): LeaseView {
-  return lease(
-    "acme-ns",
-    "train",
-    { gpus: 8 },
-    {
-      status: {
-        phase: "Active",
-        admittedAt: iso(T0 - HOUR),
-        allocations: [{ node: "n1", gpus: 8, since: iso(T0 - HOUR) }],
-        pricing: { perGpuHour: "2", currency: "USD" },
-        usage: { gpuSeconds: 8 * 3600, closedGpuSeconds: 0, charges: "16.00" },
-      },
-    },
-  );
-}
+const _iso = (ms: number) => new Date(ms).toISOString();
+const _HOUR = 3_600_000;
 
 const world = (parts: {
   leases?: LeaseView[];
@@ -56,14 +39,14 @@ function recordedWhileAlive(l: LeaseView): TenantQuotaStatus {
 
 describe("the record of each lease in its TenantQuota's status", () => {
   it("holds every lease not in the ledger, with its usage and price as this plan gives them", () => {
-    const l = active();
+    const l = activeTrainLease(8 * 3600);
     expect(recordedWhileAlive(l).ledger?.liveLeases).toEqual([
       { uid: l.uid, lease: "acme-ns/train", gpuSeconds: 8 * 3600, perGpuHour: "2" },
     ]);
   });
 
   it("bills a lease that vanished while no operator ran, from its record, once", () => {
-    const l = active();
+    const l = activeTrainLease(8 * 3600);
     const written = recordedWhileAlive(l);
     // The operator restarts: the lease is gone from the cache, and no memory says it ever went.
     const plan = planCluster(world({ status: written }));
@@ -93,7 +76,7 @@ describe("the record of each lease in its TenantQuota's status", () => {
   });
 
   it("folds a lease the operator saw vanish once, whether it restarts before or after writing the fold", () => {
-    const l = active();
+    const l = activeTrainLease(8 * 3600);
     const written = recordedWhileAlive(l);
     // The running operator saw it go: its memory and the record name the same lease.
     const seen = planCluster(world({ status: written, vanished: [l] }));
@@ -113,7 +96,7 @@ describe("the record of each lease in its TenantQuota's status", () => {
   });
 
   it("counts a recorded reclaim as reclaimed GPU-seconds", () => {
-    const l = active();
+    const l = activeTrainLease(8 * 3600);
     const reclaimed = {
       ...l,
       status: { ...l.status, phase: "Ended" as const, endReason: "Reclaimed" as const, allocations: [] },
@@ -125,7 +108,7 @@ describe("the record of each lease in its TenantQuota's status", () => {
   });
 
   it("keeps the record of a lease that exists but cannot be read, and bills nothing for it", () => {
-    const l = active();
+    const l = activeTrainLease(8 * 3600);
     const written = recordedWhileAlive(l);
     const plan = planCluster(world({ status: written, unreadable: ["acme-ns/train"] }));
     const ledger = quotaStatus(plan)?.ledger ?? written.ledger;

@@ -1,28 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type { LeaseView } from "../../../src/core/model.ts";
 import { planCluster } from "../../../src/core/planner.ts";
-import { lease, node, pod, quota, snapshot, T0, tenantNs } from "../../support/snapshot-builder.ts";
+import { activeTrainLease } from "../../support/fixtures.ts";
+import { node, pod, quota, snapshot, T0, tenantNs } from "../../support/snapshot-builder.ts";
 
-const iso = (ms: number) => new Date(ms).toISOString();
-const HOUR = 3_600_000;
-
-/** An Active 8-GPU lease admitted an hour before T0, as the operator last saw it. */
-function lastSeen(): LeaseView {
-  return lease(
-    "acme-ns",
-    "train",
-    { gpus: 8 },
-    {
-      status: {
-        phase: "Active",
-        admittedAt: iso(T0 - HOUR),
-        allocations: [{ node: "n1", gpus: 8, since: iso(T0 - HOUR) }],
-        pricing: { perGpuHour: "2", currency: "USD" },
-        usage: { gpuSeconds: 0, closedGpuSeconds: 0, charges: "0.00" },
-      },
-    },
-  );
-}
+const _iso = (ms: number) => new Date(ms).toISOString();
+const _HOUR = 3_600_000;
 
 const world = (vanished: LeaseView, ledger: Record<string, unknown> | undefined) =>
   snapshot({
@@ -43,7 +26,7 @@ const world = (vanished: LeaseView, ledger: Record<string, unknown> | undefined)
 
 describe("a lease deleted without its finalizer", () => {
   it("records its usage in the ledger from the operator's own record, and its pods become orphans", () => {
-    const gone = lastSeen();
+    const gone = activeTrainLease(0);
     const plan = planCluster(world(gone, undefined));
     const ledger = plan.quotaStatuses.find((q) => q.quota.name === "acme")?.status.ledger;
     expect(ledger).toMatchObject({ retiredLeases: 1, gpuSeconds: 8 * 3600, foldedUids: [gone.uid] });
@@ -58,7 +41,7 @@ describe("a lease deleted without its finalizer", () => {
   });
 
   it("is folded once: with its UID in the ledger it is forgotten and not counted again", () => {
-    const gone = lastSeen();
+    const gone = activeTrainLease(0);
     const ledger = {
       retiredLeases: 1,
       gpuSeconds: 28800,
