@@ -19,8 +19,15 @@ import { type KubeObject, KubeRest } from "../src/kube/rest.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
 import { KueueProcess } from "../test/harness/kueue.ts";
 import { installCrds, installPolicies } from "../test/support/crds.ts";
-import { addPool, createLease, createLeasedPod, createTenant, inParallel } from "../test/support/gpulease.ts";
-import { createTestNamespace, eventually, type KubeClients, kubeClients } from "../test/support/kube.ts";
+import {
+  addPool,
+  createInternalJob,
+  createLease,
+  createLeasedPod,
+  createTenant,
+  inParallel,
+} from "../test/support/gpulease.ts";
+import { createTestNamespace, eventually, kubeClients } from "../test/support/kube.ts";
 import { machine, printTable } from "./machine.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -146,34 +153,6 @@ function endings(namespace: string, since: number) {
   return { evicted: evicted.size, refused, deleted: deleted.size };
 }
 
-async function createJob(c: KubeClients, namespace: string, name: string, queue: string) {
-  await c.batch.createNamespacedJob({
-    namespace,
-    body: {
-      metadata: { name, labels: { "kueue.x-k8s.io/queue-name": queue } },
-      spec: {
-        parallelism: JOB_PODS,
-        completions: JOB_PODS,
-        backoffLimit: 0,
-        template: {
-          metadata: { labels: { app: name } },
-          spec: {
-            restartPolicy: "Never",
-            terminationGracePeriodSeconds: 1,
-            containers: [
-              {
-                name: "train",
-                image: "registry.example/internal/train:1",
-                resources: { limits: { "nvidia.com/gpu": String(GPUS) } },
-              },
-            ],
-          },
-        },
-      },
-    },
-  });
-}
-
 /** Waits for every pod of the namespace with `app` to be Running. */
 async function allRunning(namespace: string, app: string, count: number) {
   await eventually(
@@ -270,7 +249,7 @@ async function kueueAlone(): Promise<Outcome> {
   await allRunning(ext, "ext", NODES);
   log("Kueue alone: 4 external pods run on borrowed quota");
   const t0 = Date.now();
-  await createJob(clients, int, "train", "internal");
+  await createInternalJob(clients, int, "train", JOB_PODS, GPUS, {}, { queue: "internal" });
   return measure("Kueue alone (cohort borrowing, reclaimWithinCohort)", ext, int, "train", t0, 0);
 }
 
@@ -315,7 +294,7 @@ async function withGpulease(): Promise<Outcome> {
     log("gpulease: 4 external pods run on 4 leases");
     await new Promise((r) => setTimeout(r, 2000)); // the check Active, the queue ready
     const t0 = Date.now();
-    await createJob(clients, int, "train", "internal");
+    await createInternalJob(clients, int, "train", JOB_PODS, GPUS, {}, { queue: "internal" });
     return await measure(
       "gpulease (GpuLeases, AdmissionCheck gpulease.io/capacity)",
       ext,

@@ -15,6 +15,7 @@ import { KueueProcess } from "../harness/kueue.ts";
 import { installCrds, installPolicies } from "../support/crds.ts";
 import {
   addPool,
+  createInternalJob,
   createLease,
   createLeasedPod,
   createTenant,
@@ -116,35 +117,6 @@ const checkOf = (w: Workload) => w.status?.admissionChecks?.find((c) => c.name =
 const conditionTrue = (w: Workload, type: string) =>
   w.status?.conditions?.some((c) => c.type === type && c.status === "True") ?? false;
 
-/** A suspended-until-admitted Job of `pods` pods of `gpus` GPUs in a LocalQueue. */
-async function createQueuedJob(namespace: string, name: string, queue: string, pods: number, gpus: number) {
-  await clients.batch.createNamespacedJob({
-    namespace,
-    body: {
-      metadata: { name, labels: { "kueue.x-k8s.io/queue-name": queue } },
-      spec: {
-        parallelism: pods,
-        completions: pods,
-        backoffLimit: 0,
-        template: {
-          metadata: { labels: { app: name } },
-          spec: {
-            restartPolicy: "Never",
-            terminationGracePeriodSeconds: 1,
-            containers: [
-              {
-                name: "train",
-                image: "registry.example/internal/train:1",
-                resources: { limits: { "nvidia.com/gpu": String(gpus) } },
-              },
-            ],
-          },
-        },
-      },
-    },
-  });
-}
-
 /** A ResourceFlavor for the nodes labelled `selector`, a ClusterQueue over it, and a LocalQueue. */
 function queues(name: string, namespace: string, selector: Record<string, string>, check: boolean) {
   apply(
@@ -205,7 +177,7 @@ describe("gpulease with Kueue", () => {
     await addPool(clients, `${pool}-internal`, 1, { labels: { "test-group": group } });
     const ns = await createTestNamespace(clients, "kueue-plain");
     queues(group, ns, { "test-group": group }, false);
-    await createQueuedJob(ns, "hello", group, 1, 8);
+    await createInternalJob(clients, ns, "hello", 1, 8, {}, { queue: group });
     // The webhook suspended it; Kueue admitted it (no check) and unsuspended it.
     const admitted = await workloadOf(ns, "hello", (w) => conditionTrue(w, "Admitted"));
     expect(checkOf(admitted)).toBeUndefined();
@@ -270,7 +242,7 @@ describe("gpulease with Kueue", () => {
       })) as Workload;
       return conditionTrue(check, "Active") ? true : undefined;
     });
-    await createQueuedJob(ns, "train", group, 2, 8);
+    await createInternalJob(clients, ns, "train", 2, 8, {}, { queue: group });
 
     const noticed = await reclaimNoticed(clients, tenantNs, "work");
     const deadline = noticed.status?.reclaim?.deadline ?? "";
@@ -323,7 +295,7 @@ describe("gpulease with Kueue", () => {
     await addPool(clients, pool, 1, { labels: { "test-group": group }, product: group });
     const ns = await createTestNamespace(clients, "kueue-huge");
     queues(group, ns, { "test-group": group }, true);
-    await createQueuedJob(ns, "huge", group, 3, 8);
+    await createInternalJob(clients, ns, "huge", 3, 8, {}, { queue: group });
     const rejected = await workloadOf(ns, "huge", (w) => checkOf(w)?.state === "Rejected");
     expect(checkOf(rejected)?.message).toContain("no reclaim can help: 24 GPUs needed");
     expect(await podsOf(clients, ns, "app=huge")).toEqual([]);

@@ -201,7 +201,10 @@ export async function eventsFor(
   return list.items.map((e) => ({ reason: e.reason ?? "", message: e.message ?? "" }));
 }
 
-/** An internal (non-tenant) Job of `pods` pods of `gpus` GPUs each, pinned to nodes with `selector`. */
+/**
+ * An internal (non-tenant) Job of `pods` pods of `gpus` GPUs each, pinned to nodes with `selector`
+ * (none when empty); with `queue`, in that Kueue LocalQueue (Kueue suspends it until admitted).
+ */
 export async function createInternalJob(
   clients: KubeClients,
   namespace: string,
@@ -209,12 +212,12 @@ export async function createInternalJob(
   pods: number,
   gpus: number,
   selector: Record<string, string>,
-  extra: { cpu?: string } = {},
+  extra: { cpu?: string; queue?: string } = {},
 ) {
   await clients.batch.createNamespacedJob({
     namespace,
     body: {
-      metadata: { name },
+      metadata: { name, ...(extra.queue ? { labels: { "kueue.x-k8s.io/queue-name": extra.queue } } : {}) },
       spec: {
         parallelism: pods,
         completions: pods,
@@ -223,7 +226,7 @@ export async function createInternalJob(
           metadata: { labels: { app: name } },
           spec: {
             restartPolicy: "Never",
-            nodeSelector: selector,
+            ...(Object.keys(selector).length > 0 ? { nodeSelector: selector } : {}),
             terminationGracePeriodSeconds: 1,
             containers: [
               {
