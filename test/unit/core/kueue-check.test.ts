@@ -110,6 +110,22 @@ describe("Kueue AdmissionCheck gpulease.io/capacity", () => {
     expect(check?.requires.sort()).toEqual(["status/acme-ns/one", "status/acme-ns/two"]);
   });
 
+  it("never reclaims for a Workload in a tenant's namespace: a tenant cannot queue its way to another's GPUs", () => {
+    const inTenant = workload("sneaky", 3, 8, { namespace: "acme-ns", pod: { namespace: "acme-ns" } });
+    const world = {
+      ...tenants,
+      namespaces: [...tenants.namespaces, tenantNs("rival-ns", "rival")],
+      quotas: [...tenants.quotas, quota("rival", { reclaimNotice: "2m" })],
+      nodes: [node("a", { lent: true }), node("b", { lent: true }), node("c", { lent: true })],
+      leases: [active("rival-ns", "one", 8, ["a"]), active("rival-ns", "two", 16, ["b", "c"])],
+    };
+    // The same Workload outside tenant namespaces would take all three nodes (the test above).
+    expect(planCluster(snapshot({ ...world, kueue: kueue(workload("big", 3, 8)) })).reclaims).toHaveLength(1);
+    const plan = planCluster(snapshot({ ...world, kueue: kueue(inTenant) }));
+    expect(plan.reclaims).toEqual([]);
+    expect(plan.noticesGiven).toEqual([]);
+  });
+
   it("keeps the check Pending, message unchanged, while the nodes come back; Ready once they are internal", () => {
     const message = `reclaiming 8 GPUs from 1 lease(s); capacity back at ${iso(T0 + MIN)}`;
     const reclaiming = lease(
