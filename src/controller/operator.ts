@@ -300,9 +300,10 @@ export class Operator {
   }
 
   /** The snapshot a pass plans from, with what the operator itself remembers between passes. */
-  private snapshotNow(
-    pass: "whole" | "reclaim-first" = "whole",
-  ): { snapshot: ClusterSnapshot; malformed: MalformedObject[] } {
+  private snapshotNow(pass: "whole" | "reclaim-first" = "whole"): {
+    snapshot: ClusterSnapshot;
+    malformed: MalformedObject[];
+  } {
     const { snapshot, malformed } = this.snapshots.build(Date.now(), { noteVanished: pass === "whole" });
     // The views are shared with the view cache: a pod whose time the operator knows better is copied.
     const pods = snapshot.pods.map((pod) => {
