@@ -27,6 +27,7 @@ const FLAGS = {
   "expiry-warning": { type: "string" },
   "eviction-grace": { type: "string" },
   "metering-interval": { type: "string" },
+  "reference-check-interval": { type: "string" },
   "leader-elect": { type: "boolean" },
   "leader-election-namespace": { type: "string" },
   help: { type: "boolean" },
@@ -44,6 +45,9 @@ export const USAGE = `gpulease operator
   --expiry-warning DURATION     ExpiringSoon this long before a lease expires
   --eviction-grace DURATION     PDB-blocked pods are deleted this long after a deadline
   --metering-interval DURATION  how often usage in status is refreshed
+  --reference-check-interval DURATION
+                                also plan from scratch this often and report any difference from
+                                the incremental plan (0s, the default: never)
   --leader-elect                run with leader election (several replicas)
   --leader-election-namespace NS`;
 
@@ -93,6 +97,7 @@ export function loadStartupOptions(argv: string[]): StartupOptions {
     [["expiryWarning"], values["expiry-warning"]],
     [["evictionGrace"], values["eviction-grace"]],
     [["meteringInterval"], values["metering-interval"]],
+    [["referenceCheckInterval"], values["reference-check-interval"]],
     [["leaderElection", "enabled"], values["leader-elect"]],
     [["leaderElection", "namespace"], values["leader-election-namespace"]],
   ];

@@ -55,6 +55,13 @@ export const operatorConfigSchema = z.strictObject({
   orphanGrace: duration("orphanGrace").prefault("30s"),
   /** Lease and tenant usage in status is refreshed at this period (ended leases carry exact figures). */
   meteringInterval: duration("meteringInterval", MIN_METERING_INTERVAL).prefault("1m"),
+  /**
+   * At most this often, a pass also plans from scratch (the reference) beside the incremental plan
+   * it executes, and reports any difference (metric gpulease_plan_divergences_total, an error log
+   * line; the next pass then plans from scratch). 0s: never. Costs one full plan per check, after the
+   * pass's writes.
+   */
+  referenceCheckInterval: duration("referenceCheckInterval").prefault("0s"),
   /** Full re-reconcile of everything at this period, as a safety net. */
   resyncPeriod: duration("resyncPeriod").prefault("5m"),
   /** A watch with no event or bookmark for this long is restarted. */

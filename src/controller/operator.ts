@@ -8,6 +8,7 @@ import { LABEL_TENANT } from "../api/labels.ts";
 import { convertSettings, type OperatorConfig, poolSettings } from "../config/operator-config.ts";
 import { afterBindRefusal, type BindBackoff } from "../core/bind-order.ts";
 import { sameJson } from "../core/equality.ts";
+import { IncrementalPlanner, planDivergence } from "../core/incremental-planner.ts";
 import type { ClusterSnapshot, MalformedObject } from "../core/model.ts";
 import { type ClusterPlan, planCluster } from "../core/planner.ts";
 import { planReclaimFirst } from "../core/reclaim-first-plan.ts";
@@ -65,6 +66,9 @@ export class Operator {
   private reportedNotFree = "";
   /** Internal demand appeared since the running pass was planned: that pass stops after its urgent writes. */
   private demandArrived = false;
+  /** Plans each pass from the previous one's unchanged parts (incremental-planner.ts). */
+  private readonly planner = new IncrementalPlanner();
+  private lastReferenceCheck = 0;
   private resyncTimer: NodeJS.Timeout | undefined;
   private started = false;
 
@@ -347,6 +351,33 @@ export class Operator {
     }
   }
 
+  /**
+   * Every referenceCheckInterval, after a pass's writes: plans the same snapshot from scratch and
+   * reports a difference from the incremental plan. The next pass then plans from scratch.
+   */
+  private checkAgainstReference(snapshot: ClusterSnapshot, plan: ClusterPlan): void {
+    const intervalMs = this.config.referenceCheckInterval;
+    const now = Date.now();
+    if (intervalMs <= 0 || now - this.lastReferenceCheck < intervalMs) return;
+    this.lastReferenceCheck = now;
+    const started = performance.now();
+    const part = planDivergence(plan, planCluster(snapshot));
+    this.metrics.referenceChecks.inc();
+    if (part === undefined) {
+      this.log.debug(
+        { ms: Math.round(performance.now() - started) },
+        "incremental plan matches the reference",
+      );
+      return;
+    }
+    this.metrics.planDivergences.inc({ part });
+    this.log.error(
+      { part, ms: Math.round(performance.now() - started) },
+      "incremental plan differs from the reference plan: planning from scratch from the next pass",
+    );
+    this.planner.reset();
+  }
+
   private async planAndExecute(key: string): Promise<void> {
     const log = this.log;
     const started = performance.now();
@@ -360,7 +391,10 @@ export class Operator {
       // This pass sees all demand so far; only demand arriving from here on makes it yield.
       this.demandArrived = false;
       const { snapshot, malformed } = this.snapshotNow();
-      const plan = planCluster(snapshot);
+      const plan = this.planner.plan(snapshot);
+      const reuse = this.planner.lastStats();
+      this.metrics.planReuse.inc({ source: "reused" }, reuse.leasePlansReused);
+      this.metrics.planReuse.inc({ source: "computed" }, reuse.leasePlansComputed);
       this.orphansSince = new Map(plan.orphans.map((o) => [o.pod.uid, o.since]));
       this.snapshots.forgetVanished(plan.settledVanished);
       this.reportNotFree(plan);
@@ -376,6 +410,7 @@ export class Operator {
         );
       }
       const outcome = await this.executor.execute(plan);
+      this.checkAgainstReference(snapshot, plan);
       await this.reportMalformed(malformed);
       if (outcome.writes > 0 || outcome.conflicts > 0) {
         log.debug(

@@ -29,6 +29,7 @@ import { type NodeChange, planNodePool } from "./node-pool.ts";
 import { type Orphan, orphanEvent } from "./orphans.ts";
 import { buildActions, type PlanAction } from "./plan-actions.ts";
 import { groupPodsByLease, type PlanContext, planContext } from "./plan-context.ts";
+import type { LeaseInputs, PlanReuse, TenantInputs } from "./plan-reuse.ts";
 import { type InternalOnLentNode, internalPodsOnLentNodes, intrusionEvents } from "./platform-mistakes.ts";
 import { foldedUids, planQuotaStatus, type RetiringLease } from "./quota-status.ts";
 import type { ReclaimDecision } from "./reclaim-planner.ts";
@@ -121,15 +122,19 @@ function podEvent(
 
 type LeaseStatusPlan = { lease: LeaseView; status: GpuLeaseStatus };
 
-export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
+/**
+ * `reuse`: lets a caller with memory (the incremental planner) reuse unchanged parts of its earlier
+ * plans; without it every part is planned from scratch, which is the reference.
+ */
+export function planCluster(snapshot: ClusterSnapshot, reuse?: PlanReuse): ClusterPlan {
   const ctx = planContext(snapshot);
   const seenOrphans = snapshot.orphansSince ?? new Map<string, number>();
   // Internal demand first: the owner's training comes before any new lending.
   const { allOrphans, settling, reclaim, hits, returning } = reclaimStage(ctx);
-  const admission = planAdmissions(ctx, [...reclaim.waiting, ...settling]);
+  const admission = planAdmissions(ctx, [...reclaim.waiting, ...settling], reuse);
 
   const podsByLease = groupPodsByLease(ctx);
-  const leasePlans = planLeases(ctx, { podsByLease, admission, hits, atRisk: reclaim.atRisk });
+  const leasePlans = planLeases(ctx, { podsByLease, admission, hits, atRisk: reclaim.atRisk }, reuse);
   const events = leasePlans.flatMap((p) => p.events);
   const bindings = fairBindingOrder(
     planPods(ctx, leasePlans, podsByLease, new Set(admission.lend), events),
@@ -153,7 +158,7 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   events.push(...misplacedBindings.map(misplacedBindingEvent));
   const { removeFinalizers, retiringByTenant } = planRetirement(ctx, leasePlans);
   const settledVanished = planVanished(ctx, retiringByTenant, events);
-  const quotaStatuses = planTenantSummaries(ctx, leasePlans, retiringByTenant);
+  const quotaStatuses = planTenantSummaries(ctx, leasePlans, retiringByTenant, reuse);
 
   const pool = planNodePool(ctx.accounts, new Set(admission.lend), snapshot.now, returning);
   events.push(...pool.events);
@@ -169,7 +174,9 @@ export function planCluster(snapshot: ClusterSnapshot): ClusterPlan {
   const tenantAdmission =
     admissionConfig && planTenantAdmission(snapshot.settings.tenantPriorityClasses ?? [], admissionConfig);
 
-  const changedPlans = leasePlans.filter((p) => !sameJson(p.status, p.lease.status));
+  const changedPlans = leasePlans.filter(
+    (p) => !(reuse?.statusUnchanged(p) ?? sameJson(p.status, p.lease.status)),
+  );
   const limitRanges = planLimitRanges(snapshot);
   const nodesByName = new Map(snapshot.nodes.map((n) => [n.name, n]));
   const kueue = planKueueChecks({
@@ -283,12 +290,18 @@ function planOrphans(
 }
 
 /** Admits pending leases, never lending a node an internal demand still waiting could use. */
-function planAdmissions(ctx: PlanContext, waitingDemand: DemandGroup[]): AdmissionResult {
-  return admit(
-    ctx.snapshot,
-    ctx.accounts,
-    (account) => !waitingDemand.some((group) => group.pods.some((pod) => staticFit(pod, account.node))),
-  );
+function planAdmissions(
+  ctx: PlanContext,
+  waitingDemand: DemandGroup[],
+  reuse: PlanReuse | undefined,
+): AdmissionResult {
+  const run = (snapshot: ClusterSnapshot, accounts: Map<string, NodeAccount>) =>
+    admit(
+      snapshot,
+      accounts,
+      (account) => !waitingDemand.some((group) => group.pods.some((pod) => staticFit(pod, account.node))),
+    );
+  return reuse ? reuse.admission(ctx, waitingDemand, run) : run(ctx.snapshot, ctx.accounts);
 }
 
 /** Each lease's next status, evictions, notices and events, with its AtRisk condition. */
@@ -300,20 +313,26 @@ function planLeases(
     hits: Map<string, ReclaimHit>;
     atRisk: Set<string>;
   },
+  reuse: PlanReuse | undefined,
 ): LeasePlan[] {
   const decisionFor = new Map(inputs.admission.decisions.map((d) => [leaseKey(d.lease), d]));
   return ctx.snapshot.leases.map((lease) => {
     const key = leaseKey(lease);
-    const plan = planLease(lease, {
-      snapshot: ctx.snapshot,
+    const leaseInputs: LeaseInputs = {
+      lease,
       accounts: ctx.accounts,
       quota: ctx.quotaOf(lease.namespace),
       pods: inputs.podsByLease.get(key) ?? [],
       decision: decisionFor.get(key),
       reclaimHit: inputs.hits.get(key),
-    });
-    markAtRisk(plan, inputs.atRisk.has(key), ctx.snapshot.now);
-    return plan;
+      atRisk: inputs.atRisk.has(key),
+    };
+    const compute = () => {
+      const plan = planLease(lease, { ...leaseInputs, snapshot: ctx.snapshot });
+      markAtRisk(plan, leaseInputs.atRisk, ctx.snapshot.now);
+      return plan;
+    };
+    return reuse ? reuse.leasePlan(ctx, leaseInputs, compute) : compute();
   });
 }
 
@@ -333,6 +352,8 @@ function planPods(
   const nodesByName = new Map(ctx.snapshot.nodes.map((n) => [n.name, n]));
   for (const plan of leasePlans) {
     const pods = podsByLease.get(leaseKey(plan.lease)) ?? [];
+    // Only gated pods are bound or told why they wait.
+    if (!pods.some(waiting)) continue;
     if (plan.status.phase !== "Active") {
       for (const pod of pods.filter(waiting)) {
         events.push(
@@ -480,6 +501,7 @@ function planTenantSummaries(
   ctx: PlanContext,
   leasePlans: LeasePlan[],
   retiringByTenant: Map<string, RetiringLease[]>,
+  reuse: PlanReuse | undefined,
 ): ClusterPlan["quotaStatuses"] {
   const plansByTenant = new Map<string, LeaseStatusPlan[]>();
   for (const p of leasePlans) {
@@ -495,16 +517,24 @@ function planTenantSummaries(
     ...(ctx.snapshot.vanishedLeases ?? []).map((v) => v.lease.uid),
   ]);
   const quotaStatuses: ClusterPlan["quotaStatuses"] = [];
+  // A lease the parser refuses still exists: its record stays as it was.
+  const unreadable = new Set(ctx.snapshot.unreadableLeases ?? []);
   for (const quota of ctx.snapshot.quotas) {
-    const leases = plansByTenant.get(quota.name) ?? [];
-    const retiring = retiringByTenant.get(quota.name) ?? [];
-    // A lease the parser refuses still exists: its record stays as it was.
-    const unreadable = new Set(ctx.snapshot.unreadableLeases ?? []);
-    const carried = (quota.status.ledger?.liveLeases ?? []).filter(
-      (r) => unreadable.has(r.lease) && !liveUids.has(r.uid),
-    );
-    const status = planQuotaStatus(ctx.snapshot, quota, leases, retiring, liveUids, carried);
-    if (!sameJson(status, quota.status)) quotaStatuses.push({ quota, status });
+    const inputs: TenantInputs = {
+      quota,
+      leases: plansByTenant.get(quota.name) ?? [],
+      retiring: retiringByTenant.get(quota.name) ?? [],
+      foldedLive: [...foldedUids(quota)].filter((uid) => liveUids.has(uid)),
+      carried: (quota.status.ledger?.liveLeases ?? []).filter(
+        (r) => unreadable.has(r.lease) && !liveUids.has(r.uid),
+      ),
+    };
+    const compute = () =>
+      planQuotaStatus(ctx.snapshot, quota, inputs.leases, inputs.retiring, liveUids, inputs.carried);
+    const { status, changed } = reuse
+      ? reuse.tenantStatus(ctx, inputs, compute)
+      : { status: compute(), changed: undefined };
+    if (changed ?? !sameJson(status, quota.status)) quotaStatuses.push({ quota, status });
   }
   return quotaStatuses;
 }

@@ -187,6 +187,23 @@ export class Metrics {
     help: "1 when this replica holds the leader lease",
     registers: [this.registry],
   });
+  readonly planReuse = new Counter({
+    name: `${NAME}_plan_lease_plans_total`,
+    help: "Lease plans of the incremental planner, by whether they were reused from the previous pass or computed",
+    labelNames: ["source"],
+    registers: [this.registry],
+  });
+  readonly referenceChecks = new Counter({
+    name: `${NAME}_plan_reference_checks_total`,
+    help: "Passes whose incremental plan was compared with a plan made from scratch (referenceCheckInterval)",
+    registers: [this.registry],
+  });
+  readonly planDivergences = new Counter({
+    name: `${NAME}_plan_divergences_total`,
+    help: "Reference checks where the incremental plan differed from the plan made from scratch, by the first part that differed",
+    labelNames: ["part"],
+    registers: [this.registry],
+  });
   readonly apiWrites = new Counter({
     name: `${NAME}_api_writes_total`,
     help:

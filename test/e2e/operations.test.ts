@@ -78,6 +78,9 @@ describe("metrics and health", () => {
     expect(text).toMatch(/gpulease_admission_wait_seconds_count [1-9]/);
     expect(text).toMatch(/rest_client_requests_total\{method="PUT",code="200"\} [1-9]/);
     expect(text).toContain("process_resident_memory_bytes");
+    // The incremental plans were checked against plans made from scratch, and never differed.
+    expect(text).toMatch(/gpulease_plan_reference_checks_total [1-9]/);
+    expect(text).not.toContain("gpulease_plan_divergences_total{");
   });
 });
 

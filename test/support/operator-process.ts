@@ -34,6 +34,9 @@ export class OperatorProcess {
         metricsPort: 0,
         expiryWarning: "2s",
         meteringInterval: "10s",
+        // Every e2e operator checks its incremental plans against plans made from scratch; stop()
+        // fails the test file on any difference.
+        referenceCheckInterval: "1s",
         logLevel: "debug",
         ...options.config,
       }),
@@ -83,11 +86,19 @@ export class OperatorProcess {
     await started;
   }
 
-  /** SIGTERM and wait: resolves with the exit code. */
+  /**
+   * SIGTERM and wait: resolves with the exit code. Throws if the operator ever found its incremental
+   * plan different from the plan made from scratch (referenceCheckInterval).
+   */
   async stop(): Promise<number | null> {
     if (!this.child || this.child.exitCode !== null) return this.child?.exitCode ?? null;
     this.child.kill("SIGTERM");
-    return this.exited;
+    const code = await this.exited;
+    const diverged = this.logs()
+      .split("\n")
+      .filter((line) => line.includes("incremental plan differs from the reference plan"));
+    if (diverged.length > 0) throw new Error(`the incremental planner diverged:\n${diverged.join("\n")}`);
+    return code;
   }
 
   /** SIGKILL: the operator gets no chance to finish anything. */

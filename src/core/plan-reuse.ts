@@ -1,0 +1,51 @@
+/**
+ * The seam through which a caller with memory (the incremental planner) lets `planCluster` reuse the
+ * parts of its previous plans whose inputs have not changed. Without it, `planCluster` plans every
+ * part from scratch: that is the reference every reuse is checked against.
+ */
+import type { TenantQuotaStatus } from "../api/index.ts";
+import type { NodeAccount } from "./accounting.ts";
+import type { AdmissionResult } from "./admission.ts";
+import type { DemandGroup } from "./demand.ts";
+import type { LeaseContext, LeasePlan } from "./lease-lifecycle.ts";
+import type { ClusterSnapshot, LeaseView, QuotaView } from "./model.ts";
+import type { PlanContext } from "./plan-context.ts";
+import type { RetiringLease } from "./quota-status.ts";
+
+/** Everything one lease's plan is a function of (besides the snapshot's time and settings). */
+export interface LeaseInputs extends Omit<LeaseContext, "snapshot"> {
+  lease: LeaseView;
+  atRisk: boolean;
+}
+
+/** Everything one tenant's status is a function of (besides the snapshot's time and namespaces). */
+export interface TenantInputs {
+  quota: QuotaView;
+  leases: { lease: LeaseView; status: LeasePlan["status"] }[];
+  retiring: RetiringLease[];
+  /** UIDs of the ledger's folded leases whose lease objects still exist (the ledger keeps only those). */
+  foldedLive: string[];
+  carried: NonNullable<NonNullable<TenantQuotaStatus["ledger"]>["liveLeases"]>;
+}
+
+export interface PlanReuse {
+  /**
+   * Admission's decisions. `run` admits the pending leases of a snapshot against node accounts (it
+   * books what it admits on them); the reuser may run it on part of the pending leases only.
+   */
+  admission(
+    ctx: PlanContext,
+    waitingDemand: readonly DemandGroup[],
+    run: (snapshot: ClusterSnapshot, accounts: Map<string, NodeAccount>) => AdmissionResult,
+  ): AdmissionResult;
+  /** One lease's plan, its AtRisk mark included. */
+  leasePlan(ctx: PlanContext, inputs: LeaseInputs, compute: () => LeasePlan): LeasePlan;
+  /** Whether the plan's status is known to equal the lease's (undefined: compare them). */
+  statusUnchanged(plan: LeasePlan): boolean | undefined;
+  /** One tenant's next status and whether it differs from the one it has. */
+  tenantStatus(
+    ctx: PlanContext,
+    inputs: TenantInputs,
+    compute: () => TenantQuotaStatus,
+  ): { status: TenantQuotaStatus; changed: boolean };
+}
