@@ -1,12 +1,14 @@
 /**
  * Planner benchmark, in-process: the pure core on large synthetic clusters (1,000 and 10,000 nodes).
  * Times the first plan (every pending lease decided) and a replan after one real event of each kind,
- * in wall and CPU time; counts admission decisions; reads the heap after a forced GC. Writes
+ * from scratch and by the incremental planner (which the operator runs; checked equal to the plan
+ * from scratch on the same snapshot), in wall and CPU time; counts admission decisions; reads the heap after a forced GC. Writes
  * bench/results/planner.json.
  *
  *   NODE_OPTIONS=--expose-gc tsx bench/planner.ts [--smoke]
  */
 import { writeFileSync } from "node:fs";
+import { IncrementalPlanner, planDivergence, type ReuseStats } from "../src/core/incremental-planner.ts";
 import type { ClusterSnapshot } from "../src/core/model.ts";
 import type { PlanAction } from "../src/core/plan-actions.ts";
 import { planCluster } from "../src/core/planner.ts";
@@ -136,6 +138,29 @@ function measure(size: { nodes: number; leases: number; runs: number }) {
       decisions: after.decisions.length,
     };
   }
+  // The incremental planner, as the operator runs it: it planned the steady state, then one event
+  // comes. Each timed run starts from the steady state planned again (untimed).
+  const incremental: Record<string, Timing & { sameAsReference: boolean; reuse: ReuseStats }> = {};
+  for (const [kind, make] of Object.entries(events)) {
+    const planner = new IncrementalPlanner();
+    planner.plan(steady);
+    const event = make(0);
+    const checked = planner.plan(event);
+    const reuse = planner.lastStats();
+    const sameAsReference = planDivergence(checked, planCluster(event)) === undefined;
+    incremental[kind] = {
+      ...time(
+        size.runs,
+        (run) => {
+          planner.plan(steady);
+          return make(run + 1);
+        },
+        (input) => planner.plan(input),
+      ),
+      sameAsReference,
+      reuse,
+    };
+  }
   // What the operator runs first when an internal pod turns Unschedulable: the reclaim-first plan
   // (its notices go out before the whole plan is even computed).
   const unschedulable = events["pod turned Unschedulable"] as (run: number) => ClusterSnapshot;
@@ -164,6 +189,7 @@ function measure(size: { nodes: number; leases: number; runs: number }) {
     admitted,
     admissionDecisionsPerSecond: Math.round(plan.decisions.length / (first.wallMs.p50 / 1000)),
     replan,
+    incremental,
     reclaimFirst,
     heapAfterGcMB: heapMB,
   };
@@ -183,6 +209,10 @@ for (const size of sizes) {
       ["first plan p50 / p99", ms(r.firstPlan)],
       ...Object.entries(r.replan).map(([kind, t]): [string, string] => [
         `replan after ${kind} p50 / p99`,
+        ms(t),
+      ]),
+      ...Object.entries(r.incremental).map(([kind, t]): [string, string] => [
+        `incremental replan after ${kind} p50 / p99 (same as from scratch: ${t.sameAsReference}; lease plans reused ${t.reuse.leasePlansReused} of ${t.reuse.leasePlansReused + t.reuse.leasePlansComputed}, admission ${t.reuse.admission})`,
         ms(t),
       ]),
       [

@@ -50,6 +50,8 @@ interface NodeMark {
 }
 
 interface LeaseEntry {
+  /** The last pass that reused or stored it. */
+  pass: number;
   inputs: LeaseInputs;
   settings: ClusterSnapshot["settings"];
   marks: NodeMark[];
@@ -90,13 +92,13 @@ interface AdmissionEntry {
 }
 
 export class IncrementalPlanner implements PlanReuse {
-  private leases = new Map<string, LeaseEntry>();
-  private nextLeases = new Map<string, LeaseEntry>();
+  /** By lease uid; an entry this pass used or stored carries this pass's number, the rest go after it. */
+  private readonly leases = new Map<string, LeaseEntry>();
+  private pass = 0;
+  private leasesTouched = 0;
   private tenants = new Map<string, TenantEntry>();
   private nextTenants = new Map<string, TenantEntry>();
   private admissionEntry: AdmissionEntry | undefined;
-  /** Plans whose status is known to be the lease's own (reused, or found so when stored). */
-  private readonly unchanged = new WeakSet<LeasePlan>();
   private stats: ReuseStats = IncrementalPlanner.emptyStats();
 
   private static emptyStats(): ReuseStats {
@@ -112,10 +114,12 @@ export class IncrementalPlanner implements PlanReuse {
   /** The plan `planCluster(snapshot)` gives, reusing what the snapshot's changes did not touch. */
   plan(snapshot: ClusterSnapshot): ClusterPlan {
     this.stats = IncrementalPlanner.emptyStats();
-    this.nextLeases = new Map();
+    this.pass += 1;
+    this.leasesTouched = 0;
     this.nextTenants = new Map();
     const plan = planCluster(snapshot, this);
-    this.leases = this.nextLeases;
+    if (this.leases.size > this.leasesTouched)
+      for (const [uid, entry] of this.leases) if (entry.pass !== this.pass) this.leases.delete(uid);
     this.tenants = this.nextTenants;
     return plan;
   }
@@ -132,16 +136,17 @@ export class IncrementalPlanner implements PlanReuse {
     this.admissionEntry = undefined;
   }
 
-  leasePlan(ctx: PlanContext, inputs: LeaseInputs, compute: () => LeasePlan): LeasePlan {
+  leasePlan(ctx: PlanContext, inputs: LeaseInputs, compute: (inputs: LeaseInputs) => LeasePlan): LeasePlan {
     const { snapshot } = ctx;
     const previous = this.leases.get(inputs.lease.uid);
     if (previous && this.leaseStillHolds(previous, inputs, ctx)) {
       this.stats.leasePlansReused += 1;
-      this.nextLeases.set(inputs.lease.uid, previous);
+      this.leasesTouched += 1;
+      previous.pass = this.pass;
       return previous.plan;
     }
     this.stats.leasePlansComputed += 1;
-    const plan = compute();
+    const plan = compute(inputs);
     // Only a plan that changes nothing is kept: one that writes or tells is planned again next pass,
     // as its writes (or their failure) change its inputs anyway.
     if (
@@ -152,8 +157,9 @@ export class IncrementalPlanner implements PlanReuse {
       !plan.retire &&
       sameJson(plan.status, inputs.lease.status)
     ) {
-      this.unchanged.add(plan);
-      this.nextLeases.set(inputs.lease.uid, {
+      this.leasesTouched += 1;
+      this.leases.set(inputs.lease.uid, {
+        pass: this.pass,
         inputs,
         settings: snapshot.settings,
         marks: nodeMarks(inputs.lease, ctx.accounts),
@@ -165,7 +171,8 @@ export class IncrementalPlanner implements PlanReuse {
   }
 
   statusUnchanged(plan: LeasePlan): boolean | undefined {
-    return this.unchanged.has(plan) ? true : undefined;
+    const entry = this.leases.get(plan.lease.uid);
+    return entry !== undefined && entry.pass === this.pass && entry.plan === plan ? true : undefined;
   }
 
   private leaseStillHolds(entry: LeaseEntry, inputs: LeaseInputs, ctx: PlanContext): boolean {
@@ -175,8 +182,8 @@ export class IncrementalPlanner implements PlanReuse {
       was.lease === inputs.lease &&
       was.quota === inputs.quota &&
       entry.settings === settings &&
-      was.decision === undefined &&
-      inputs.decision === undefined &&
+      // Admission hands the same decision object while it reuses a decision.
+      was.decision === inputs.decision &&
       was.reclaimHit === undefined &&
       inputs.reclaimHit === undefined &&
       was.atRisk === inputs.atRisk &&
@@ -185,7 +192,7 @@ export class IncrementalPlanner implements PlanReuse {
       // Without a metering interval, usage is metered up to the instant itself: it changes with time.
       (settings.meteringIntervalMs > 0 || now === entry.plannedAt) &&
       sameItems(was.pods, inputs.pods) &&
-      sameMarks(entry.marks, nodeMarks(inputs.lease, ctx.accounts))
+      marksHold(entry.marks, inputs.lease, ctx.accounts)
     );
   }
 
@@ -344,16 +351,18 @@ function nodeMarks(lease: LeaseView, accounts: Map<string, NodeAccount>): NodeMa
   });
 }
 
-function sameMarks(a: NodeMark[], b: NodeMark[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as NodeMark;
-    const y = b[i] as NodeMark;
+/** Whether the lease's allocation nodes' accounts still read as `marks` recorded. */
+function marksHold(marks: NodeMark[], lease: LeaseView, accounts: Map<string, NodeAccount>): boolean {
+  const allocations = lease.status.allocations ?? [];
+  if (allocations.length !== marks.length) return false;
+  for (let i = 0; i < marks.length; i++) {
+    const mark = marks[i] as NodeMark;
+    const account = accounts.get((allocations[i] as { node: string }).node);
     if (
-      x.node !== y.node ||
-      x.state !== y.state ||
-      x.capacity !== y.capacity ||
-      x.internalUsed !== y.internalUsed
+      mark.node !== account?.node ||
+      mark.state !== account?.state ||
+      mark.capacity !== (account?.capacity ?? 0) ||
+      mark.internalUsed !== (account?.internalUsed ?? 0)
     )
       return false;
   }

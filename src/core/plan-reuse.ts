@@ -39,7 +39,7 @@ export interface PlanReuse {
     run: (snapshot: ClusterSnapshot, accounts: Map<string, NodeAccount>) => AdmissionResult,
   ): AdmissionResult;
   /** One lease's plan, its AtRisk mark included. */
-  leasePlan(ctx: PlanContext, inputs: LeaseInputs, compute: () => LeasePlan): LeasePlan;
+  leasePlan(ctx: PlanContext, inputs: LeaseInputs, compute: (inputs: LeaseInputs) => LeasePlan): LeasePlan;
   /** Whether the plan's status is known to equal the lease's (undefined: compare them). */
   statusUnchanged(plan: LeasePlan): boolean | undefined;
   /** One tenant's next status and whether it differs from the one it has. */

@@ -316,6 +316,11 @@ function planLeases(
   reuse: PlanReuse | undefined,
 ): LeasePlan[] {
   const decisionFor = new Map(inputs.admission.decisions.map((d) => [leaseKey(d.lease), d]));
+  const compute = (leaseInputs: LeaseInputs) => {
+    const plan = planLease(leaseInputs.lease, { ...leaseInputs, snapshot: ctx.snapshot });
+    markAtRisk(plan, leaseInputs.atRisk, ctx.snapshot.now);
+    return plan;
+  };
   return ctx.snapshot.leases.map((lease) => {
     const key = leaseKey(lease);
     const leaseInputs: LeaseInputs = {
@@ -327,12 +332,7 @@ function planLeases(
       reclaimHit: inputs.hits.get(key),
       atRisk: inputs.atRisk.has(key),
     };
-    const compute = () => {
-      const plan = planLease(lease, { ...leaseInputs, snapshot: ctx.snapshot });
-      markAtRisk(plan, leaseInputs.atRisk, ctx.snapshot.now);
-      return plan;
-    };
-    return reuse ? reuse.leasePlan(ctx, leaseInputs, compute) : compute();
+    return reuse ? reuse.leasePlan(ctx, leaseInputs, compute) : compute(leaseInputs);
   });
 }
 
@@ -549,9 +549,13 @@ function planResourceQuotaLimits(
   current: Map<string, Record<string, string>>;
 } {
   const current = new Map((snapshot.resourceQuotas ?? []).map((q) => [q.namespace, q.hard]));
+  // Only leases holding allocations count (holdsAllocation): the others are not copied.
+  const holding = leasePlans.filter(
+    (p) => !p.lease.deleting && (p.status.phase === "Active" || p.status.phase === "Reclaiming"),
+  );
   const desired = planResourceQuotas({
     ...snapshot,
-    leases: leasePlans.map((p) => ({ ...p.lease, status: p.status })),
+    leases: holding.map((p) => ({ ...p.lease, status: p.status })),
   });
   return { desired, changed: desired.filter((q) => !sameHard(current.get(q.namespace), q.hard)), current };
 }
