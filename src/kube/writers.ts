@@ -344,7 +344,6 @@ export class ClusterWriter {
    * container through a downward API volume) and the pod condition DisruptionTarget.
    */
   async noticePod(pod: PodView, deadline: string, message: string): Promise<void> {
-    // The condition goes first, so a pod that shows the annotation shows the condition too.
     const condition = {
       type: "DisruptionTarget",
       status: "True",
@@ -352,18 +351,23 @@ export class ClusterWriter {
       message: `${message}`.slice(0, 1000),
       lastTransitionTime: new Date().toISOString(),
     };
+    // One write for both: a pod's status subresource also takes metadata (its strategy keeps only the
+    // spec and owner references), so a burst of notices costs one request per pod, and a pod never
+    // shows one half without the other.
     try {
-      const withCondition = await this.rest.patch(
-        `${paths.pod(pod.namespace, pod.name)}/status`,
-        "strategic",
-        { status: { conditions: [condition] } },
-      );
-      this.caches.pods.upsert(withCondition);
+      const noticed = await this.rest.patch(`${paths.pod(pod.namespace, pod.name)}/status`, "strategic", {
+        metadata: { annotations: { [ANNOTATION_RECLAIM_DEADLINE]: deadline } },
+        status: { conditions: [condition] },
+      });
+      this.caches.pods.upsert(noticed);
+      const annotations = (noticed.metadata?.annotations ?? {}) as Record<string, string>;
+      if (annotations[ANNOTATION_RECLAIM_DEADLINE] === deadline) return;
     } catch (error) {
       if (error instanceof NotFoundError) return;
       // The annotation is the contract; the condition is a courtesy some API servers refuse.
       this.log.debug({ err: String(error), pod: pod.name }, "DisruptionTarget condition not set");
     }
+    // An API server that refused the status write, or dropped its metadata: the annotation alone.
     const updated = await this.rest.patch(paths.pod(pod.namespace, pod.name), "merge", {
       metadata: { annotations: { [ANNOTATION_RECLAIM_DEADLINE]: deadline } },
     });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { clientNodeAccess } from "../../src/kube/cluster-access.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { KubeRest } from "../../src/kube/rest.ts";
+import { controlPlaneControl, readAudit } from "../support/control-plane.ts";
 import {
   addPool,
   createInternalJob,
@@ -106,6 +107,22 @@ describe("reclaim for internal demand", () => {
         : undefined;
     });
     expect(Date.now()).toBeLessThan(deadline);
+    // One write per pod notice: annotation and condition together, on the pod's status subresource.
+    const control = controlPlaneControl();
+    if (control) {
+      const byOperator = readAudit(control.handle.dir).filter(
+        (e) =>
+          e.userAgent.includes(`(pid ${operator.pid})`) &&
+          e.verb === "patch" &&
+          e.objectRef.resource === "pods" &&
+          e.objectRef.namespace === ns &&
+          e.at >= requestedAt,
+      );
+      const workers = (await podsOf(clients, ns, "app=worker")).map((p) => p.metadata?.name ?? "");
+      expect(byOperator.map((e) => `${e.objectRef.name}/${e.objectRef.subresource ?? ""}`).sort()).toEqual(
+        workers.map((name) => `${name}/status`).sort(),
+      );
+    }
     await expectEvents(clients, ns, "work", ["ReclaimNotice"]);
     await expectEvents(clients, ns, "worker-0", ["ReclaimNotice"]);
     for (const name of nodes) {
