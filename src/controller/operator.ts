@@ -8,9 +8,9 @@ import { LABEL_TENANT } from "../api/labels.ts";
 import { convertSettings, type OperatorConfig, poolSettings } from "../config/operator-config.ts";
 import { afterBindRefusal, type BindBackoff } from "../core/bind-order.ts";
 import { sameJson } from "../core/equality.ts";
-import { IncrementalPlanner, planDivergence } from "../core/incremental-planner.ts";
+import { IncrementalPlanner } from "../core/incremental-planner.ts";
 import type { ClusterSnapshot, MalformedObject } from "../core/model.ts";
-import { type ClusterPlan, planCluster } from "../core/planner.ts";
+import type { ClusterPlan } from "../core/planner.ts";
 import { planReclaimFirst } from "../core/reclaim-first-plan.ts";
 import { TENANT_ADMISSION_CONFIGMAP } from "../core/tenant-priority.ts";
 import { jobPodsAtOnce, slimJob, slimPod } from "../kube/convert.ts";
@@ -24,6 +24,7 @@ import { type Logger, withLogContext } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { type BindRefusal, PlanExecutor } from "./executor.ts";
 import { eventLogFields } from "./log-context.ts";
+import { ReferenceCheck } from "./reference-check.ts";
 import { SnapshotBuilder } from "./snapshot.ts";
 import { WorkQueue } from "./workqueue.ts";
 
@@ -68,7 +69,7 @@ export class Operator {
   private demandArrived = false;
   /** Plans each pass from the previous one's unchanged parts (incremental-planner.ts). */
   private readonly planner = new IncrementalPlanner();
-  private lastReferenceCheck = 0;
+  private readonly referenceCheck: ReferenceCheck;
   private resyncTimer: NodeJS.Timeout | undefined;
   private started = false;
 
@@ -207,6 +208,7 @@ export class Operator {
       this.queue.forget(PLAN);
       this.queue.add(PLAN);
     });
+    this.referenceCheck = new ReferenceCheck(config.referenceCheckInterval);
     this.writer = new ClusterWriter(rest, this.informers, log);
     this.executor = new PlanExecutor(this.writer, this.events, log, metrics);
     this.executor.onBindRefused = (refusal) => this.backOffBind(refusal);
@@ -356,23 +358,16 @@ export class Operator {
    * reports a difference from the incremental plan. The next pass then plans from scratch.
    */
   private checkAgainstReference(snapshot: ClusterSnapshot, plan: ClusterPlan): void {
-    const intervalMs = this.config.referenceCheckInterval;
-    const now = Date.now();
-    if (intervalMs <= 0 || now - this.lastReferenceCheck < intervalMs) return;
-    this.lastReferenceCheck = now;
-    const started = performance.now();
-    const part = planDivergence(plan, planCluster(snapshot));
+    const result = this.referenceCheck.run(Date.now(), snapshot, plan);
+    if (!result) return;
     this.metrics.referenceChecks.inc();
-    if (part === undefined) {
-      this.log.debug(
-        { ms: Math.round(performance.now() - started) },
-        "incremental plan matches the reference",
-      );
+    if (result.part === undefined) {
+      this.log.debug({ ms: result.ms }, "incremental plan matches the reference");
       return;
     }
-    this.metrics.planDivergences.inc({ part });
+    this.metrics.planDivergences.inc({ part: result.part });
     this.log.error(
-      { part, ms: Math.round(performance.now() - started) },
+      { part: result.part, ms: result.ms },
       "incremental plan differs from the reference plan: planning from scratch from the next pass",
     );
     this.planner.reset();
