@@ -324,7 +324,16 @@ async function startOperator(pool: string) {
   );
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", join(ROOT, "src/main.ts"), "--kubeconfig", plane.kubeconfigPath, "--config", config],
+    [
+      "--expose-gc",
+      "--import",
+      "tsx",
+      join(ROOT, "src/main.ts"),
+      "--kubeconfig",
+      plane.kubeconfigPath,
+      "--config",
+      config,
+    ],
     { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
   );
   await new Promise<void>((done, fail) => {

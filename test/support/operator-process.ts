@@ -49,6 +49,7 @@ export class OperatorProcess {
     this.child = spawn(
       process.execPath,
       [
+        "--expose-gc",
         "--import",
         "tsx",
         join(ROOT, "src/main.ts"),
