@@ -30,5 +30,5 @@ COPY --chown=root:root package.json ./
 # The image's unprivileged "node" user (uid 1000), matching runAsUser in config/manager.
 USER 1000:1000
 EXPOSE 8080
-ENTRYPOINT ["node", "--expose-gc", "dist/main.js"]
+ENTRYPOINT ["node", "dist/main.js"]
 CMD ["--config", "/etc/gpulease/operator-config.yaml"]

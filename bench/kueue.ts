@@ -324,16 +324,7 @@ async function startOperator(pool: string) {
   );
   const child = spawn(
     process.execPath,
-    [
-      "--expose-gc",
-      "--import",
-      "tsx",
-      join(ROOT, "src/main.ts"),
-      "--kubeconfig",
-      plane.kubeconfigPath,
-      "--config",
-      config,
-    ],
+    ["--import", "tsx", join(ROOT, "src/main.ts"), "--kubeconfig", plane.kubeconfigPath, "--config", config],
     { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
   );
   await new Promise<void>((done, fail) => {

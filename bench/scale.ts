@@ -162,7 +162,6 @@ async function main(): Promise<void> {
     const operator = spawn(
       process.execPath,
       [
-        "--expose-gc",
         ...(values["operator-node-options"]?.split(" ").filter(Boolean) ?? []),
         join(ROOT, "dist/main.js"),
         "--kubeconfig",

@@ -23,7 +23,6 @@ import { ClusterWriter } from "../kube/writers.ts";
 import { type Logger, withLogContext } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { type BindRefusal, PlanExecutor } from "./executor.ts";
-import { IdleHeap } from "./idle-heap.ts";
 import { eventLogFields } from "./log-context.ts";
 import { ReferenceCheck } from "./reference-check.ts";
 import { SnapshotBuilder } from "./snapshot.ts";
@@ -71,7 +70,6 @@ export class Operator {
   /** Plans each pass from the previous one's unchanged parts (incremental-planner.ts). */
   private readonly planner = new IncrementalPlanner();
   private readonly referenceCheck: ReferenceCheck;
-  private readonly idleHeap: IdleHeap;
   private resyncTimer: NodeJS.Timeout | undefined;
   private started = false;
 
@@ -211,18 +209,6 @@ export class Operator {
       this.queue.add(PLAN);
     });
     this.referenceCheck = new ReferenceCheck(config.referenceCheckInterval);
-    this.idleHeap = new IdleHeap((globalThis as { gc?: () => void }).gc, (before, after) =>
-      log.debug(
-        {
-          heapUsedMB: Math.round(after.heapUsed / 2 ** 20),
-          heapTotalMB: {
-            before: Math.round(before.heapTotal / 2 ** 20),
-            after: Math.round(after.heapTotal / 2 ** 20),
-          },
-        },
-        "idle: heap compacted",
-      ),
-    );
     this.writer = new ClusterWriter(rest, this.informers, log);
     this.executor = new PlanExecutor(this.writer, this.events, log, metrics);
     this.executor.onBindRefused = (refusal) => this.backOffBind(refusal);
@@ -302,7 +288,6 @@ export class Operator {
   /** Stops taking work and lets in-flight writes finish; the caches keep running. */
   async stopWork(): Promise<void> {
     clearInterval(this.resyncTimer);
-    this.idleHeap.stop();
     await this.queue.shutdown();
     // Give queued Events a moment to go out; they are best effort.
     await Promise.race([this.events.flush(), new Promise((r) => setTimeout(r, 3000).unref())]);
@@ -463,7 +448,6 @@ export class Operator {
     } finally {
       this.metrics.activeWorkers.set({ controller: CONTROLLER }, 0);
       this.metrics.reconcileTime.observe({ controller: CONTROLLER }, (performance.now() - started) / 1000);
-      this.idleHeap.passRan();
     }
   }
 

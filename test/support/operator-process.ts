@@ -49,7 +49,6 @@ export class OperatorProcess {
     this.child = spawn(
       process.execPath,
       [
-        "--expose-gc",
         "--import",
         "tsx",
         join(ROOT, "src/main.ts"),
