@@ -2,9 +2,9 @@
  * The incremental planner: `planCluster` with memory of its previous pass. It plans again only what an
  * event touched and reuses the rest:
  *
- * - a lease's plan, while the lease, its quota, its pods, its nodes' accounts and its AtRisk mark are
- *   the same objects and values, the plan changed nothing (same status, no Event, eviction or notice)
- *   and its `wakeAt` has not come;
+ * - a lease's plan, while the lease, its quota, its pods, its nodes' accounts, its admission decision
+ *   (or a wait for the same reason) and its AtRisk mark are the same objects and values, the plan
+ *   changed nothing (same status, no Event, eviction or notice) and its `wakeAt` has not come;
  * - admission's decisions, while node accounts, quotas, namespaces and every lease that is not pending
  *   are unchanged, no internal demand waits and the previous admission admitted nothing. New pending
  *   leases are then decided alone; should one of them be admitted, everything is admitted again. This
@@ -22,7 +22,7 @@
 import { isDeepStrictEqual } from "node:util";
 import type { TenantQuotaStatus } from "../api/index.ts";
 import type { NodeAccount } from "./accounting.ts";
-import { type AdmissionResult, isPending } from "./admission.ts";
+import { type AdmissionDecision, type AdmissionResult, isPending } from "./admission.ts";
 import type { DemandGroup } from "./demand.ts";
 import { sameJson } from "./equality.ts";
 import type { LeasePlan } from "./lease-lifecycle.ts";
@@ -182,8 +182,7 @@ export class IncrementalPlanner implements PlanReuse {
       was.lease === inputs.lease &&
       was.quota === inputs.quota &&
       entry.settings === settings &&
-      // Admission hands the same decision object while it reuses a decision.
-      was.decision === inputs.decision &&
+      sameDecision(was.decision, inputs.decision) &&
       was.reclaimHit === undefined &&
       inputs.reclaimHit === undefined &&
       was.atRisk === inputs.atRisk &&
@@ -296,6 +295,17 @@ export class IncrementalPlanner implements PlanReuse {
     this.admissionEntry = { ...previous, pending, held, plannedAt: snapshot.now, result };
     return result;
   }
+}
+
+/**
+ * Decisions a lease's plan cannot tell apart: the same object (admission reused it), or a wait or a
+ * rejection for the same reason with the same message (planLease reads nothing else of them).
+ */
+function sameDecision(a: AdmissionDecision | undefined, b: AdmissionDecision | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.kind !== b.kind) return false;
+  if (a.kind === "admit" || b.kind === "admit") return false;
+  return a.refusal.reason === b.refusal.reason && a.refusal.message === b.refusal.message;
 }
 
 /**
