@@ -320,7 +320,14 @@ export class Operator {
     });
     this.forgetBindBackoffs(snapshot.pods);
     return {
-      snapshot: { ...snapshot, pods, orphansSince: this.orphansSince, bindBackoff: this.bindBackoff },
+      // A copy: a refused bind during this pass's writes must not change what this pass planned from
+      // (the reference check plans the same snapshot again afterwards).
+      snapshot: {
+        ...snapshot,
+        pods,
+        orphansSince: this.orphansSince,
+        bindBackoff: new Map(this.bindBackoff),
+      },
       malformed,
     };
   }
@@ -367,7 +374,7 @@ export class Operator {
     }
     this.metrics.planDivergences.inc({ part: result.part });
     this.log.error(
-      { part: result.part, ms: result.ms },
+      { part: result.part, at: result.at, ms: result.ms },
       "incremental plan differs from the reference plan: planning from scratch from the next pass",
     );
     this.planner.reset();

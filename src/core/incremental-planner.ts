@@ -205,7 +205,7 @@ export class IncrementalPlanner implements PlanReuse {
     if (
       previous &&
       previous.inputs.quota === inputs.quota &&
-      previous.namespaces === snapshot.namespaces &&
+      sameItems(previous.namespaces, snapshot.namespaces) &&
       snapshot.now >= previous.plannedAt &&
       inputs.retiring.length === 0 &&
       previous.inputs.retiring.length === 0 &&

@@ -23,7 +23,7 @@ describe("the production reference check", () => {
     const check = new ReferenceCheck(1000);
     // A plan made without the lease: the reference admits it.
     const stale = planCluster({ ...cluster, leases: [] });
-    expect(check.run(0, cluster, stale)?.part).toBe("actions");
+    expect(check.run(0, cluster, stale)).toMatchObject({ part: "actions", at: "0 lend/n0" });
   });
 
   it("never runs with an interval of 0", () => {
