@@ -52,7 +52,8 @@ interface NodeMark {
 interface LeaseEntry {
   /** The last pass that reused or stored it. */
   pass: number;
-  inputs: LeaseInputs;
+  /** What the plan was made from, less the pass's node accounts (their marks stand for them). */
+  inputs: Omit<LeaseInputs, "accounts">;
   settings: ClusterSnapshot["settings"];
   marks: NodeMark[];
   plannedAt: number;
@@ -160,7 +161,15 @@ export class IncrementalPlanner implements PlanReuse {
       this.leasesTouched += 1;
       this.leases.set(inputs.lease.uid, {
         pass: this.pass,
-        inputs,
+        // Not the accounts: an entry kept for many passes would hold that pass's accounts alive.
+        inputs: {
+          lease: inputs.lease,
+          quota: inputs.quota,
+          pods: inputs.pods,
+          decision: inputs.decision,
+          reclaimHit: inputs.reclaimHit,
+          atRisk: inputs.atRisk,
+        },
         settings: snapshot.settings,
         marks: nodeMarks(inputs.lease, ctx.accounts),
         plannedAt: snapshot.now,
