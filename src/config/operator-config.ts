@@ -59,7 +59,7 @@ export const operatorConfigSchema = z.strictObject({
    * At most this often, a pass also plans from scratch (the reference) beside the incremental plan
    * it executes, and reports any difference (metric gpulease_plan_divergences_total, an error log
    * line; the next pass then plans from scratch). 0s: never. Costs one full plan per check, after the
-   * pass's writes.
+   * pass's writes, and is put off while new internal demand waits for its reclaim.
    */
   referenceCheckInterval: duration("referenceCheckInterval").prefault("0s"),
   /** Full re-reconcile of everything at this period, as a safety net. */
