@@ -30,6 +30,7 @@ import type { ClusterSnapshot, LeaseView, NamespaceView, NodeView, QuotaView } f
 import type { PlanContext } from "./plan-context.ts";
 import type { LeaseInputs, PlanReuse, TenantInputs } from "./plan-reuse.ts";
 import { type ClusterPlan, planCluster } from "./planner.ts";
+import { foldedUids } from "./quota-status.ts";
 
 /** What one pass reused, for metrics and the bench. */
 export interface ReuseStats {
@@ -61,7 +62,8 @@ interface LeaseEntry {
 }
 
 interface TenantEntry {
-  inputs: TenantInputs;
+  /** Not the pass's set of live UIDs: an entry kept for many passes would hold it alive. */
+  inputs: Omit<TenantInputs, "liveUids">;
   namespaces: readonly NamespaceView[];
   plannedAt: number;
   status: TenantQuotaStatus;
@@ -219,8 +221,10 @@ export class IncrementalPlanner implements PlanReuse {
       inputs.retiring.length === 0 &&
       previous.inputs.retiring.length === 0 &&
       sameItems(previous.inputs.carried, inputs.carried) &&
-      sameItems(previous.inputs.foldedLive, inputs.foldedLive) &&
-      sameLeaseStatuses(previous.inputs.leases, inputs.leases)
+      sameLeaseStatuses(previous.inputs.leases, inputs.leases) &&
+      // The kept status left every folded UID in the ledger: it holds while their leases all exist.
+      // (Redundant so far: a folded lease that goes also leaves the tenant's lease list above.)
+      [...foldedUids(inputs.quota)].every((uid) => inputs.liveUids.has(uid))
     ) {
       this.stats.tenantStatusesReused += 1;
       this.nextTenants.set(inputs.quota.name, previous);
@@ -231,7 +235,12 @@ export class IncrementalPlanner implements PlanReuse {
     const changed = !sameJson(status, inputs.quota.status);
     if (!changed) {
       this.nextTenants.set(inputs.quota.name, {
-        inputs,
+        inputs: {
+          quota: inputs.quota,
+          leases: inputs.leases,
+          retiring: inputs.retiring,
+          carried: inputs.carried,
+        },
         namespaces: snapshot.namespaces,
         plannedAt: snapshot.now,
         status,
@@ -252,7 +261,8 @@ export class IncrementalPlanner implements PlanReuse {
       if (isPending(lease)) pending.set(lease.uid, lease);
       else held.push(lease);
     }
-    const accounts = copyAccounts(ctx.accounts);
+    // Only a pass without waiting demand is kept or compared (waiting demand changes what may be lent).
+    const accounts = waitingDemand.length === 0 ? copyAccounts(ctx.accounts) : [];
     const full = (): AdmissionResult => {
       this.stats.admission = "full";
       const result = run(snapshot, ctx.accounts);

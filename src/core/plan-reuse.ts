@@ -23,8 +23,8 @@ export interface TenantInputs {
   quota: QuotaView;
   leases: { lease: LeaseView; status: LeasePlan["status"] }[];
   retiring: RetiringLease[];
-  /** UIDs of the ledger's folded leases whose lease objects still exist (the ledger keeps only those). */
-  foldedLive: string[];
+  /** UIDs of every lease that still exists (the ledger keeps only those of its folded UIDs). */
+  liveUids: ReadonlySet<string>;
   carried: NonNullable<NonNullable<TenantQuotaStatus["ledger"]>["liveLeases"]>;
 }
 

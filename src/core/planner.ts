@@ -524,7 +524,7 @@ function planTenantSummaries(
       quota,
       leases: plansByTenant.get(quota.name) ?? [],
       retiring: retiringByTenant.get(quota.name) ?? [],
-      foldedLive: [...foldedUids(quota)].filter((uid) => liveUids.has(uid)),
+      liveUids,
       carried: (quota.status.ledger?.liveLeases ?? []).filter(
         (r) => unreadable.has(r.lease) && !liveUids.has(r.uid),
       ),

@@ -7,9 +7,6 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
-import { clientNodeAccess } from "../../src/kube/cluster-access.ts";
-import { Informer } from "../../src/kube/informer.ts";
-import { KubeRest } from "../../src/kube/rest.ts";
 import { ControlPlane } from "../harness/controlplane.ts";
 import { KueueProcess } from "../harness/kueue.ts";
 import { installCrds, installPolicies } from "../support/crds.ts";
@@ -25,7 +22,13 @@ import {
   reclaimNoticed,
   uniqueId,
 } from "../support/gpulease.ts";
-import { createTestNamespace, eventually, type KubeClients, kubeClients } from "../support/kube.ts";
+import {
+  createTestNamespace,
+  eventually,
+  type KubeClients,
+  kubeClients,
+  watchTerminations,
+} from "../support/kube.ts";
 import { OperatorProcess } from "../support/operator-process.ts";
 
 const KUEUE = { group: "kueue.x-k8s.io", version: "v1beta2" };
@@ -91,26 +94,6 @@ function workloadOf(namespace: string, job: string, where: (w: Workload) => bool
     timeoutMs,
     100,
   );
-}
-
-/** When each pod of a namespace is first seen terminating (eviction or deletion), in ms. */
-function watchTerminations(namespace: string) {
-  const seen = new Map<string, number>();
-  const informer = new Informer(
-    "pods",
-    new KubeRest(clientNodeAccess(clients.config)),
-    `/api/v1/namespaces/${namespace}/pods`,
-    {
-      watchdogMs: 60_000,
-    },
-  );
-  informer.onChange((type, object) => {
-    const name = object.metadata?.name ?? "";
-    if (!seen.has(name) && (type === "delete" || object.metadata?.deletionTimestamp))
-      seen.set(name, Date.now());
-  });
-  informer.start();
-  return { seen, stop: () => informer.stop(), synced: informer.waitForSync() };
 }
 
 const checkOf = (w: Workload) => w.status?.admissionChecks?.find((c) => c.name === CHECK);
@@ -229,7 +212,7 @@ describe("gpulease with Kueue", () => {
       return pods.length === 2 && pods.every((p) => p.status?.phase === "Running") ? true : undefined;
     });
 
-    const terminations = watchTerminations(tenantNs);
+    const terminations = watchTerminations(clients, tenantNs);
     await terminations.synced;
     const ns = await createTestNamespace(clients, "kueue-train");
     queues(group, ns, { "test-group": group }, true);

@@ -1,7 +1,4 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { clientNodeAccess } from "../../src/kube/cluster-access.ts";
-import { Informer } from "../../src/kube/informer.ts";
-import { KubeRest } from "../../src/kube/rest.ts";
 import { controlPlaneControl, readAudit } from "../support/control-plane.ts";
 import {
   addPool,
@@ -18,7 +15,13 @@ import {
   reclaimNoticed,
   uniqueId,
 } from "../support/gpulease.ts";
-import { createTestNamespace, eventually, type KubeClients, kubeClients } from "../support/kube.ts";
+import {
+  createTestNamespace,
+  eventually,
+  type KubeClients,
+  kubeClients,
+  watchTerminations,
+} from "../support/kube.ts";
 import { OperatorProcess } from "../support/operator-process.ts";
 
 let clients: KubeClients;
@@ -42,24 +45,6 @@ beforeAll(async () => {
 afterAll(async () => {
   expect(await operator.stop()).toBe(0);
 });
-
-/** Records when each pod of a namespace is first seen terminating (eviction or deletion), in ms. */
-function watchTerminations(namespace: string) {
-  const seen = new Map<string, number>();
-  const informer = new Informer(
-    "pods",
-    new KubeRest(clientNodeAccess(clients.config)),
-    `/api/v1/namespaces/${namespace}/pods`,
-    { watchdogMs: 60_000 },
-  );
-  informer.onChange((type, object) => {
-    const name = object.metadata?.name ?? "";
-    if (!seen.has(name) && (type === "delete" || object.metadata?.deletionTimestamp))
-      seen.set(name, Date.now());
-  });
-  informer.start();
-  return { seen, stop: () => informer.stop(), synced: informer.waitForSync() };
-}
 
 /** A tenant lease of `gpus` on its own nodes, with a running pod per node. */
 async function leaseWithPods(
@@ -86,7 +71,7 @@ async function leaseWithPods(
 describe("reclaim for internal demand", () => {
   it("gives the notice, evicts within a second after the deadline and not before, and the Job runs", async () => {
     const { ns, group, nodes } = await leaseWithPods(2);
-    const terminations = watchTerminations(ns);
+    const terminations = watchTerminations(clients, ns);
     await terminations.synced;
     const job = uniqueId("train");
     await createInternalJob(clients, internalNs, job, 1, 8, { "test-group": group });
@@ -237,7 +222,7 @@ describe("reclaim for internal demand", () => {
         ? true
         : undefined;
     });
-    const terminations = watchTerminations(ns);
+    const terminations = watchTerminations(clients, ns);
     await terminations.synced;
     await createInternalJob(clients, internalNs, uniqueId("train"), 1, 8, { "test-group": group });
     const noticed = await leaseWhere(clients, ns, "work", "Reclaiming", phaseIs("Reclaiming"));
@@ -317,7 +302,7 @@ describe("an operator restarted while a lease is Reclaiming", () => {
   it("keeps the same deadline: no second notice, no early and no lost eviction", async () => {
     // A notice long enough for the restart to finish before the deadline on a busy machine.
     const { ns, group } = await leaseWithPods(1, { reclaimNotice: "15s" });
-    const terminations = watchTerminations(ns);
+    const terminations = watchTerminations(clients, ns);
     await terminations.synced;
     await createInternalJob(clients, internalNs, uniqueId("train"), 1, 8, { "test-group": group });
     const noticed = await leaseWhere(clients, ns, "work", "Reclaiming", phaseIs("Reclaiming"));

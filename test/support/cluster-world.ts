@@ -13,7 +13,7 @@ import {
 } from "../../src/api/labels.ts";
 import type { ClusterSnapshot, LeaseView, NodeView, PodView } from "../../src/core/model.ts";
 import type { ClusterPlan } from "../../src/core/planner.ts";
-import { H100, lease, node, pod, quota, snapshot, T0, tenantNs } from "./snapshot-builder.ts";
+import { H100, lease, node, pod, quota, snapshot, tenantNs } from "./snapshot-builder.ts";
 
 const TENANTS = ["a", "b", "c"] as const;
 const MODELS = [H100, "A100"] as const;
@@ -184,8 +184,9 @@ export function applyEvent(
     case "tenantPodCreated": {
       const owner = pick(world.leases, event.pick);
       if (!owner) return world;
-      const created = pod(owner.namespace, `p${++serial}`, {
-        uid: `pod-${++serial}`,
+      const id = ++serial;
+      const created = pod(owner.namespace, `p${id}`, {
+        uid: `pod-${id}`,
         lease: owner.name,
         gated: true,
         createdAt: now,
@@ -194,8 +195,9 @@ export function applyEvent(
       return { ...world, pods: [...world.pods, created] };
     }
     case "internalDemand": {
-      const created = pod("internal", `w${++serial}`, {
-        uid: `pod-${serial}`,
+      const id = ++serial;
+      const created = pod("internal", `w${id}`, {
+        uid: `pod-${id}`,
         phase: "Pending",
         unschedulable: true,
         unschedulableSince: now,
@@ -373,5 +375,3 @@ export function applyWrites(world: ClusterSnapshot, plan: ClusterPlan): ClusterS
     orphansSince: new Map(plan.orphans.map((o) => [o.pod.uid, o.since])),
   };
 }
-
-export { T0 };

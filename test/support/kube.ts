@@ -7,6 +7,9 @@ import {
   KubeConfig,
   PolicyV1Api,
 } from "@kubernetes/client-node";
+import { clientNodeAccess } from "../../src/kube/cluster-access.ts";
+import { Informer } from "../../src/kube/informer.ts";
+import { KubeRest } from "../../src/kube/rest.ts";
 
 export interface KubeClients {
   config: KubeConfig;
@@ -101,4 +104,22 @@ export async function serverDryRun(kubeconfig: string, manifests: string): Promi
     ],
     { input: manifests },
   ).toString();
+}
+
+/** Records when each pod of a namespace is first seen terminating (eviction or deletion), in ms. */
+export function watchTerminations(clients: KubeClients, namespace: string) {
+  const seen = new Map<string, number>();
+  const informer = new Informer(
+    "pods",
+    new KubeRest(clientNodeAccess(clients.config)),
+    `/api/v1/namespaces/${namespace}/pods`,
+    { watchdogMs: 60_000 },
+  );
+  informer.onChange((type, object) => {
+    const name = object.metadata?.name ?? "";
+    if (!seen.has(name) && (type === "delete" || object.metadata?.deletionTimestamp))
+      seen.set(name, Date.now());
+  });
+  informer.start();
+  return { seen, stop: () => informer.stop(), synced: informer.waitForSync() };
 }
