@@ -110,8 +110,15 @@ async function watchdogRestarts(): Promise<number> {
 async function activeWithPodBound(ns: string, nodes: string[]): Promise<number> {
   await leaseWhere(clients, ns, "after", "Active", phaseIs("Active"), 30_000);
   const activeAt = Date.now();
-  // The namespace's ResourceQuota admits the pod once the lease is Active.
-  await createLeasedPod(clients, ns, "worker", "after", 8, { app: "worker" });
+  // The namespace's ResourceQuota admits the pod once the lease is Active. The operator raises the
+  // quota before it writes Active, but kube-apiserver's quota admission reads its own cache of
+  // ResourceQuotas, which can lag the write just after etcd came back: retry the create briefly, as a
+  // tenant's Job controller would.
+  await eventually(
+    "the lease's pod admitted by the namespace's ResourceQuota",
+    () => createLeasedPod(clients, ns, "worker", "after", 8, { app: "worker" }),
+    10_000,
+  );
   const bound = await eventually(
     "the lease's pod bound to the pool's node",
     async () => {
