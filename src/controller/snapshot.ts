@@ -1,6 +1,6 @@
 /**
- * Builds the core's ClusterSnapshot from the informer caches. Conversions are memoized per object
- * resourceVersion, so a replan after one change converts one object, not ten thousand.
+ * Builds the core's ClusterSnapshot from the informer caches, kept up to date from their change events:
+ * a replan after one change converts one object and reads no other, not ten thousand.
  */
 import type {
   ClusterSnapshot,
@@ -54,32 +54,152 @@ function inOperatorNotation(hard: Record<string, string>): Record<string, string
   );
 }
 
-class Memo<V> {
-  private readonly cache = new Map<string, { rv: string | undefined; value: V }>();
+/**
+ * One informer's objects as views, kept up to date from its change events: a build converts only the
+ * objects that changed since the last one, and hands back the very same array while none did (so the
+ * planner can tell an untouched kind by identity). Views are converted once per resourceVersion, and
+ * the array keeps the cache's order (a Map's: an update keeps its place, an added object goes last).
+ */
+class ViewCache<V> {
+  /** `index`: the view's place in `array` (kept while the key stays, so an update is patched in place). */
+  private readonly views = new Map<string, { rv: string | undefined; value: V; index: number }>();
+  /**
+   * Keys changed since the last `all()`, in the order they were last added to the cache (updates keep
+   * their place, as in the cache); undefined until the first `all()` reads the whole cache.
+   */
+  private dirty: Set<string> | undefined;
+  /** Keys deleted from the cache since the last `all()` (maybe added again: then they went last). */
+  private readonly removed = new Set<string>();
+  /**
+   * With `trackTouched`: the keys `all()` read again since the last `takeTouched()` (every key on the
+   * first read).
+   */
+  private touched: Set<string> | undefined;
+  private array: V[] = [];
 
-  constructor(private readonly convert: (raw: KubeObject) => V) {}
+  constructor(
+    private readonly informer: Informer,
+    private readonly convert: (raw: KubeObject) => V,
+    { trackTouched = false }: { trackTouched?: boolean } = {},
+  ) {
+    if (trackTouched) this.touched = new Set();
+    informer.onChange((type, object) => {
+      if (this.dirty === undefined) return;
+      const key = objectKey(object);
+      // An added object goes last in the cache: it goes last here too.
+      if (type === "add") this.dirty.delete(key);
+      this.dirty.add(key);
+      if (type === "delete") this.removed.add(key);
+    });
+  }
 
   /** One object's view: the cached one while its resourceVersion is the same, else converted and cached. */
   view(raw: KubeObject): V {
     const key = objectKey(raw);
     const rv = raw.metadata?.resourceVersion;
-    const hit = this.cache.get(key);
+    const hit = this.views.get(key);
     if (hit && hit.rv === rv && rv !== undefined) return hit.value;
     const value = this.convert(raw);
-    this.cache.set(key, { rv, value });
+    if (hit) {
+      hit.rv = rv;
+      hit.value = value;
+    } else {
+      this.views.set(key, { rv, value, index: -1 });
+    }
+    // The cache decides what the next build holds: the key is read from it again.
+    this.dirty?.add(key);
     return value;
   }
 
-  all(objects: Iterable<KubeObject>): V[] {
-    const out: V[] = [];
-    const seen = new Set<string>();
-    for (const raw of objects) {
-      seen.add(objectKey(raw));
-      out.push(this.view(raw));
+  /** Every object's view, in the cache's order; the same array as last time when nothing changed. */
+  all(): V[] {
+    if (this.dirty === undefined) return this.readAll();
+    if (this.dirty.size === 0) return this.array;
+    const { store } = this.informer;
+    let placesKept = true;
+    for (const key of this.dirty) {
+      this.touched?.add(key);
+      const raw = store.get(key);
+      const entry = this.views.get(key);
+      // Deleted (and maybe added again), or first seen outside a build: it takes its place anew.
+      if (entry && (entry.index < 0 || this.removed.has(key) || raw === undefined)) {
+        this.views.delete(key);
+        placesKept = false;
+      }
+      if (raw !== undefined) {
+        if (!this.views.has(key)) placesKept = false;
+        this.view(raw);
+      }
     }
-    if (this.cache.size > seen.size)
-      for (const key of this.cache.keys()) if (!seen.has(key)) this.cache.delete(key);
-    return out;
+    if (placesKept) {
+      // Only updates: the last array with the changed views put in their places.
+      this.array = this.array.slice();
+      for (const key of this.dirty) {
+        const entry = this.views.get(key);
+        if (entry) this.array[entry.index] = entry.value;
+      }
+    } else {
+      this.array = this.placeAll();
+    }
+    this.dirty.clear();
+    this.removed.clear();
+    return this.array;
+  }
+
+  private readAll(): V[] {
+    this.views.clear();
+    for (const raw of this.informer.store.values()) {
+      const key = objectKey(raw);
+      this.views.set(key, { rv: raw.metadata?.resourceVersion, value: this.convert(raw), index: -1 });
+      this.touched?.add(key);
+    }
+    this.dirty = new Set();
+    this.array = this.placeAll();
+    return this.array;
+  }
+
+  private placeAll(): V[] {
+    const array: V[] = [];
+    for (const entry of this.views.values()) {
+      entry.index = array.length;
+      array.push(entry.value);
+    }
+    return array;
+  }
+
+  /** The view `all()` last gave for a key. */
+  current(key: string): V | undefined {
+    const entry = this.views.get(key);
+    return entry && entry.index >= 0 ? entry.value : undefined;
+  }
+
+  /** The keys read again since the last call (every key, the first time); needs `trackTouched`. */
+  takeTouched(): Set<string> {
+    const touched = this.touched ?? new Set<string>();
+    this.touched = new Set();
+    return touched;
+  }
+}
+
+/** Lease or quota views split into the readable and the malformed, split again only when they change. */
+class ParsedViews<V extends object> {
+  private last: (V | MalformedObject)[] | undefined;
+  private parts: { good: V[]; malformed: MalformedObject[] } = { good: [], malformed: [] };
+
+  constructor(readonly cache: ViewCache<V | MalformedObject>) {}
+
+  all(): { good: V[]; malformed: MalformedObject[] } {
+    const views = this.cache.all();
+    if (views === this.last) return this.parts;
+    const good: V[] = [];
+    const malformed: MalformedObject[] = [];
+    for (const view of views) {
+      if (isMalformed(view)) malformed.push(view);
+      else good.push(view as V);
+    }
+    this.last = views;
+    this.parts = { good, malformed };
+    return this.parts;
   }
 }
 
@@ -104,23 +224,32 @@ export interface SnapshotSources {
 }
 
 export class SnapshotBuilder {
-  private readonly nodes: Memo<NodeView>;
-  private readonly pods: Memo<PodView>;
-  private readonly namespaces = new Memo<NamespaceView>(toNamespaceView);
-  private readonly roleBindings = new Memo<RoleBindingView>(toRoleBindingView);
-  private readonly leases = new Memo<LeaseView | MalformedObject>(toLeaseView);
-  private readonly quotas = new Memo<QuotaView | MalformedObject>(toQuotaView);
-  /** Every lease as last built, by uid: the operator's own record of a lease deleted under it. */
-  private lastLeases = new Map<string, LeaseView>();
+  private readonly nodes: ViewCache<NodeView>;
+  private readonly pods: ViewCache<PodView>;
+  private readonly namespaces: ViewCache<NamespaceView>;
+  private readonly roleBindings: ViewCache<RoleBindingView> | undefined;
+  private readonly leases: ParsedViews<LeaseView>;
+  private readonly quotas: ParsedViews<QuotaView>;
+  /**
+   * Every lease as the last noting build saw it, by key: the operator's own record of a lease deleted
+   * under it.
+   */
+  private readonly knownLeases = new Map<string, LeaseView>();
   private readonly vanished = new Map<string, VanishedLease>();
+  /** The vanished leases as an array, kept while none is added or forgotten. */
+  private vanishedList: VanishedLease[] | undefined;
 
   constructor(
     private readonly sources: SnapshotSources,
     private readonly convert: ConvertSettings,
     private readonly settings: PoolSettings,
   ) {
-    this.nodes = new Memo((raw) => toNodeView(raw, convert));
-    this.pods = new Memo((raw) => toPodView(raw, convert.resourceNames));
+    this.nodes = new ViewCache(sources.nodes, (raw) => toNodeView(raw, convert));
+    this.pods = new ViewCache(sources.pods, (raw) => toPodView(raw, convert.resourceNames));
+    this.namespaces = new ViewCache(sources.namespaces, toNamespaceView);
+    this.roleBindings = sources.roleBindings && new ViewCache(sources.roleBindings, toRoleBindingView);
+    this.leases = new ParsedViews(new ViewCache(sources.leases, toLeaseView, { trackTouched: true }));
+    this.quotas = new ParsedViews(new ViewCache(sources.quotas, toQuotaView));
   }
 
   /** The planner's view of a node, as the next snapshot will hold it (converted once per version). */
@@ -202,21 +331,35 @@ export class SnapshotBuilder {
 
   /** Vanished leases the plan says need no more remembering (their usage is in the ledger). */
   forgetVanished(uids: Iterable<string>): void {
-    for (const uid of uids) this.vanished.delete(uid);
+    for (const uid of uids) if (this.vanished.delete(uid)) this.vanishedList = undefined;
   }
 
-  /** Leases gone since the last build are remembered as they were last seen, until forgotten. */
-  private noteVanished(leases: LeaseView[], malformed: MalformedObject[], now: number): VanishedLease[] {
-    const current = new Map(leases.map((l) => [l.uid, l]));
-    // A lease the parser now refuses still exists: it has not vanished.
-    const unreadable = new Set(malformed.map((m) => `${m.namespace}/${m.name}`));
-    for (const [uid, lease] of this.lastLeases) {
-      if (current.has(uid) || this.vanished.has(uid)) continue;
-      if (unreadable.has(`${lease.namespace}/${lease.name}`)) current.set(uid, lease);
-      else this.vanished.set(uid, { lease, vanishedAt: now });
+  private vanishedLeases(): VanishedLease[] {
+    this.vanishedList ??= [...this.vanished.values()];
+    return this.vanishedList;
+  }
+
+  /**
+   * Leases gone since the last noting build are remembered as they were last seen, until forgotten.
+   * Only the keys whose views changed since then are looked at: a lease vanishes when its key no longer
+   * holds a readable lease of the same uid. A lease the parser now refuses still exists: it is kept as
+   * last seen, not vanished.
+   */
+  private noteVanished(now: number): VanishedLease[] {
+    const cache = this.leases.cache;
+    for (const key of cache.takeTouched()) {
+      const known = this.knownLeases.get(key);
+      const current = cache.current(key);
+      const readable = current !== undefined && !isMalformed(current) ? current : undefined;
+      if (known && known.uid !== readable?.uid && !this.vanished.has(known.uid)) {
+        if (current !== undefined && isMalformed(current)) continue;
+        this.vanished.set(known.uid, { lease: known, vanishedAt: now });
+        this.vanishedList = undefined;
+      }
+      if (readable) this.knownLeases.set(key, readable);
+      else this.knownLeases.delete(key);
     }
-    this.lastLeases = current;
-    return [...this.vanished.values()];
+    return this.vanishedLeases();
   }
 
   /**
@@ -228,29 +371,19 @@ export class SnapshotBuilder {
     now: number,
     { noteVanished = true }: { noteVanished?: boolean } = {},
   ): { snapshot: ClusterSnapshot; malformed: MalformedObject[] } {
-    const malformed: MalformedObject[] = [];
-    const leases: LeaseView[] = [];
-    for (const view of this.leases.all(this.sources.leases.store.values())) {
-      if (isMalformed(view)) malformed.push(view);
-      else leases.push(view);
-    }
-    const quotas: QuotaView[] = [];
-    for (const view of this.quotas.all(this.sources.quotas.store.values())) {
-      if (isMalformed(view)) malformed.push(view);
-      else quotas.push(view);
-    }
+    const { good: leases, malformed: malformedLeases } = this.leases.all();
+    const { good: quotas, malformed: malformedQuotas } = this.quotas.all();
+    const malformed = [...malformedLeases, ...malformedQuotas];
     return {
       snapshot: {
         now,
         settings: this.settings,
-        nodes: this.nodes.all(this.sources.nodes.store.values()),
-        pods: this.pods.all(this.sources.pods.store.values()),
-        namespaces: this.namespaces.all(this.sources.namespaces.store.values()),
+        nodes: this.nodes.all(),
+        pods: this.pods.all(),
+        namespaces: this.namespaces.all(),
         leases,
         quotas,
-        vanishedLeases: noteVanished
-          ? this.noteVanished(leases, malformed, now)
-          : [...this.vanished.values()],
+        vanishedLeases: noteVanished ? this.noteVanished(now) : this.vanishedLeases(),
         unreadableLeases: malformed
           .filter((m) => m.kind === "GpuLease")
           .map((m) => `${m.namespace}/${m.name}`),
@@ -265,9 +398,7 @@ export class SnapshotBuilder {
         ...(this.sources.tenantAdmission
           ? { tenantAdmission: this.tenantAdmission(this.sources.tenantAdmission) }
           : {}),
-        ...(this.sources.roleBindings
-          ? { roleBindings: this.roleBindings.all(this.sources.roleBindings.store.values()) }
-          : {}),
+        ...(this.roleBindings ? { roleBindings: this.roleBindings.all() } : {}),
         ...(this.sources.kueue
           ? {
               kueue: toKueueSnapshot(
