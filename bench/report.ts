@@ -212,6 +212,40 @@ if (planner?.sizes) {
   );
 }
 
+interface SnapshotBuildSize {
+  size: { nodes: number; pods: number; leases: number };
+  firstBuildMs: number;
+  afterOneEvent: Record<string, PlannerTiming>;
+}
+const snapshotBuild = results("snapshot-build") as { sizes: SnapshotBuildSize[] } | undefined;
+const snapshotBuildBefore = results("snapshot-build-baseline") as { sizes: SnapshotBuildSize[] } | undefined;
+if (snapshotBuild?.sizes) {
+  lines.push(
+    "## Snapshot build (in-process)",
+    "",
+    "`npm run bench:snapshot` — what every pass costs before the planner starts: the operator's",
+    "SnapshotBuilder over informer caches of N nodes, 6N pods and 5N leases (100 tenants). One real change",
+    "lands in a cache, as a watch event does, then one build is timed (CPU; p99 is the slowest of 50).",
+    "Before: the same benchmark at 97d4561, when every build read every cached object",
+    "(`bench/results/snapshot-build-baseline.json`); now: views patched from the caches' change events.",
+    "",
+  );
+  for (const r of snapshotBuild.sizes) {
+    const before = snapshotBuildBefore?.sizes.find((b) => b.size.nodes === r.size.nodes);
+    const cpu = (x: PlannerTiming | undefined) =>
+      x === undefined ? "n/a" : `${num(x.cpuMs.p50, 2)} / ${num(x.cpuMs.p99, 2)} ms`;
+    lines.push(
+      `| ${r.size.nodes} nodes, ${r.size.pods} pods, ${r.size.leases} leases: build after | before, CPU p50 / p99 | now, CPU p50 / p99 |`,
+      "|---|---|---|",
+      ...Object.entries(r.afterOneEvent).map(
+        ([kind, x]) => `| ${kind} | ${cpu(before?.afterOneEvent[kind])} | ${cpu(x)} |`,
+      ),
+      `| first build (every object converted, wall) | ${before ? `${num(before.firstBuildMs)} ms` : "n/a"} | ${num(r.firstBuildMs)} ms |`,
+      "",
+    );
+  }
+}
+
 /** Says when other work shared the machine during a run (a load average above its cores). */
 function loadNote(result: Json): string[] {
   const m = result.machine as { cores?: number; loadAverage?: number } | undefined;
