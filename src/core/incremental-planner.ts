@@ -25,16 +25,19 @@ import type { NodeAccount } from "./accounting.ts";
 import { type AdmissionDecision, type AdmissionResult, isPending } from "./admission.ts";
 import type { DemandGroup } from "./demand.ts";
 import { sameJson } from "./equality.ts";
+import { arrayChanges, LeaseDirtySet } from "./lease-dirty-set.ts";
 import type { LeasePlan } from "./lease-lifecycle.ts";
 import type { ClusterSnapshot, LeaseView, NamespaceView, NodeView, QuotaView } from "./model.ts";
 import type { PlanContext } from "./plan-context.ts";
-import type { LeaseInputs, PlanReuse, TenantInputs } from "./plan-reuse.ts";
+import type { LeaseInputs, LeaseSources, PlanReuse, TenantInputs } from "./plan-reuse.ts";
 import { type ClusterPlan, planCluster } from "./planner.ts";
 import { foldedUids } from "./quota-status.ts";
 
 /** What one pass reused, for metrics and the bench. */
 export interface ReuseStats {
   leasePlansReused: number;
+  /** Of the reused: kept without a look at their inputs (none of them changed since the last pass). */
+  leasePlansUnlooked: number;
   leasePlansComputed: number;
   /** `reused`: previous decisions kept; `delta`: only new pending leases decided; `full`: all decided. */
   admission: "reused" | "delta" | "full";
@@ -82,13 +85,21 @@ interface AccountCopy {
   leaseHeld: Map<string, number>;
 }
 
+/** The leases that went (or changed: their old objects) and came (or changed: their new objects). */
+interface LeaseChanges {
+  since: readonly LeaseView[];
+  gone: LeaseView[];
+  came: LeaseView[];
+}
+
 interface AdmissionEntry {
   settings: ClusterSnapshot["settings"];
   plannedAt: number;
   namespaces: readonly NamespaceView[];
   quotas: readonly QuotaView[];
-  /** Leases that are not pending, in snapshot order: their allocations are the tenants' usage. */
-  held: LeaseView[];
+  /** The leases of the pass it was made or last reused in (the changes since are read from there). */
+  leases: readonly LeaseView[];
+  /** The pending leases, by uid, kept up to date from the changes. */
   pending: Map<string, LeaseView>;
   accounts: AccountCopy[];
   result: AdmissionResult;
@@ -102,11 +113,23 @@ export class IncrementalPlanner implements PlanReuse {
   private tenants = new Map<string, TenantEntry>();
   private nextTenants = new Map<string, TenantEntry>();
   private admissionEntry: AdmissionEntry | undefined;
+  private readonly dirtySet = new LeaseDirtySet();
+  /** The leases of the last pass, and what changed in them since (undefined: planned from nothing). */
+  private lastLeases: readonly LeaseView[] | undefined;
+  private leaseChanges: LeaseChanges | undefined;
+  /** Plans kept as entries: each is handed back only for the lease object it was made for. */
+  private readonly keptPlans = new WeakSet<LeasePlan>();
+  /** The last pass's lease plans, in its snapshot's order, and whether it looked at every lease. */
+  private lastPlans: LeasePlan[] = [];
+  private walkedAll = true;
+  /** How this pass's admission decisions differ from the last pass's (undefined: not known). */
+  private decisionDelta: { made: AdmissionDecision[]; goneLeases: LeaseView[] } | undefined;
   private stats: ReuseStats = IncrementalPlanner.emptyStats();
 
   private static emptyStats(): ReuseStats {
     return {
       leasePlansReused: 0,
+      leasePlansUnlooked: 0,
       leasePlansComputed: 0,
       admission: "full",
       tenantStatusesReused: 0,
@@ -120,9 +143,20 @@ export class IncrementalPlanner implements PlanReuse {
     this.pass += 1;
     this.leasesTouched = 0;
     this.nextTenants = new Map();
+    this.leaseChanges =
+      this.lastLeases === undefined
+        ? undefined
+        : { since: this.lastLeases, ...arrayChanges(this.lastLeases, snapshot.leases, (l) => l.uid) };
+    this.lastLeases = snapshot.leases;
     const plan = planCluster(snapshot, this);
-    if (this.leases.size > this.leasesTouched)
-      for (const [uid, entry] of this.leases) if (entry.pass !== this.pass) this.leases.delete(uid);
+    if (this.walkedAll) {
+      // Every lease was looked at: an entry not used this pass is of a lease gone or planned anew.
+      if (this.leases.size > this.leasesTouched)
+        for (const [uid, entry] of this.leases) if (entry.pass !== this.pass) this.leases.delete(uid);
+    } else if (this.leaseChanges) {
+      const stayed = new Set(this.leaseChanges.came.map((l) => l.uid));
+      for (const lease of this.leaseChanges.gone) if (!stayed.has(lease.uid)) this.leases.delete(lease.uid);
+    }
     this.tenants = this.nextTenants;
     return plan;
   }
@@ -137,6 +171,53 @@ export class IncrementalPlanner implements PlanReuse {
     this.leases.clear();
     this.tenants.clear();
     this.admissionEntry = undefined;
+    this.dirtySet.reset();
+    this.lastLeases = undefined;
+    this.leaseChanges = undefined;
+    this.lastPlans = [];
+  }
+
+  leasePlans(
+    ctx: PlanContext,
+    sources: LeaseSources,
+    planOne: (lease: LeaseView, decision: AdmissionDecision | undefined) => LeasePlan,
+  ): LeasePlan[] {
+    const walk = {
+      snapshot: ctx.snapshot,
+      accounts: ctx.accounts,
+      decisions: sources.admission.decisions,
+      ...(this.decisionDelta ? { decisionDelta: this.decisionDelta } : {}),
+      ...(this.leaseChanges ? { leaseChanges: this.leaseChanges } : {}),
+      hits: new Set(sources.hits.keys()),
+      atRisk: sources.atRisk,
+    };
+    const dirty = this.dirtySet.dirty(walk);
+    this.walkedAll = dirty === undefined;
+    const looked: { uid: string; kept: boolean; wakeAt: number | undefined }[] = [];
+    // A clean lease is the very object of the last pass, in the same relative order: its plan is
+    // found by walking the last pass's leases in step (a Map lookup per lease costs more).
+    const before = this.lastPlans;
+    let at = 0;
+    const plans = ctx.snapshot.leases.map((lease) => {
+      if (dirty && !dirty.has(lease.uid)) {
+        while (at < before.length && (before[at] as LeasePlan).lease !== lease) at++;
+        const plan = before[at];
+        if (plan !== undefined && this.keptPlans.has(plan)) {
+          at++;
+          this.stats.leasePlansReused += 1;
+          this.stats.leasePlansUnlooked += 1;
+          return plan;
+        }
+        at = 0;
+      }
+      const plan = planOne(lease, this.dirtySet.decisionFor(lease));
+      const kept = this.leases.get(lease.uid)?.plan === plan;
+      looked.push({ uid: lease.uid, kept, wakeAt: plan.wakeAt });
+      return plan;
+    });
+    this.dirtySet.remember(walk, looked);
+    this.lastPlans = plans;
+    return plans;
   }
 
   leasePlan(ctx: PlanContext, inputs: LeaseInputs, compute: (inputs: LeaseInputs) => LeasePlan): LeasePlan {
@@ -161,6 +242,7 @@ export class IncrementalPlanner implements PlanReuse {
       sameJson(plan.status, inputs.lease.status)
     ) {
       this.leasesTouched += 1;
+      this.keptPlans.add(plan);
       this.leases.set(inputs.lease.uid, {
         pass: this.pass,
         // Not the accounts: an entry kept for many passes would hold that pass's accounts alive.
@@ -182,8 +264,8 @@ export class IncrementalPlanner implements PlanReuse {
   }
 
   statusUnchanged(plan: LeasePlan): boolean | undefined {
-    const entry = this.leases.get(plan.lease.uid);
-    return entry !== undefined && entry.pass === this.pass && entry.plan === plan ? true : undefined;
+    // A kept plan is handed back only for the very lease object it was made for, whose status it equals.
+    return this.keptPlans.has(plan) ? true : undefined;
   }
 
   private leaseStillHolds(entry: LeaseEntry, inputs: LeaseInputs, ctx: PlanContext): boolean {
@@ -255,16 +337,12 @@ export class IncrementalPlanner implements PlanReuse {
     run: (snapshot: ClusterSnapshot, accounts: Map<string, NodeAccount>) => AdmissionResult,
   ): AdmissionResult {
     const { snapshot } = ctx;
-    const held: LeaseView[] = [];
-    const pending = new Map<string, LeaseView>();
-    for (const lease of snapshot.leases) {
-      if (isPending(lease)) pending.set(lease.uid, lease);
-      else held.push(lease);
-    }
     // Only a pass without waiting demand is kept or compared (waiting demand changes what may be lent).
     const accounts = waitingDemand.length === 0 ? copyAccounts(ctx.accounts) : [];
+    this.decisionDelta = undefined;
     const full = (): AdmissionResult => {
       this.stats.admission = "full";
+      this.decisionDelta = undefined;
       const result = run(snapshot, ctx.accounts);
       this.admissionEntry =
         waitingDemand.length === 0 &&
@@ -275,8 +353,8 @@ export class IncrementalPlanner implements PlanReuse {
               plannedAt: snapshot.now,
               namespaces: snapshot.namespaces,
               quotas: snapshot.quotas,
-              held,
-              pending,
+              leases: snapshot.leases,
+              pending: new Map(snapshot.leases.filter(isPending).map((l) => [l.uid, l])),
               accounts,
               result,
             }
@@ -284,8 +362,11 @@ export class IncrementalPlanner implements PlanReuse {
       return result;
     };
     const previous = this.admissionEntry;
+    const changes = this.leaseChanges;
     if (
       !previous ||
+      changes === undefined ||
+      previous.leases !== changes.since ||
       waitingDemand.length > 0 ||
       previous.settings !== snapshot.settings ||
       snapshot.now < previous.plannedAt ||
@@ -293,27 +374,70 @@ export class IncrementalPlanner implements PlanReuse {
       !sameItems(previous.namespaces, snapshot.namespaces) ||
       !sameItems(previous.quotas, snapshot.quotas) ||
       // Implied by the accounts in all but odd cases (a lease's usage moved between limits); cheap.
-      !sameItems(previous.held, held) ||
+      heldLeasesChanged(changes) ||
       !sameAccounts(previous.accounts, accounts)
     ) {
       return full();
     }
-    const added = [...pending.values()].filter((lease) => previous.pending.get(lease.uid) !== lease);
-    const kept = previous.result.decisions.filter((d) => pending.get(d.lease.uid) === d.lease);
+    // The pending leases, kept up to date from the changes.
+    const pending = previous.pending;
+    const goneLeases: LeaseView[] = [];
+    for (const lease of changes.gone) {
+      if (isPending(lease) && pending.get(lease.uid) === lease) {
+        pending.delete(lease.uid);
+        goneLeases.push(lease);
+      }
+    }
+    const pendingGone = goneLeases.length > 0;
+    const added = changes.came.filter(isPending);
+    for (const lease of added) pending.set(lease.uid, lease);
+    // The same array while no pending lease went: the lease walk then reads no decision again.
+    const kept = pendingGone
+      ? previous.result.decisions.filter((d) => pending.get(d.lease.uid) === d.lease)
+      : previous.result.decisions;
     let decisions = kept;
+    let made: AdmissionDecision[] = [];
     if (added.length > 0) {
       // Decided alone, on a copy of the accounts: an admission would change the others' decisions.
+      const held = snapshot.leases.filter((lease) => !isPending(lease));
       const alone = run({ ...snapshot, leases: [...held, ...added] }, cloneAccounts(ctx.accounts));
       if (alone.lend.length > 0 || alone.decisions.some((d) => d.kind === "admit")) return full();
       decisions = [...kept, ...alone.decisions];
+      made = alone.decisions;
       this.stats.admission = "delta";
     } else {
       this.stats.admission = "reused";
     }
+    this.decisionDelta = { made, goneLeases };
     const result: AdmissionResult = { decisions, lend: [], wakeAt: previous.result.wakeAt };
-    this.admissionEntry = { ...previous, pending, held, plannedAt: snapshot.now, result };
+    this.admissionEntry = { ...previous, leases: snapshot.leases, plannedAt: snapshot.now, result };
     return result;
   }
+}
+
+/**
+ * Whether a lease admission counts as usage (one not pending) came, went or changed in what admission
+ * reads of it: its phase, allocations and spec. A status write that only meters usage changes nothing.
+ */
+function heldLeasesChanged(changes: LeaseChanges): boolean {
+  const before = new Map<string, LeaseView>();
+  for (const lease of changes.gone) if (!isPending(lease)) before.set(lease.uid, lease);
+  let matched = 0;
+  for (const lease of changes.came) {
+    if (isPending(lease)) continue;
+    const was = before.get(lease.uid);
+    if (
+      was === undefined ||
+      was.namespace !== lease.namespace ||
+      was.deleting !== lease.deleting ||
+      was.status.phase !== lease.status.phase ||
+      !sameJson(was.spec, lease.spec) ||
+      !sameJson(was.status.allocations, lease.status.allocations)
+    )
+      return true;
+    matched += 1;
+  }
+  return matched < before.size;
 }
 
 /**

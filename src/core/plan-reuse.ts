@@ -5,10 +5,10 @@
  */
 import type { TenantQuotaStatus } from "../api/index.ts";
 import type { NodeAccount } from "./accounting.ts";
-import type { AdmissionResult } from "./admission.ts";
+import type { AdmissionDecision, AdmissionResult } from "./admission.ts";
 import type { DemandGroup } from "./demand.ts";
-import type { LeaseContext, LeasePlan } from "./lease-lifecycle.ts";
-import type { ClusterSnapshot, LeaseView, QuotaView } from "./model.ts";
+import type { LeaseContext, LeasePlan, ReclaimHit } from "./lease-lifecycle.ts";
+import type { ClusterSnapshot, LeaseView, PodView, QuotaView } from "./model.ts";
 import type { PlanContext } from "./plan-context.ts";
 import type { RetiringLease } from "./quota-status.ts";
 
@@ -28,6 +28,14 @@ export interface TenantInputs {
   carried: NonNullable<NonNullable<TenantQuotaStatus["ledger"]>["liveLeases"]>;
 }
 
+/** What the lease plans of a pass are made from, besides the snapshot and the node accounts. */
+export interface LeaseSources {
+  podsByLease: Map<string, PodView[]>;
+  admission: AdmissionResult;
+  hits: Map<string, ReclaimHit>;
+  atRisk: Set<string>;
+}
+
 export interface PlanReuse {
   /**
    * Admission's decisions. `run` admits the pending leases of a snapshot against node accounts (it
@@ -38,6 +46,15 @@ export interface PlanReuse {
     waitingDemand: readonly DemandGroup[],
     run: (snapshot: ClusterSnapshot, accounts: Map<string, NodeAccount>) => AdmissionResult,
   ): AdmissionResult;
+  /**
+   * Every lease's plan, in the snapshot's order. `planOne` plans one lease (through `leasePlan`); the
+   * reuser hands back, without looking at them, the kept plans of leases none of whose inputs changed.
+   */
+  leasePlans(
+    ctx: PlanContext,
+    sources: LeaseSources,
+    planOne: (lease: LeaseView, decision: AdmissionDecision | undefined) => LeasePlan,
+  ): LeasePlan[];
   /** One lease's plan, its AtRisk mark included. */
   leasePlan(ctx: PlanContext, inputs: LeaseInputs, compute: (inputs: LeaseInputs) => LeasePlan): LeasePlan;
   /** Whether the plan's status is known to equal the lease's (undefined: compare them). */

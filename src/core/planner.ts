@@ -19,7 +19,6 @@ import {
   type PlannedEvent,
   type PodNotice,
   planLease,
-  type ReclaimHit,
   warnByCondition,
 } from "./lease-lifecycle.ts";
 import { type KnownLeases, recordedLease, recordedStatus, unwatchedVanished } from "./lease-records.ts";
@@ -29,7 +28,7 @@ import { type NodeChange, planNodePool } from "./node-pool.ts";
 import { type Orphan, orphanEvent } from "./orphans.ts";
 import { buildActions, type PlanAction } from "./plan-actions.ts";
 import { groupPodsByLease, type PlanContext, planContext } from "./plan-context.ts";
-import type { LeaseInputs, PlanReuse, TenantInputs } from "./plan-reuse.ts";
+import type { LeaseInputs, LeaseSources, PlanReuse, TenantInputs } from "./plan-reuse.ts";
 import { type InternalOnLentNode, internalPodsOnLentNodes, intrusionEvents } from "./platform-mistakes.ts";
 import { foldedUids, planQuotaStatus, type RetiringLease } from "./quota-status.ts";
 import type { ReclaimDecision } from "./reclaim-planner.ts";
@@ -305,35 +304,28 @@ function planAdmissions(
 }
 
 /** Each lease's next status, evictions, notices and events, with its AtRisk condition. */
-function planLeases(
-  ctx: PlanContext,
-  inputs: {
-    podsByLease: Map<string, PodView[]>;
-    admission: AdmissionResult;
-    hits: Map<string, ReclaimHit>;
-    atRisk: Set<string>;
-  },
-  reuse: PlanReuse | undefined,
-): LeasePlan[] {
-  const decisionFor = new Map(inputs.admission.decisions.map((d) => [leaseKey(d.lease), d]));
+function planLeases(ctx: PlanContext, sources: LeaseSources, reuse: PlanReuse | undefined): LeasePlan[] {
   const compute = (leaseInputs: LeaseInputs) => {
     const plan = planLease(leaseInputs.lease, { ...leaseInputs, snapshot: ctx.snapshot });
     markAtRisk(plan, leaseInputs.atRisk, ctx.snapshot.now);
     return plan;
   };
-  return ctx.snapshot.leases.map((lease) => {
+  const planOne = (lease: LeaseView, decision: AdmissionDecision | undefined) => {
     const key = leaseKey(lease);
     const leaseInputs: LeaseInputs = {
       lease,
       accounts: ctx.accounts,
       quota: ctx.quotaOf(lease.namespace),
-      pods: inputs.podsByLease.get(key) ?? [],
-      decision: decisionFor.get(key),
-      reclaimHit: inputs.hits.get(key),
-      atRisk: inputs.atRisk.has(key),
+      pods: sources.podsByLease.get(key) ?? [],
+      decision,
+      reclaimHit: sources.hits.get(key),
+      atRisk: sources.atRisk.has(key),
     };
     return reuse ? reuse.leasePlan(ctx, leaseInputs, compute) : compute(leaseInputs);
-  });
+  };
+  if (reuse) return reuse.leasePlans(ctx, sources, planOne);
+  const decisionFor = new Map(sources.admission.decisions.map((d) => [leaseKey(d.lease), d]));
+  return ctx.snapshot.leases.map((lease) => planOne(lease, decisionFor.get(leaseKey(lease))));
 }
 
 /**

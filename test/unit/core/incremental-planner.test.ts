@@ -13,6 +13,7 @@ describe("the incremental planner", () => {
   it("plans as the reference does after every event of random sequences", () => {
     const totals = {
       reused: 0,
+      unlooked: 0,
       computed: 0,
       admissionKept: 0,
       admissionDelta: 0,
@@ -47,6 +48,7 @@ describe("the incremental planner", () => {
             }
             const stats = incremental.lastStats();
             totals.reused += stats.leasePlansReused;
+            totals.unlooked += stats.leasePlansUnlooked;
             totals.computed += stats.leasePlansComputed;
             totals.tenantsReused += stats.tenantStatusesReused;
             if (stats.admission === "reused") totals.admissionKept += 1;
@@ -60,6 +62,8 @@ describe("the incremental planner", () => {
     );
     // The sequences reached steady states where reuse happens, not only states planned from scratch.
     expect(totals.reused).toBeGreaterThan(totals.computed / 10);
+    // Reused plans were also kept without a look, from what changed (lease-dirty-set.ts).
+    expect(totals.unlooked).toBeGreaterThan(totals.reused / 10);
     expect(totals.admissionKept).toBeGreaterThan(totals.steps / 50);
     expect(totals.admissionDelta).toBeGreaterThan(100);
     expect(totals.tenantsReused).toBeGreaterThan(totals.steps / 5);
