@@ -26,6 +26,7 @@ import { type AdmissionDecision, type AdmissionResult, isPending } from "./admis
 import type { DemandGroup } from "./demand.ts";
 import { sameJson } from "./equality.ts";
 import { arrayChanges, LeaseDirtySet } from "./lease-dirty-set.ts";
+import { LeaseIndex, type LeaseLookup } from "./lease-index.ts";
 import type { LeasePlan } from "./lease-lifecycle.ts";
 import type { ClusterSnapshot, LeaseView, NamespaceView, NodeView, QuotaView } from "./model.ts";
 import type { PlanContext } from "./plan-context.ts";
@@ -114,6 +115,7 @@ export class IncrementalPlanner implements PlanReuse {
   private nextTenants = new Map<string, TenantEntry>();
   private admissionEntry: AdmissionEntry | undefined;
   private readonly dirtySet = new LeaseDirtySet();
+  private readonly leaseIndex = new LeaseIndex();
   /** The leases of the last pass, and what changed in them since (undefined: planned from nothing). */
   private lastLeases: readonly LeaseView[] | undefined;
   private leaseChanges: LeaseChanges | undefined;
@@ -148,6 +150,8 @@ export class IncrementalPlanner implements PlanReuse {
         ? undefined
         : { since: this.lastLeases, ...arrayChanges(this.lastLeases, snapshot.leases, (l) => l.uid) };
     this.lastLeases = snapshot.leases;
+    if (this.leaseChanges) this.leaseIndex.apply(this.leaseChanges);
+    else this.leaseIndex.rebuild(snapshot.leases);
     const plan = planCluster(snapshot, this);
     if (this.walkedAll) {
       // Every lease was looked at: an entry not used this pass is of a lease gone or planned anew.
@@ -177,6 +181,10 @@ export class IncrementalPlanner implements PlanReuse {
     this.lastPlans = [];
   }
 
+  leaseLookup(snapshot: ClusterSnapshot): LeaseLookup {
+    return this.leaseIndex.lookup(snapshot);
+  }
+
   leasePlans(
     ctx: PlanContext,
     sources: LeaseSources,
@@ -184,6 +192,7 @@ export class IncrementalPlanner implements PlanReuse {
   ): LeasePlan[] {
     const walk = {
       snapshot: ctx.snapshot,
+      leaseByKey: ctx.leases.byKey,
       accounts: ctx.accounts,
       decisions: sources.admission.decisions,
       ...(this.decisionDelta ? { decisionDelta: this.decisionDelta } : {}),

@@ -38,6 +38,8 @@ interface WalkMemory {
 /** What one pass's lease plans read that the walk tracks. */
 export interface WalkInputs {
   snapshot: ClusterSnapshot;
+  /** Every lease of the snapshot by `namespace/name`. */
+  leaseByKey: ReadonlyMap<string, LeaseView>;
   /** Node accounts as the lease plans read them (after reclaims and admissions marked them). */
   accounts: ReadonlyMap<string, NodeAccount>;
   decisions: readonly AdmissionDecision[];
@@ -54,7 +56,6 @@ export interface WalkInputs {
 
 export class LeaseDirtySet {
   private memory: WalkMemory | undefined;
-  private readonly leaseByKey = new Map<string, LeaseView>();
   /** The admission decisions of the last pass, and by lease (rebuilt only when the array changes). */
   private decisionList: readonly AdmissionDecision[] = [];
   private decisionMap = new Map<LeaseView, AdmissionDecision>();
@@ -111,13 +112,17 @@ export class LeaseDirtySet {
         ? inputs.leaseChanges
         : arrayChanges(was.leases, snapshot.leases, (l) => l.uid);
     this.leaseChanges(leaseChanges, dirty);
-    this.podChanges(was.pods, snapshot.pods, dirty);
+    this.podChanges(was.pods, snapshot.pods, inputs.leaseByKey, dirty);
     this.nodeChanges(inputs.accounts, dirty);
     if (decisionsChanged) decisionChanges(decisionsChanged, this.decisionMap, dirty);
-    for (const key of was.hits) this.markKey(key, dirty);
-    for (const key of inputs.hits) this.markKey(key, dirty);
-    for (const key of was.atRisk) if (!inputs.atRisk.has(key)) this.markKey(key, dirty);
-    for (const key of inputs.atRisk) if (!was.atRisk.has(key)) this.markKey(key, dirty);
+    const mark = (key: string) => {
+      const lease = inputs.leaseByKey.get(key);
+      if (lease) dirty.add(lease.uid);
+    };
+    for (const key of was.hits) mark(key);
+    for (const key of inputs.hits) mark(key);
+    for (const key of was.atRisk) if (!inputs.atRisk.has(key)) mark(key);
+    for (const key of inputs.atRisk) if (!was.atRisk.has(key)) mark(key);
     while (this.wakes.length > 0 && (this.wakes[0] as { at: number }).at <= snapshot.now) {
       const wake = this.popWake();
       if (this.wakeOf.get(wake.uid) !== wake.at) continue;
@@ -188,13 +193,7 @@ export class LeaseDirtySet {
     return before;
   }
 
-  private markKey(key: string, dirty: Set<string>): void {
-    const lease = this.leaseByKey.get(key);
-    if (lease) dirty.add(lease.uid);
-  }
-
   private index(lease: LeaseView): void {
-    this.leaseByKey.set(`${lease.namespace}/${lease.name}`, lease);
     for (const { node } of lease.status.allocations ?? []) {
       const set = this.leasesOnNode.get(node) ?? new Set<LeaseView>();
       set.add(lease);
@@ -203,13 +202,10 @@ export class LeaseDirtySet {
   }
 
   private unindex(lease: LeaseView): void {
-    const key = `${lease.namespace}/${lease.name}`;
-    if (this.leaseByKey.get(key) === lease) this.leaseByKey.delete(key);
     for (const { node } of lease.status.allocations ?? []) this.leasesOnNode.get(node)?.delete(lease);
   }
 
   private reindex(leases: readonly LeaseView[]): void {
-    this.leaseByKey.clear();
     this.leasesOnNode.clear();
     for (const lease of leases) this.index(lease);
   }
@@ -233,11 +229,18 @@ export class LeaseDirtySet {
     }
   }
 
-  private podChanges(was: readonly PodView[], now: readonly PodView[], dirty: Set<string>): void {
+  private podChanges(
+    was: readonly PodView[],
+    now: readonly PodView[],
+    leaseByKey: ReadonlyMap<string, LeaseView>,
+    dirty: Set<string>,
+  ): void {
     if (was === now) return;
     const { gone, came } = arrayChanges(was, now, (p) => p.uid);
-    for (const pod of [...gone, ...came])
-      if (pod.lease !== undefined) this.markKey(`${pod.namespace}/${pod.lease}`, dirty);
+    for (const pod of [...gone, ...came]) {
+      const lease = pod.lease === undefined ? undefined : leaseByKey.get(`${pod.namespace}/${pod.lease}`);
+      if (lease) dirty.add(lease.uid);
+    }
   }
 
   private nodeChanges(accounts: ReadonlyMap<string, NodeAccount>, dirty: Set<string>): void {

@@ -32,7 +32,7 @@ export function leaseRecord(
 /** What the operator knows exists or is already accounted for. */
 export interface KnownLeases {
   /** UIDs of the leases in the cache and of those the operator saw vanish (in memory). */
-  uids: ReadonlySet<string>;
+  uids: { has(uid: string): boolean };
   /** `namespace/name` of leases in the cache the parser refuses: they exist, so they have not vanished. */
   unreadable: ReadonlySet<string>;
   /** UIDs already in the tenant's ledger. */

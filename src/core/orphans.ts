@@ -49,8 +49,10 @@ export function findOrphans(
   accounts: Map<string, NodeAccount>,
   owners: Map<string, string>,
   seenSince: ReadonlyMap<string, number>,
+  leases: ReadonlyMap<string, LeaseView> = new Map(
+    snapshot.leases.map((l) => [`${l.namespace}/${l.name}`, l]),
+  ),
 ): Orphan[] {
-  const leases = new Map(snapshot.leases.map((l) => [`${l.namespace}/${l.name}`, l]));
   const { orphanGraceMs = DEFAULT_ORPHAN_GRACE_MS, evictionGraceMs } = snapshot.settings;
   const orphans: Orphan[] = [];
   for (const pod of snapshot.pods) {

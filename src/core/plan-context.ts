@@ -1,6 +1,7 @@
 /** What every step of a plan reads: the snapshot and the indexes built once from it. */
 import { accountNodes, type NodeAccount, tenantNamespaces } from "./accounting.ts";
 import { inBindBackoff } from "./bind-order.ts";
+import { type LeaseLookup, leaseLookup } from "./lease-index.ts";
 import type { ClusterSnapshot, PodView, QuotaView } from "./model.ts";
 
 export interface PlanContext {
@@ -11,9 +12,12 @@ export interface PlanContext {
   owners: Map<string, string>;
   /** The quota of the tenant that owns a namespace, if any. */
   quotaOf: (namespace: string) => QuotaView | undefined;
+  /** Leases by key and the UIDs that still exist. */
+  leases: LeaseLookup;
 }
 
-export function planContext(snapshot: ClusterSnapshot): PlanContext {
+/** `leases`: a lookup kept by the caller (the incremental planner); built here otherwise. */
+export function planContext(snapshot: ClusterSnapshot, leases?: LeaseLookup): PlanContext {
   const owners = tenantNamespaces(snapshot);
   const quotas = new Map(snapshot.quotas.map((q) => [q.name, q]));
   return {
@@ -24,6 +28,7 @@ export function planContext(snapshot: ClusterSnapshot): PlanContext {
       const tenant = owners.get(namespace);
       return tenant === undefined ? undefined : quotas.get(tenant);
     },
+    leases: leases ?? leaseLookup(snapshot),
   };
 }
 

@@ -7,6 +7,7 @@ import type { TenantQuotaStatus } from "../api/index.ts";
 import type { NodeAccount } from "./accounting.ts";
 import type { AdmissionDecision, AdmissionResult } from "./admission.ts";
 import type { DemandGroup } from "./demand.ts";
+import type { LeaseLookup } from "./lease-index.ts";
 import type { LeaseContext, LeasePlan, ReclaimHit } from "./lease-lifecycle.ts";
 import type { ClusterSnapshot, LeaseView, PodView, QuotaView } from "./model.ts";
 import type { PlanContext } from "./plan-context.ts";
@@ -24,7 +25,7 @@ export interface TenantInputs {
   leases: { lease: LeaseView; status: LeasePlan["status"] }[];
   retiring: RetiringLease[];
   /** UIDs of every lease that still exists (the ledger keeps only those of its folded UIDs). */
-  liveUids: ReadonlySet<string>;
+  liveUids: LeaseLookup["liveUids"];
   carried: NonNullable<NonNullable<TenantQuotaStatus["ledger"]>["liveLeases"]>;
 }
 
@@ -37,6 +38,8 @@ export interface LeaseSources {
 }
 
 export interface PlanReuse {
+  /** Leases by key and the UIDs that still exist, kept from pass to pass. */
+  leaseLookup(snapshot: ClusterSnapshot): LeaseLookup;
   /**
    * Admission's decisions. `run` admits the pending leases of a snapshot against node accounts (it
    * books what it admits on them); the reuser may run it on part of the pending leases only.

@@ -126,7 +126,7 @@ type LeaseStatusPlan = { lease: LeaseView; status: GpuLeaseStatus };
  * plans; without it every part is planned from scratch, which is the reference.
  */
 export function planCluster(snapshot: ClusterSnapshot, reuse?: PlanReuse): ClusterPlan {
-  const ctx = planContext(snapshot);
+  const ctx = planContext(snapshot, reuse?.leaseLookup(snapshot));
   const seenOrphans = snapshot.orphansSince ?? new Map<string, number>();
   // Internal demand first: the owner's training comes before any new lending.
   const { allOrphans, settling, reclaim, hits, returning } = reclaimStage(ctx);
@@ -375,9 +375,8 @@ function planPods(
     for (const b of planned) bindings.push({ ...b, lease: plan.lease });
     for (const u of unbindable) events.push(podEvent(u.pod, "Warning", u.reason, u.message));
   }
-  const leaseKeys = new Set(ctx.snapshot.leases.map(leaseKey));
   for (const [key, pods] of podsByLease) {
-    if (leaseKeys.has(key)) continue;
+    if (ctx.leases.byKey.has(key)) continue;
     for (const pod of pods.filter(waiting)) {
       events.push(
         podEvent(
@@ -462,13 +461,9 @@ function planVanished(
       });
     }
   }
-  const uids = new Set([
-    ...ctx.snapshot.leases.map((l) => l.uid),
-    ...(ctx.snapshot.vanishedLeases ?? []).map((v) => v.lease.uid),
-  ]);
   const unreadable = new Set(ctx.snapshot.unreadableLeases ?? []);
   for (const quota of ctx.snapshot.quotas) {
-    const known: KnownLeases = { uids, unreadable, folded: foldedUids(quota) };
+    const known: KnownLeases = { uids: ctx.leases.liveUids, unreadable, folded: foldedUids(quota) };
     for (const record of unwatchedVanished(quota, known)) {
       const list = retiringByTenant.get(quota.name) ?? [];
       list.push({
@@ -504,10 +499,7 @@ function planTenantSummaries(
     plansByTenant.set(tenant, list);
   }
   // A vanished lease's UID stays in the ledger until the operator forgets it, so it is folded once.
-  const liveUids = new Set([
-    ...ctx.snapshot.leases.map((l) => l.uid),
-    ...(ctx.snapshot.vanishedLeases ?? []).map((v) => v.lease.uid),
-  ]);
+  const liveUids = ctx.leases.liveUids;
   const quotaStatuses: ClusterPlan["quotaStatuses"] = [];
   // A lease the parser refuses still exists: its record stays as it was.
   const unreadable = new Set(ctx.snapshot.unreadableLeases ?? []);

@@ -47,7 +47,7 @@ export function planQuotaStatus(
   quota: QuotaView,
   leases: { lease: LeaseView; status: GpuLeaseStatus }[],
   retiring: RetiringLease[],
-  liveUids: ReadonlySet<string>,
+  liveUids: { has(uid: string): boolean },
   carried: readonly LeaseRecord[] = [],
 ): TenantQuotaStatus {
   const previous = foldedUids(quota);

@@ -25,7 +25,7 @@ export interface ReclaimStage {
 export function reclaimStage(ctx: PlanContext): ReclaimStage {
   const { snapshot } = ctx;
   const seenOrphans = snapshot.orphansSince ?? new Map<string, number>();
-  const allOrphans = findOrphans(snapshot, ctx.accounts, ctx.owners, seenOrphans);
+  const allOrphans = findOrphans(snapshot, ctx.accounts, ctx.owners, seenOrphans, ctx.leases.byKey);
   // Pods that queued Kueue Workloads will create count as demand already (kueue-check.ts).
   const demand = internalDemand(
     [...snapshot.pods, ...kueueDemandPods(snapshot)],

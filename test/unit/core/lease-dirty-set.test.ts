@@ -32,6 +32,8 @@ function world(): ClusterSnapshot {
   });
 }
 
+const byKey = (s: ClusterSnapshot) => new Map(s.leases.map((l) => [`${l.namespace}/${l.name}`, l]));
+
 interface Pass {
   decisions?: AdmissionDecision[];
   hits?: Set<string>;
@@ -42,6 +44,7 @@ interface Pass {
 function pass(set: LeaseDirtySet, s: ClusterSnapshot, extra: Pass = {}, wakeAt?: (l: LeaseView) => number) {
   const inputs: WalkInputs = {
     snapshot: s,
+    leaseByKey: byKey(s),
     accounts: accountNodes(s),
     decisions: extra.decisions ?? [],
     hits: extra.hits ?? new Set(),
@@ -139,6 +142,7 @@ describe("the lease dirty set", () => {
     const set = settled(s);
     const inputs: WalkInputs = {
       snapshot: { ...s, now: s.now + 2 },
+      leaseByKey: byKey(s),
       accounts: accountNodes(s),
       decisions: [],
       hits: new Set(),
