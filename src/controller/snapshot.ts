@@ -2,6 +2,7 @@
  * Builds the core's ClusterSnapshot from the informer caches, kept up to date from their change events:
  * a replan after one change converts one object and reads no other, not ten thousand.
  */
+import { isDeepStrictEqual } from "node:util";
 import type {
   ClusterSnapshot,
   LeaseView,
@@ -102,6 +103,9 @@ class ViewCache<V> {
     const value = this.convert(raw);
     if (hit) {
       hit.rv = rv;
+      // A new version that reads the same (a heartbeat, a status field the planner never reads) keeps
+      // its view: the planner then sees nothing changed, by identity.
+      if (isDeepStrictEqual(hit.value, value)) return hit.value;
       hit.value = value;
     } else {
       this.views.set(key, { rv, value, index: -1 });
@@ -132,12 +136,16 @@ class ViewCache<V> {
       }
     }
     if (placesKept) {
-      // Only updates: the last array with the changed views put in their places.
-      this.array = this.array.slice();
+      // Only updates: the last array with the changed views put in their places (the same array when
+      // every new version read the same).
+      let patched: V[] | undefined;
       for (const key of this.dirty) {
         const entry = this.views.get(key);
-        if (entry) this.array[entry.index] = entry.value;
+        if (entry === undefined || this.array[entry.index] === entry.value) continue;
+        patched ??= this.array.slice();
+        patched[entry.index] = entry.value;
       }
+      if (patched) this.array = patched;
     } else {
       this.array = this.placeAll();
     }

@@ -230,5 +230,13 @@ describe("the snapshot builder kept from change events", () => {
     expect(third.pods[1]?.nodeName).toBe("node-a");
     expect(third.pods[2]).toBe(first.pods[2]);
     expect(third.nodes).toBe(first.nodes);
+    // A new version the planner reads the same (here: the pod's IP, which it does not read) keeps
+    // the view and the array: the planner sees that nothing changed.
+    caches.pods.upsert({
+      metadata: { namespace: "acme", name: "pod-2", uid: "p-2", resourceVersion: "3" },
+      spec: { containers: [] },
+      status: { podIP: "10.0.0.2" },
+    });
+    expect(builder.build(4).snapshot.pods).toBe(third.pods);
   });
 });
