@@ -33,6 +33,7 @@ import type { PlanContext } from "./plan-context.ts";
 import type { LeaseInputs, LeaseSources, PlanReuse, TenantInputs } from "./plan-reuse.ts";
 import { type ClusterPlan, planCluster } from "./planner.ts";
 import { foldedUids } from "./quota-status.ts";
+import type { DesiredResourceQuota } from "./resource-quotas.ts";
 
 /** What one pass reused, for metrics and the bench. */
 export interface ReuseStats {
@@ -116,6 +117,15 @@ export class IncrementalPlanner implements PlanReuse {
   private admissionEntry: AdmissionEntry | undefined;
   private readonly dirtySet = new LeaseDirtySet();
   private readonly leaseIndex = new LeaseIndex();
+  private quotaEntry:
+    | {
+        nodes: ClusterSnapshot["nodes"];
+        namespaces: ClusterSnapshot["namespaces"];
+        settings: ClusterSnapshot["settings"];
+        holding: readonly LeasePlan[];
+        desired: DesiredResourceQuota[];
+      }
+    | undefined;
   /** The leases of the last pass, and what changed in them since (undefined: planned from nothing). */
   private lastLeases: readonly LeaseView[] | undefined;
   private leaseChanges: LeaseChanges | undefined;
@@ -179,6 +189,34 @@ export class IncrementalPlanner implements PlanReuse {
     this.lastLeases = undefined;
     this.leaseChanges = undefined;
     this.lastPlans = [];
+    this.quotaEntry = undefined;
+  }
+
+  resourceQuotas(
+    snapshot: ClusterSnapshot,
+    holding: readonly LeasePlan[],
+    compute: () => DesiredResourceQuota[],
+  ): DesiredResourceQuota[] {
+    const was = this.quotaEntry;
+    // The limits are sums over the holding leases' plans and the nodes they are allocated on.
+    if (
+      was !== undefined &&
+      was.nodes === snapshot.nodes &&
+      was.namespaces === snapshot.namespaces &&
+      was.settings === snapshot.settings &&
+      sameItems(was.holding, holding)
+    ) {
+      return was.desired;
+    }
+    const desired = compute();
+    this.quotaEntry = {
+      nodes: snapshot.nodes,
+      namespaces: snapshot.namespaces,
+      settings: snapshot.settings,
+      holding,
+      desired,
+    };
+    return desired;
   }
 
   leaseLookup(snapshot: ClusterSnapshot): LeaseLookup {

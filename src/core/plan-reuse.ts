@@ -12,6 +12,7 @@ import type { LeaseContext, LeasePlan, ReclaimHit } from "./lease-lifecycle.ts";
 import type { ClusterSnapshot, LeaseView, PodView, QuotaView } from "./model.ts";
 import type { PlanContext } from "./plan-context.ts";
 import type { RetiringLease } from "./quota-status.ts";
+import type { DesiredResourceQuota } from "./resource-quotas.ts";
 
 /** Everything one lease's plan is a function of (besides the snapshot's time and settings). */
 export interface LeaseInputs extends Omit<LeaseContext, "snapshot"> {
@@ -62,6 +63,15 @@ export interface PlanReuse {
   leasePlan(ctx: PlanContext, inputs: LeaseInputs, compute: (inputs: LeaseInputs) => LeasePlan): LeasePlan;
   /** Whether the plan's status is known to equal the lease's (undefined: compare them). */
   statusUnchanged(plan: LeasePlan): boolean | undefined;
+  /**
+   * The ResourceQuotas every tenant namespace should have, from the plans of the leases holding
+   * allocations (in the snapshot's order).
+   */
+  resourceQuotas(
+    snapshot: ClusterSnapshot,
+    holding: readonly LeasePlan[],
+    compute: () => DesiredResourceQuota[],
+  ): DesiredResourceQuota[];
   /** One tenant's next status and whether it differs from the one it has. */
   tenantStatus(
     ctx: PlanContext,

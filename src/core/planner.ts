@@ -167,7 +167,7 @@ export function planCluster(snapshot: ClusterSnapshot, reuse?: PlanReuse): Clust
     desired: desiredQuotas,
     changed: resourceQuotas,
     current: currentQuotas,
-  } = planResourceQuotaLimits(snapshot, leasePlans);
+  } = planResourceQuotaLimits(snapshot, leasePlans, reuse);
 
   const admissionConfig = snapshot.tenantAdmission;
   const tenantAdmission =
@@ -527,6 +527,7 @@ function planTenantSummaries(
 function planResourceQuotaLimits(
   snapshot: ClusterSnapshot,
   leasePlans: LeasePlan[],
+  reuse: PlanReuse | undefined,
 ): {
   desired: DesiredResourceQuota[];
   changed: DesiredResourceQuota[];
@@ -537,10 +538,9 @@ function planResourceQuotaLimits(
   const holding = leasePlans.filter(
     (p) => !p.lease.deleting && (p.status.phase === "Active" || p.status.phase === "Reclaiming"),
   );
-  const desired = planResourceQuotas({
-    ...snapshot,
-    leases: holding.map((p) => ({ ...p.lease, status: p.status })),
-  });
+  const compute = () =>
+    planResourceQuotas({ ...snapshot, leases: holding.map((p) => ({ ...p.lease, status: p.status })) });
+  const desired = reuse ? reuse.resourceQuotas(snapshot, holding, compute) : compute();
   return { desired, changed: desired.filter((q) => !sameHard(current.get(q.namespace), q.hard)), current };
 }
 

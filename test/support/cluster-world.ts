@@ -75,7 +75,7 @@ export const worldEvent = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant("nodeChanged" as const),
       pick: fc.nat(),
-      change: fc.constantFrom("notReady", "ready", "cordon", "reclaimLabel", "relabelModel"),
+      change: fc.constantFrom("notReady", "ready", "cordon", "reclaimLabel", "relabelModel", "resized"),
     }),
   },
   {
@@ -286,6 +286,13 @@ function changeNode(target: NodeView, change: string): NodeView {
       return { ...target, unschedulable: true };
     case "reclaimLabel":
       return { ...target, reclaimRequested: true, lendable: false };
+    case "resized":
+      // The kubelet reserves more: less CPU and memory to share among the node's GPUs.
+      return {
+        ...target,
+        cpuMillis: Math.floor(target.cpuMillis / 2),
+        memoryBytes: Math.floor(target.memoryBytes / 2),
+      };
     default: {
       const model = target.gpuModel === H100 ? "A100" : H100;
       return { ...target, gpuModel: model, labels: { ...target.labels, "nvidia.com/gpu.product": model } };
