@@ -84,7 +84,8 @@ class ViewCache<V> {
     { trackTouched = false }: { trackTouched?: boolean } = {},
   ) {
     if (trackTouched) this.touched = new Set();
-    informer.onChange((type, object) => {
+    // Before the operator's own handlers: one of them may start a pass, which must see this change.
+    informer.onStoreChange((type, object) => {
       if (this.dirty === undefined) return;
       const key = objectKey(object);
       // An added object goes last in the cache: it goes last here too.

@@ -84,6 +84,7 @@ function newer(candidate: string | undefined, current: string | undefined): bool
 export class Informer {
   readonly store = new Map<string, KubeObject>();
   private handlers: ChangeHandler[] = [];
+  private storeHandlers: ChangeHandler[] = [];
   private resourceVersion: string | undefined;
   private stopped = false;
   private abort: AbortController | undefined;
@@ -110,6 +111,14 @@ export class Informer {
 
   onChange(handler: ChangeHandler): void {
     this.handlers.push(handler);
+  }
+
+  /**
+   * For caches derived from the store (the snapshot builder's views): called on every change before
+   * any `onChange` handler, so a handler that starts a pass at once already finds them marked.
+   */
+  onStoreChange(handler: ChangeHandler): void {
+    this.storeHandlers.push(handler);
   }
 
   get synced(): boolean {
@@ -172,6 +181,7 @@ export class Informer {
   }
 
   private emit(type: ChangeType, object: KubeObject, old: KubeObject | undefined): void {
+    for (const handler of this.storeHandlers) handler(type, object, old);
     for (const handler of this.handlers) handler(type, object, old);
   }
 

@@ -239,4 +239,33 @@ describe("the snapshot builder kept from change events", () => {
     });
     expect(builder.build(4).snapshot.pods).toBe(third.pods);
   });
+
+  it("shows a change to a handler that builds at once, even one registered before the builder", () => {
+    // The operator's handlers start a pass synchronously (the work queue runs its first key at once),
+    // and they are registered before the snapshot builder exists.
+    const leases = emptyCache();
+    const seen: boolean[] = [];
+    let builder: SnapshotBuilder | undefined;
+    leases.onChange(() => {
+      seen.push(builder?.build(2).snapshot.leases[0]?.deleting ?? false);
+    });
+    builder = new SnapshotBuilder(
+      { nodes: emptyCache(), pods: emptyCache(), namespaces: emptyCache(), leases, quotas: emptyCache() },
+      convert,
+      settings,
+    );
+    const raw = {
+      apiVersion: "gpulease.io/v1alpha1",
+      kind: "GpuLease",
+      metadata: { namespace: "acme", name: "work", uid: "u-1", resourceVersion: "1", generation: 1 },
+      spec: { gpus: 1 },
+    };
+    leases.upsert(raw);
+    builder.build(1);
+    leases.upsert({
+      ...raw,
+      metadata: { ...raw.metadata, resourceVersion: "2", deletionTimestamp: "2026-12-05T00:00:00Z" },
+    });
+    expect(seen.at(-1)).toBe(true);
+  });
 });
