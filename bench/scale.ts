@@ -41,6 +41,8 @@ const PODS_PER_LEASE = Number(values["pods-per-lease"] ?? 5);
 const JOBS = Number(values.jobs ?? (smoke ? 2 : 20));
 const TENANTS = smoke ? 4 : 20;
 const GPUS_PER_LEASE = 4;
+/** glibc malloc arenas of the operator process: 2, as the image sets it, unless the environment says. */
+const mallocArenaMax = process.env.MALLOC_ARENA_MAX ?? "2";
 const NOTICE_S = 5;
 
 const log = (line: string) => process.stdout.write(`[scale] ${line}\n`);
@@ -172,6 +174,8 @@ async function main(): Promise<void> {
       {
         cwd: ROOT,
         stdio: ["ignore", "pipe", "pipe"],
+        // As the image runs it (Dockerfile); set MALLOC_ARENA_MAX to measure otherwise.
+        env: { ...process.env, MALLOC_ARENA_MAX: mallocArenaMax },
       },
     );
     let operatorLog = "";
@@ -512,6 +516,7 @@ async function main(): Promise<void> {
     results.heapTotalMB = gauge("nodejs_heap_size_total_bytes");
     results.externalMB = gauge("nodejs_external_memory_bytes");
     results.operatorNodeOptions = values["operator-node-options"] ?? "";
+    results.mallocArenaMax = mallocArenaMax;
     const final = procStats(pid);
     results.operator = { rssMB: final.rssMB, cpuSecondsTotal: final.cpuSeconds };
     leaseInformer.stop();
