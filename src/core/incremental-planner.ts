@@ -25,7 +25,7 @@ import type { NodeAccount } from "./accounting.ts";
 import { type AdmissionDecision, type AdmissionResult, isPending } from "./admission.ts";
 import type { DemandGroup } from "./demand.ts";
 import { sameJson } from "./equality.ts";
-import { arrayChanges, LeaseDirtySet } from "./lease-dirty-set.ts";
+import { arrayChanges, LeaseDirtySet, sameDecision } from "./lease-dirty-set.ts";
 import { LeaseIndex, type LeaseLookup } from "./lease-index.ts";
 import type { LeasePlan } from "./lease-lifecycle.ts";
 import type { ClusterSnapshot, LeaseView, NamespaceView, NodeView, QuotaView } from "./model.ts";
@@ -485,17 +485,6 @@ function heldLeasesChanged(changes: LeaseChanges): boolean {
     matched += 1;
   }
   return matched < before.size;
-}
-
-/**
- * Decisions a lease's plan cannot tell apart: the same object (admission reused it), or a wait or a
- * rejection for the same reason with the same message (planLease reads nothing else of them).
- */
-function sameDecision(a: AdmissionDecision | undefined, b: AdmissionDecision | undefined): boolean {
-  if (a === b) return true;
-  if (a === undefined || b === undefined || a.kind !== b.kind) return false;
-  if (a.kind === "admit" || b.kind === "admit") return false;
-  return a.refusal.reason === b.refusal.reason && a.refusal.message === b.refusal.message;
 }
 
 /**

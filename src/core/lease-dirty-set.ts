@@ -359,7 +359,8 @@ function decisionChanges(
   for (const [lease, decision] of now) {
     const before = was.get(lease);
     if (before !== undefined) matched += 1;
-    if (before !== decision) dirty.add(lease.uid);
+    // A decision the lease's plan cannot tell from the last one (a wait for the same reason) leaves it.
+    if (!sameDecision(before, decision)) dirty.add(lease.uid);
   }
   if (matched < was.size) for (const lease of was.keys()) if (!now.has(lease)) dirty.add(lease.uid);
 }
@@ -375,4 +376,15 @@ function backoffVerdictsDiffer(was: WalkMemory, snapshot: ClusterSnapshot): bool
   for (const uid of after?.keys() ?? [])
     if (inBackoff(before, uid, was.now) !== inBackoff(after, uid, snapshot.now)) return true;
   return false;
+}
+
+/**
+ * Decisions a lease's plan cannot tell apart: the same object (admission reused it), or a wait or a
+ * rejection for the same reason with the same message (planLease reads nothing else of them).
+ */
+export function sameDecision(a: AdmissionDecision | undefined, b: AdmissionDecision | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.kind !== b.kind) return false;
+  if (a.kind === "admit" || b.kind === "admit") return false;
+  return a.refusal.reason === b.refusal.reason && a.refusal.message === b.refusal.message;
 }
