@@ -23,9 +23,6 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
-# glibc gives each thread that allocates its own malloc arena and keeps what they free: two arenas
-# held the idle operator at 536 MB instead of 664 MB at 1,000 nodes (BENCHMARKS.md, "Memory").
-ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=production-deps --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist

@@ -41,8 +41,8 @@ const PODS_PER_LEASE = Number(values["pods-per-lease"] ?? 5);
 const JOBS = Number(values.jobs ?? (smoke ? 2 : 20));
 const TENANTS = smoke ? 4 : 20;
 const GPUS_PER_LEASE = 4;
-/** glibc malloc arenas of the operator process: 2, as the image sets it, unless the environment says. */
-const mallocArenaMax = process.env.MALLOC_ARENA_MAX ?? "2";
+/** glibc malloc arenas of the operator process, as the environment sets them (default: glibc's). */
+const mallocArenaMax = process.env.MALLOC_ARENA_MAX ?? "glibc default";
 const NOTICE_S = 5;
 
 const log = (line: string) => process.stdout.write(`[scale] ${line}\n`);
@@ -174,8 +174,6 @@ async function main(): Promise<void> {
       {
         cwd: ROOT,
         stdio: ["ignore", "pipe", "pipe"],
-        // As the image runs it (Dockerfile); set MALLOC_ARENA_MAX to measure otherwise.
-        env: { ...process.env, MALLOC_ARENA_MAX: mallocArenaMax },
       },
     );
     let operatorLog = "";
