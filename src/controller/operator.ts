@@ -24,6 +24,7 @@ import { type Logger, withLogContext } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { type BindRefusal, PlanExecutor } from "./executor.ts";
 import { eventLogFields } from "./log-context.ts";
+import { PodTimeOverlay } from "./pod-time-overlay.ts";
 import { ReferenceCheck } from "./reference-check.ts";
 import { SnapshotBuilder } from "./snapshot.ts";
 import { WorkQueue } from "./workqueue.ts";
@@ -57,6 +58,7 @@ export class Operator {
   private readonly snapshots: SnapshotBuilder;
   private readonly reportedMalformed = new Map<string, string>();
   private readonly unschedulableSeen = new Map<string, number>();
+  private readonly podTimes = new PodTimeOverlay();
   /** When each orphan pod (by uid) was first seen: its grace runs from there, across passes. */
   private orphansSince = new Map<string, number>();
   /** Gated pods whose bind was refused, by uid: when to try again, and what they were told. */
@@ -312,12 +314,7 @@ export class Operator {
   } {
     const { snapshot, malformed } = this.snapshots.build(Date.now(), { noteVanished: pass === "whole" });
     // The views are shared with the view cache: a pod whose time the operator knows better is copied.
-    const pods = snapshot.pods.map((pod) => {
-      const seen = pod.unschedulable ? this.unschedulableSeen.get(pod.uid) : undefined;
-      return seen !== undefined && (pod.unschedulableSince === undefined || seen > pod.unschedulableSince)
-        ? { ...pod, unschedulableSince: seen }
-        : pod;
-    });
+    const pods = this.podTimes.apply(snapshot.pods, this.unschedulableSeen);
     this.forgetBindBackoffs(snapshot.pods);
     return {
       // A copy: a refused bind during this pass's writes must not change what this pass planned from
