@@ -28,6 +28,7 @@ import { sameJson } from "./equality.ts";
 import { arrayChanges, LeaseDirtySet, sameDecision } from "./lease-dirty-set.ts";
 import { LeaseIndex, type LeaseLookup } from "./lease-index.ts";
 import type { LeasePlan } from "./lease-lifecycle.ts";
+import type { LeaseRecord } from "./lease-records.ts";
 import type { ClusterSnapshot, LeaseView, NamespaceView, NodeView, QuotaView } from "./model.ts";
 import type { PlanContext } from "./plan-context.ts";
 import type { LeaseInputs, LeaseSources, PlanReuse, TenantInputs } from "./plan-reuse.ts";
@@ -94,6 +95,14 @@ interface LeaseChanges {
   came: LeaseView[];
 }
 
+interface VanishedRecordsEntry {
+  quota: QuotaView;
+  uidsVersion: number;
+  vanished: ClusterSnapshot["vanishedLeases"];
+  unreadable: readonly string[];
+  records: LeaseRecord[];
+}
+
 interface AdmissionEntry {
   settings: ClusterSnapshot["settings"];
   plannedAt: number;
@@ -117,6 +126,9 @@ export class IncrementalPlanner implements PlanReuse {
   private admissionEntry: AdmissionEntry | undefined;
   private readonly dirtySet = new LeaseDirtySet();
   private readonly leaseIndex = new LeaseIndex();
+  /** Each quota's unwatched vanished records and what they were read from; the next pass's are built anew. */
+  private vanishedRecords = new Map<string, VanishedRecordsEntry>();
+  private nextVanishedRecords = new Map<string, VanishedRecordsEntry>();
   private quotaEntry:
     | {
         nodes: ClusterSnapshot["nodes"];
@@ -155,6 +167,7 @@ export class IncrementalPlanner implements PlanReuse {
     this.pass += 1;
     this.leasesTouched = 0;
     this.nextTenants = new Map();
+    this.nextVanishedRecords = new Map();
     this.leaseChanges =
       this.lastLeases === undefined
         ? undefined
@@ -172,6 +185,7 @@ export class IncrementalPlanner implements PlanReuse {
       for (const lease of this.leaseChanges.gone) if (!stayed.has(lease.uid)) this.leases.delete(lease.uid);
     }
     this.tenants = this.nextTenants;
+    this.vanishedRecords = this.nextVanishedRecords;
     return plan;
   }
 
@@ -190,6 +204,7 @@ export class IncrementalPlanner implements PlanReuse {
     this.leaseChanges = undefined;
     this.lastPlans = [];
     this.quotaEntry = undefined;
+    this.vanishedRecords.clear();
   }
 
   resourceQuotas(
@@ -217,6 +232,35 @@ export class IncrementalPlanner implements PlanReuse {
       desired,
     };
     return desired;
+  }
+
+  unwatchedVanished(ctx: PlanContext, quota: QuotaView, compute: () => LeaseRecord[]): LeaseRecord[] {
+    const { snapshot } = ctx;
+    const version = ctx.leases.uidsVersion;
+    const unreadable = snapshot.unreadableLeases ?? [];
+    const was = this.vanishedRecords.get(quota.name);
+    if (
+      was !== undefined &&
+      version !== undefined &&
+      was.quota === quota &&
+      was.uidsVersion === version &&
+      was.vanished === snapshot.vanishedLeases &&
+      sameItems(was.unreadable, unreadable)
+    ) {
+      this.nextVanishedRecords.set(quota.name, was);
+      return was.records;
+    }
+    const records = compute();
+    if (version !== undefined) {
+      this.nextVanishedRecords.set(quota.name, {
+        quota,
+        uidsVersion: version,
+        vanished: snapshot.vanishedLeases,
+        unreadable,
+        records,
+      });
+    }
+    return records;
   }
 
   leaseLookup(snapshot: ClusterSnapshot): LeaseLookup {

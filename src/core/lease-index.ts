@@ -10,6 +10,11 @@ export interface LeaseLookup {
   byKey: ReadonlyMap<string, LeaseView>;
   /** UIDs of the snapshot's leases and vanished leases: a lease that still exists, for the ledger. */
   liveUids: { has(uid: string): boolean };
+  /**
+   * Changes whenever the set of lease UIDs does (a kept index only; the vanished leases are not
+   * counted): what reads only `liveUids` and the same vanished leases may be kept while it holds.
+   */
+  uidsVersion?: number;
 }
 
 const keyOf = (lease: LeaseView) => `${lease.namespace}/${lease.name}`;
@@ -30,11 +35,13 @@ export function leaseLookup(snapshot: ClusterSnapshot): LeaseLookup {
 export class LeaseIndex {
   private readonly byKey = new Map<string, LeaseView>();
   private readonly uids = new Set<string>();
+  private uidsVersion = 0;
 
   rebuild(leases: readonly LeaseView[]): void {
     this.byKey.clear();
     this.uids.clear();
     for (const lease of leases) this.add(lease);
+    this.uidsVersion += 1;
   }
 
   /**
@@ -42,17 +49,30 @@ export class LeaseIndex {
    * goes before any of came is added, so a lease changed or created again under its name stays.
    */
   apply(changes: { gone: readonly LeaseView[]; came: readonly LeaseView[] }): void {
+    const before = this.uids.size;
+    let uidsChanged = false;
     for (const lease of changes.gone) {
       this.byKey.delete(keyOf(lease));
       this.uids.delete(lease.uid);
     }
     for (const lease of changes.came) this.add(lease);
+    // An update takes a UID out and puts it back: only a UID gone for good or new is a change.
+    if (this.uids.size !== before) uidsChanged = true;
+    else {
+      const came = new Set(changes.came.map((l) => l.uid));
+      uidsChanged = changes.gone.some((l) => !came.has(l.uid));
+    }
+    if (uidsChanged) this.uidsVersion += 1;
   }
 
   /** The lookup for a snapshot whose leases this index holds. */
   lookup(snapshot: ClusterSnapshot): LeaseLookup {
     const vanished = vanishedUids(snapshot);
-    return { byKey: this.byKey, liveUids: { has: (uid) => this.uids.has(uid) || vanished.has(uid) } };
+    return {
+      byKey: this.byKey,
+      liveUids: { has: (uid) => this.uids.has(uid) || vanished.has(uid) },
+      uidsVersion: this.uidsVersion,
+    };
   }
 
   private add(lease: LeaseView): void {

@@ -9,6 +9,7 @@ import type { AdmissionDecision, AdmissionResult } from "./admission.ts";
 import type { DemandGroup } from "./demand.ts";
 import type { LeaseLookup } from "./lease-index.ts";
 import type { LeaseContext, LeasePlan, ReclaimHit } from "./lease-lifecycle.ts";
+import type { LeaseRecord } from "./lease-records.ts";
 import type { ClusterSnapshot, LeaseView, PodView, QuotaView } from "./model.ts";
 import type { PlanContext } from "./plan-context.ts";
 import type { RetiringLease } from "./quota-status.ts";
@@ -72,6 +73,11 @@ export interface PlanReuse {
     holding: readonly LeasePlan[],
     compute: () => DesiredResourceQuota[],
   ): DesiredResourceQuota[];
+  /**
+   * The records in a quota's ledger of leases gone while no operator watched (lease-records.ts). They
+   * read only the quota, the live UIDs (leases and vanished leases) and the unreadable leases.
+   */
+  unwatchedVanished(ctx: PlanContext, quota: QuotaView, compute: () => LeaseRecord[]): LeaseRecord[];
   /** One tenant's next status and whether it differs from the one it has. */
   tenantStatus(
     ctx: PlanContext,

@@ -156,7 +156,7 @@ export function planCluster(snapshot: ClusterSnapshot, reuse?: PlanReuse): Clust
   const misplacedBindings = tenantBindingsOutside(snapshot.namespaces, snapshot.roleBindings ?? []);
   events.push(...misplacedBindings.map(misplacedBindingEvent));
   const { removeFinalizers, retiringByTenant } = planRetirement(ctx, leasePlans);
-  const settledVanished = planVanished(ctx, retiringByTenant, events);
+  const settledVanished = planVanished(ctx, retiringByTenant, events, reuse);
   const quotaStatuses = planTenantSummaries(ctx, leasePlans, retiringByTenant, reuse);
 
   const pool = planNodePool(ctx.accounts, new Set(admission.lend), snapshot.now, returning);
@@ -435,6 +435,7 @@ function planVanished(
   ctx: PlanContext,
   retiringByTenant: Map<string, RetiringLease[]>,
   events: PlannedEvent[],
+  reuse: PlanReuse | undefined,
 ): string[] {
   const settled: string[] = [];
   for (const { lease, vanishedAt } of ctx.snapshot.vanishedLeases ?? []) {
@@ -463,8 +464,12 @@ function planVanished(
   }
   const unreadable = new Set(ctx.snapshot.unreadableLeases ?? []);
   for (const quota of ctx.snapshot.quotas) {
-    const known: KnownLeases = { uids: ctx.leases.liveUids, unreadable, folded: foldedUids(quota) };
-    for (const record of unwatchedVanished(quota, known)) {
+    const compute = () => {
+      const known: KnownLeases = { uids: ctx.leases.liveUids, unreadable, folded: foldedUids(quota) };
+      return unwatchedVanished(quota, known);
+    };
+    const records = reuse ? reuse.unwatchedVanished(ctx, quota, compute) : compute();
+    for (const record of records) {
       const list = retiringByTenant.get(quota.name) ?? [];
       list.push({
         lease: recordedLease(record),

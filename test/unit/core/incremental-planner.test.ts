@@ -1,9 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { IncrementalPlanner, planDivergence } from "../../../src/core/incremental-planner.ts";
+import type { ClusterSnapshot } from "../../../src/core/model.ts";
 import type { ClusterPlan } from "../../../src/core/planner.ts";
 import { planCluster } from "../../../src/core/planner.ts";
 import { applyEvent, startingWorld, type WorldEvent, worldEvent } from "../../support/cluster-world.ts";
+import { lease, quota, snapshot, tenantNs } from "../../support/snapshot-builder.ts";
 
 /**
  * The oracle of incremental planning: after every event of a random sequence, the incremental
@@ -67,5 +69,35 @@ describe("the incremental planner", () => {
     expect(totals.admissionKept).toBeGreaterThan(totals.steps / 50);
     expect(totals.admissionDelta).toBeGreaterThan(100);
     expect(totals.tenantsReused).toBeGreaterThan(totals.steps / 5);
+  });
+});
+
+describe("the incremental planner's kept ledger reads", () => {
+  it("finds a lease gone unwatched from its quota's record, as the reference does", () => {
+    const base = snapshot({});
+    const tracked = lease("acme-ns", "tracked", { gpus: 1 }, { status: { phase: "Active" } });
+    const other = lease("acme-ns", "other", { gpus: 1 });
+    const acme = quota("acme", { limits: [{ maxGpus: 8 }] });
+    const recorded = {
+      ...acme,
+      status: {
+        ledger: { liveLeases: [{ uid: tracked.uid, lease: "acme-ns/tracked", gpuSeconds: 60 }] },
+      },
+    };
+    const before: ClusterSnapshot = {
+      ...base,
+      settings: { ...base.settings, meteringIntervalMs: 60_000 },
+      namespaces: [tenantNs("acme-ns", "acme")],
+      quotas: [recorded],
+      leases: [tracked, other],
+    };
+    const incremental = new IncrementalPlanner();
+    incremental.plan(before);
+    incremental.plan({ ...before, now: before.now + 1 });
+    // The lease is gone and the operator never saw it go (no vanished record): the same quota object.
+    const after = { ...before, now: before.now + 2, leases: [other] };
+    const reference = planCluster(after);
+    expect(reference.events.some((e) => e.reason === "LeaseVanished")).toBe(true);
+    expect(planDivergence(incremental.plan(after), reference)).toBeUndefined();
   });
 });

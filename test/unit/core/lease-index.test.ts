@@ -43,10 +43,14 @@ describe("the kept lease index", () => {
             leases,
             vanishedLeases: [{ lease: vanished, vanishedAt: 0 }],
           });
+          const versionBefore = index.lookup(s).uidsVersion;
           if (last === undefined) index.rebuild(leases);
           else {
             index.apply(arrayChanges(last, leases, (l) => l.uid));
             applied += 1;
+            // The version moves exactly when the set of lease UIDs changed.
+            const uidsOf = (ls: LeaseView[]) => [...new Set(ls.map((l) => l.uid))].sort().join();
+            expect(index.lookup(s).uidsVersion !== versionBefore).toBe(uidsOf(last) !== uidsOf(leases));
           }
           last = leases;
           const kept = index.lookup(s);
