@@ -12,14 +12,18 @@ export interface DemandGroup {
   since: number;
   /**
    * When the group is complete enough to plan for. A group whose size is known (a Job's parallelism, a
-   * pod-group size annotation) is complete once that many of its pods exist. Otherwise a Job's
-   * controller creates its pods a few milliseconds apart, so the group is planned only once its newest
-   * pod is GROUP_SETTLE_MS old (else the first pod alone could trigger a reclaim the group cannot use).
+   * pod-group size annotation) is complete once that many of its pods have a verdict; while one is
+   * missing it waits INCOMPLETE_GROUP_WAIT_MS after its newest pod (a loaded Job controller or scheduler
+   * can take seconds), then is planned as it is, so a Job that can never create all its pods is not
+   * left waiting. A group of unknown size is planned once its newest pod is GROUP_SETTLE_MS old (a Job's
+   * controller creates its pods a few milliseconds apart; else the first pod alone could trigger a
+   * reclaim the group cannot use).
    */
   settlesAt: number;
 }
 
 export const GROUP_SETTLE_MS = 1000;
+export const INCOMPLETE_GROUP_WAIT_MS = 10_000;
 
 export function internalDemand(
   pods: PodView[],
@@ -63,7 +67,10 @@ export function internalDemand(
   }
   for (const group of groups.values()) {
     const size = groupSizes.get(group.key) ?? declared.get(group.key);
-    if (size !== undefined && (members.get(group.key) ?? 0) >= size) group.settlesAt = 0;
+    if (size === undefined) continue;
+    if ((members.get(group.key) ?? 0) >= size) group.settlesAt = 0;
+    // Known to be incomplete: planning now would reclaim for part of a Job that runs whole or not at all.
+    else group.settlesAt += INCOMPLETE_GROUP_WAIT_MS - GROUP_SETTLE_MS;
   }
   // Oldest demand first; a deterministic order for equal times.
   return [...groups.values()].sort((a, b) => a.since - b.since || (a.key < b.key ? -1 : 1));

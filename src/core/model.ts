@@ -158,7 +158,8 @@ export interface ClusterSnapshot {
   quotas: QuotaView[];
   /**
    * How many pods each internal Job runs at once, by demand key (`namespace/job/name`): a Job's demand
-   * is planned as soon as all of them exist. Jobs absent here wait GROUP_SETTLE_MS for stragglers.
+   * is planned as soon as all of them have a verdict, or INCOMPLETE_GROUP_WAIT_MS after its newest pod.
+   * Jobs absent here wait GROUP_SETTLE_MS for stragglers.
    */
   groupSizes?: ReadonlyMap<string, number>;
   /** The ResourceQuotas the operator keeps, as last written (absent: every one is written). */

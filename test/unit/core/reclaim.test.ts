@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_RECLAIM_NOTICE_MS } from "../../../src/api/index.ts";
+import { GROUP_SETTLE_MS, INCOMPLETE_GROUP_WAIT_MS } from "../../../src/core/demand.ts";
 import { EVICTION_LEAD_MS } from "../../../src/core/lease-lifecycle.ts";
 import type { LeaseView, PodView } from "../../../src/core/model.ts";
 import { planCluster } from "../../../src/core/planner.ts";
@@ -502,10 +503,15 @@ describe("a Job whose pods are still being created", () => {
     const groupSizes = new Map([["training/job/train", 2]]);
     const complete = planCluster(snapshot({ ...base, pods: [w0, w1], groupSizes }));
     expect(complete.reclaims.map((r) => r.nodes)).toEqual([["n1", "n2"]]);
-    // One of its two pods is not there yet: wait for it (or for the settle period).
+    // One of its two pods is not there yet: wait for it, longer than a group of unknown size waits
+    // (a loaded Job controller can take seconds), and no longer than INCOMPLETE_GROUP_WAIT_MS.
     const partial = planCluster(snapshot({ ...base, pods: [w0], groupSizes }));
     expect(partial.reclaims).toEqual([]);
-    expect(partial.wakeAt).toBe(T0 + 1000);
+    expect(partial.wakeAt).toBe(T0 + INCOMPLETE_GROUP_WAIT_MS);
+    const stillPartial = { ...base, pods: [w0], groupSizes, now: T0 + GROUP_SETTLE_MS };
+    expect(planCluster(snapshot(stillPartial)).reclaims).toEqual([]);
+    const givenUp = { ...base, pods: [w0], groupSizes, now: T0 + INCOMPLETE_GROUP_WAIT_MS };
+    expect(planCluster(snapshot(givenUp)).reclaims.map((r) => r.nodes)).toEqual([["n1"]]);
     // Both exist but the scheduler has not tried the second yet: wait for its verdict too.
     const untried = { ...w1, unschedulable: false, unschedulableSince: undefined };
     const undecided = planCluster(snapshot({ ...base, pods: [w0, untried], groupSizes }));
