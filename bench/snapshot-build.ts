@@ -8,8 +8,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { SnapshotBuilder } from "../src/controller/snapshot.ts";
-import { Informer } from "../src/kube/informer.ts";
-import type { KubeObject, KubeRest } from "../src/kube/rest.ts";
+import type { KubeObject } from "../src/kube/rest.ts";
+import { BUILDER_SETTINGS, cachedInformer } from "../test/support/informer-cache.ts";
 import { machine, percentile, printTable } from "./machine.ts";
 
 const smoke = process.argv.includes("--smoke");
@@ -20,11 +20,7 @@ const CREATED = "2026-12-01T00:00:00Z";
 let version = 1;
 const rv = () => String(version++);
 
-function cache(objects: KubeObject[]): Informer {
-  const informer = new Informer("bench", {} as KubeRest, "/unused", { watchdogMs: 60_000 });
-  for (const object of objects) informer.upsert(object);
-  return informer;
-}
+const cache = cachedInformer;
 
 const rawNode = (i: number): KubeObject => ({
   metadata: {
@@ -106,14 +102,7 @@ function measure({ nodes, runs }: { nodes: number; runs: number }) {
       resourceNames: ["nvidia.com/gpu"],
       gpuModelLabel: "nvidia.com/gpu.product",
     },
-    {
-      idlePeriodMs: 0,
-      headroomGpus: 0,
-      resourceNames: ["nvidia.com/gpu"],
-      expiryWarningMs: 0,
-      meteringIntervalMs: 60_000,
-      evictionGraceMs: 0,
-    },
+    BUILDER_SETTINGS,
   );
   let now = 0;
   const tick = () => {

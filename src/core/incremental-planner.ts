@@ -25,7 +25,14 @@ import type { NodeAccount } from "./accounting.ts";
 import { type AdmissionDecision, type AdmissionResult, isPending } from "./admission.ts";
 import type { DemandGroup } from "./demand.ts";
 import { sameJson } from "./equality.ts";
-import { arrayChanges, LeaseDirtySet, sameDecision } from "./lease-dirty-set.ts";
+import {
+  arrayChanges,
+  LeaseDirtySet,
+  type NodeReading,
+  readNode,
+  readsSame,
+  sameDecision,
+} from "./lease-dirty-set.ts";
 import { LeaseIndex, type LeaseLookup } from "./lease-index.ts";
 import type { LeasePlan } from "./lease-lifecycle.ts";
 import type { LeaseRecord } from "./lease-records.ts";
@@ -48,21 +55,14 @@ export interface ReuseStats {
   tenantStatusesComputed: number;
 }
 
-/** What a lease's plan read of one allocation node's account. */
-interface NodeMark {
-  node: NodeView | undefined;
-  state: NodeAccount["state"] | undefined;
-  capacity: number;
-  internalUsed: number;
-}
-
 interface LeaseEntry {
   /** The last pass that reused or stored it. */
   pass: number;
   /** What the plan was made from, less the pass's node accounts (their marks stand for them). */
   inputs: Omit<LeaseInputs, "accounts">;
   settings: ClusterSnapshot["settings"];
-  marks: NodeMark[];
+  /** What its plan read of each allocation node's account, in allocation order. */
+  marks: NodeReading[];
   plannedAt: number;
   plan: LeasePlan;
 }
@@ -572,34 +572,15 @@ function sameLeaseStatuses(a: TenantInputs["leases"], b: TenantInputs["leases"])
   return true;
 }
 
-function nodeMarks(lease: LeaseView, accounts: Map<string, NodeAccount>): NodeMark[] {
-  return (lease.status.allocations ?? []).map(({ node }) => {
-    const account = accounts.get(node);
-    return {
-      node: account?.node,
-      state: account?.state,
-      capacity: account?.capacity ?? 0,
-      internalUsed: account?.internalUsed ?? 0,
-    };
-  });
+function nodeMarks(lease: LeaseView, accounts: Map<string, NodeAccount>): NodeReading[] {
+  return (lease.status.allocations ?? []).map(({ node }) => readNode(accounts.get(node)));
 }
 
 /** Whether the lease's allocation nodes' accounts still read as `marks` recorded. */
-function marksHold(marks: NodeMark[], lease: LeaseView, accounts: Map<string, NodeAccount>): boolean {
+function marksHold(marks: NodeReading[], lease: LeaseView, accounts: Map<string, NodeAccount>): boolean {
   const allocations = lease.status.allocations ?? [];
   if (allocations.length !== marks.length) return false;
-  for (let i = 0; i < marks.length; i++) {
-    const mark = marks[i] as NodeMark;
-    const account = accounts.get((allocations[i] as { node: string }).node);
-    if (
-      mark.node !== account?.node ||
-      mark.state !== account?.state ||
-      mark.capacity !== (account?.capacity ?? 0) ||
-      mark.internalUsed !== (account?.internalUsed ?? 0)
-    )
-      return false;
-  }
-  return true;
+  return marks.every((mark, i) => readsSame(mark, accounts.get((allocations[i] as { node: string }).node)));
 }
 
 function copyAccounts(accounts: Map<string, NodeAccount>): AccountCopy[] {

@@ -15,12 +15,31 @@ import type { NodeAccount } from "./accounting.ts";
 import type { AdmissionDecision } from "./admission.ts";
 import type { ClusterSnapshot, LeaseView, NodeView, PodView } from "./model.ts";
 
-/** What a lease's plan reads of a node's account (see NodeMark in incremental-planner.ts). */
-interface NodeReading {
-  node: NodeView;
-  state: NodeAccount["state"];
+/** What a lease's plan reads of a node's account (undefined and zero where the node has none). */
+export interface NodeReading {
+  node: NodeView | undefined;
+  state: NodeAccount["state"] | undefined;
   capacity: number;
   internalUsed: number;
+}
+
+export function readNode(account: NodeAccount | undefined): NodeReading {
+  return {
+    node: account?.node,
+    state: account?.state,
+    capacity: account?.capacity ?? 0,
+    internalUsed: account?.internalUsed ?? 0,
+  };
+}
+
+/** Whether the account still reads as `reading` recorded. */
+export function readsSame(reading: NodeReading, account: NodeAccount | undefined): boolean {
+  return (
+    reading.node === account?.node &&
+    reading.state === account?.state &&
+    reading.capacity === (account?.capacity ?? 0) &&
+    reading.internalUsed === (account?.internalUsed ?? 0)
+  );
 }
 
 interface WalkMemory {
@@ -62,7 +81,7 @@ export class LeaseDirtySet {
   /** The leases allocated on each node, by node name. */
   private readonly leasesOnNode = new Map<string, Set<LeaseView>>();
   private readonly readings = new Map<string, NodeReading>();
-  /** Uids whose plans must be looked at next pass whatever changes (planned but not kept, or due). */
+  /** Uids whose plans must be looked at next pass whatever changes (planned but not kept). */
   private carried = new Set<string>();
   /** When each kept plan wakes, by uid; `wakes` orders them (its items not in here are stale). */
   private readonly wakeOf = new Map<string, number>();
@@ -212,7 +231,7 @@ export class LeaseDirtySet {
 
   private rereadNodes(accounts: ReadonlyMap<string, NodeAccount>): void {
     this.readings.clear();
-    for (const [name, account] of accounts) this.readings.set(name, reading(account));
+    for (const [name, account] of accounts) this.readings.set(name, readNode(account));
   }
 
   private leaseChanges(
@@ -247,15 +266,9 @@ export class LeaseDirtySet {
     const changed: string[] = [];
     for (const [name, account] of accounts) {
       const read = this.readings.get(name);
-      if (
-        read === undefined ||
-        read.node !== account.node ||
-        read.state !== account.state ||
-        read.capacity !== account.capacity ||
-        read.internalUsed !== account.internalUsed
-      ) {
+      if (read === undefined || !readsSame(read, account)) {
         changed.push(name);
-        this.readings.set(name, reading(account));
+        this.readings.set(name, readNode(account));
       }
     }
     if (this.readings.size > accounts.size) {
@@ -303,15 +316,6 @@ export class LeaseDirtySet {
     }
     return top;
   }
-}
-
-function reading(account: NodeAccount): NodeReading {
-  return {
-    node: account.node,
-    state: account.state,
-    capacity: account.capacity,
-    internalUsed: account.internalUsed,
-  };
 }
 
 /**

@@ -7,32 +7,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SnapshotBuilder } from "../../../src/controller/snapshot.ts";
-import type { LeaseView, MalformedObject, PoolSettings, VanishedLease } from "../../../src/core/model.ts";
-import {
-  type ConvertSettings,
-  isMalformed,
-  toLeaseView,
-  toNodeView,
-  toPodView,
-} from "../../../src/kube/convert.ts";
-import { Informer } from "../../../src/kube/informer.ts";
-import type { KubeRest } from "../../../src/kube/rest.ts";
+import type { LeaseView, MalformedObject, VanishedLease } from "../../../src/core/model.ts";
+import { isMalformed, toLeaseView, toNodeView, toPodView } from "../../../src/kube/convert.ts";
+import type { Informer } from "../../../src/kube/informer.ts";
+import { BUILDER_CONVERT, BUILDER_SETTINGS, cachedInformer } from "../../support/informer-cache.ts";
 
-const convert: ConvertSettings = {
-  lendableSelector: {},
-  resourceNames: ["nvidia.com/gpu"],
-  gpuModelLabel: "model",
-};
-const settings: PoolSettings = {
-  idlePeriodMs: 0,
-  headroomGpus: 0,
-  resourceNames: ["nvidia.com/gpu"],
-  expiryWarningMs: 0,
-  meteringIntervalMs: 60_000,
-  evictionGraceMs: 0,
-};
-
-const emptyCache = () => new Informer("test", {} as KubeRest, "/unused", { watchdogMs: 60_000 });
+const convert = BUILDER_CONVERT;
+const settings = BUILDER_SETTINGS;
+const emptyCache = () => cachedInformer();
 
 type Step =
   | { kind: "lease"; slot: number; generation: number; malformed: boolean }

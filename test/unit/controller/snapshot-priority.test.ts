@@ -1,14 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SnapshotBuilder } from "../../../src/controller/snapshot.ts";
-import { Informer } from "../../../src/kube/informer.ts";
-import type { KubeObject, KubeRest } from "../../../src/kube/rest.ts";
-
-/** An informer whose cache holds `objects` (it never lists or watches here). */
-function cacheOf(objects: KubeObject[]): Informer {
-  const informer = new Informer("test", {} as KubeRest, "/unused", { watchdogMs: 60_000 });
-  for (const object of objects) informer.upsert(object);
-  return informer;
-}
+import type { KubeObject } from "../../../src/kube/rest.ts";
+import { BUILDER_CONVERT, BUILDER_SETTINGS, cachedInformer } from "../../support/informer-cache.ts";
 
 const quota = (name: string, spec: Record<string, unknown>): KubeObject => ({
   metadata: { name, namespace: "acme-ns", resourceVersion: "1" },
@@ -27,24 +20,17 @@ const priorityScope = (values: string[]) => ({
 function build(resourceQuotas: KubeObject[], configMaps: KubeObject[] = [], limitRanges: KubeObject[] = []) {
   const builder = new SnapshotBuilder(
     {
-      nodes: cacheOf([]),
-      pods: cacheOf([]),
-      namespaces: cacheOf([]),
-      leases: cacheOf([]),
-      quotas: cacheOf([]),
-      resourceQuotas: cacheOf(resourceQuotas),
-      limitRanges: cacheOf(limitRanges),
-      tenantAdmission: { informer: cacheOf(configMaps), namespace: "gpulease-system" },
+      nodes: cachedInformer([]),
+      pods: cachedInformer([]),
+      namespaces: cachedInformer([]),
+      leases: cachedInformer([]),
+      quotas: cachedInformer([]),
+      resourceQuotas: cachedInformer(resourceQuotas),
+      limitRanges: cachedInformer(limitRanges),
+      tenantAdmission: { informer: cachedInformer(configMaps), namespace: "gpulease-system" },
     },
-    { lendableSelector: {}, resourceNames: ["nvidia.com/gpu"], gpuModelLabel: "model" },
-    {
-      idlePeriodMs: 0,
-      headroomGpus: 0,
-      resourceNames: ["nvidia.com/gpu"],
-      expiryWarningMs: 0,
-      meteringIntervalMs: 60_000,
-      evictionGraceMs: 0,
-    },
+    BUILDER_CONVERT,
+    BUILDER_SETTINGS,
   );
   return builder.build(0).snapshot;
 }

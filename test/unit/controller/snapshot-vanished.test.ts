@@ -1,13 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { SnapshotBuilder } from "../../../src/controller/snapshot.ts";
-import { Informer } from "../../../src/kube/informer.ts";
-import type { KubeObject, KubeRest } from "../../../src/kube/rest.ts";
+import type { KubeObject } from "../../../src/kube/rest.ts";
+import { BUILDER_CONVERT, BUILDER_SETTINGS, cachedInformer } from "../../support/informer-cache.ts";
 
-const cache = (objects: KubeObject[] = []): Informer => {
-  const informer = new Informer("test", {} as KubeRest, "/unused", { watchdogMs: 60_000 });
-  for (const object of objects) informer.upsert(object);
-  return informer;
-};
+const cache = cachedInformer;
 
 const lease: KubeObject = {
   apiVersion: "gpulease.io/v1alpha1",
@@ -28,15 +24,8 @@ describe("a lease deleted under the operator, in the snapshot", () => {
     const leases = cache([lease]);
     const builder = new SnapshotBuilder(
       { nodes: cache(), pods: cache(), namespaces: cache(), leases, quotas: cache() },
-      { lendableSelector: {}, resourceNames: ["nvidia.com/gpu"], gpuModelLabel: "model" },
-      {
-        idlePeriodMs: 0,
-        headroomGpus: 0,
-        resourceNames: ["nvidia.com/gpu"],
-        expiryWarningMs: 0,
-        meteringIntervalMs: 60_000,
-        evictionGraceMs: 0,
-      },
+      BUILDER_CONVERT,
+      BUILDER_SETTINGS,
     );
     expect(builder.build(1).snapshot.leases.map((l) => l.uid)).toEqual(["u-1"]);
     leases.forget("acme/train");
