@@ -54,12 +54,32 @@ export function lendableAt(account: NodeAccount, snapshot: ClusterSnapshot): num
   return Number.isNaN(since) ? undefined : since + snapshot.settings.idlePeriodMs;
 }
 
-function compareLeases(a: LeaseView, b: LeaseView): number {
-  return (
-    b.spec.priority - a.spec.priority ||
-    a.createdAt - b.createdAt ||
-    (leaseKey(a) < leaseKey(b) ? -1 : leaseKey(a) > leaseKey(b) ? 1 : 0)
+/** A tenant's queue order: priority (high first), then age, then name; the key is built once. */
+function sortQueue(queue: LeaseView[]): LeaseView[] {
+  const keyed = queue.map((lease) => ({ lease, key: leaseKey(lease) }));
+  keyed.sort(
+    (a, b) =>
+      b.lease.spec.priority - a.lease.spec.priority ||
+      a.lease.createdAt - b.lease.createdAt ||
+      (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
   );
+  return keyed.map((k) => k.lease);
+}
+
+/**
+ * What admission reads of a lease's spec, as a string: two leases of one tenant with the same class
+ * are decided alike while nothing is admitted (the same quota check, the same search, the same
+ * messages). Kept per lease object, which the snapshot keeps while the lease is unchanged.
+ */
+const classKeys = new WeakMap<LeaseView, string>();
+function admissionClass(lease: LeaseView): string {
+  let key = classKeys.get(lease);
+  if (key === undefined) {
+    const { resourceName, gpuModel, gpus, gpusPerNode, class: leaseClass, duration } = lease.spec;
+    key = `${resourceName}|${gpuModel ?? ""}|${gpus}|${gpusPerNode ?? ""}|${leaseClass}|${duration ?? ""}`;
+    classKeys.set(lease, key);
+  }
+  return key;
 }
 
 /**
@@ -80,6 +100,7 @@ export function admit(
 
   // Queues per tenant; leases without a tenant or quota wait with a reason.
   const queues = new Map<string, LeaseView[]>();
+  const neverByTenant = new Map<string, Map<string, Refusal | null>>();
   for (const lease of snapshot.leases) {
     if (!isPending(lease)) continue;
     const tenant = owners.get(lease.namespace);
@@ -103,7 +124,18 @@ export function admit(
       });
       continue;
     }
-    const never = neverAdmissible(quota, lease);
+    // A rejection depends on the quota and the lease's class only: checked once per class.
+    let rejections = neverByTenant.get(tenant);
+    if (rejections === undefined) {
+      rejections = new Map();
+      neverByTenant.set(tenant, rejections);
+    }
+    const cls = admissionClass(lease);
+    let never = memoize ? rejections.get(cls) : undefined;
+    if (never === undefined) {
+      never = neverAdmissible(quota, lease) ?? null;
+      rejections.set(cls, never);
+    }
     if (never) {
       decisions.push({ kind: "reject", lease, refusal: never });
       continue;
@@ -112,7 +144,7 @@ export function admit(
     queue.push(lease);
     queues.set(tenant, queue);
   }
-  for (const queue of queues.values()) queue.sort(compareLeases);
+  for (const [tenant, queue] of queues) queues.set(tenant, sortQueue(queue));
 
   const leasesByTenant = new Map<string, LeaseView[]>();
   for (const lease of snapshot.leases) {
@@ -149,6 +181,9 @@ export function admit(
   // so a lease of the same shape fails the same way. With tens of thousands of waiting leases this
   // skips all but one placement search per shape.
   const failedShapes = new Map<string, Refusal>();
+  // Why each class of each tenant waits, since the last admission: the same class waits the same way
+  // until something is admitted (see admissionClass). This skips even the shape's string per lease.
+  const waitsByTenant = new Map<string, Map<string, Refusal>>();
   const wakeAt = pool.wakeAt;
   // Leases admitted in this plan and the pool they were placed in: their placements may still move.
   let admittedThisPlan: { lease: LeaseView; decision: number; key: string }[] = [];
@@ -171,15 +206,17 @@ export function admit(
   }
   // The tenant to serve next. The order (priority, share, name) changes only when a lease is admitted
   // or a tenant's queue runs out, so after a lease that waits the same tenant comes next: with tens of
-  // thousands of waiting leases this skips a scan of every tenant per lease.
-  let next: { tenant: string; quota: QuotaView; share: number } | undefined;
+  // thousands of waiting leases this skips a scan of every tenant per lease. A queue is read from a
+  // position, not shifted: shifting hundreds of leases one at a time is quadratic.
+  const decided = new Map<string, number>();
   while (queues.size > 0) {
-    if (next === undefined || !queues.has(next.tenant)) next = nextTenant();
+    const next = nextTenant();
     if (!next) break;
     const queue = queues.get(next.tenant) as LeaseView[];
-    const lease = queue.shift() as LeaseView;
-    if (queue.length === 0) queues.delete(next.tenant);
-    if (decide(next, lease)) next = undefined;
+    let at = decided.get(next.tenant) ?? 0;
+    while (at < queue.length && !decide(next, queue[at++] as LeaseView)) {}
+    if (at === queue.length) queues.delete(next.tenant);
+    else decided.set(next.tenant, at);
   }
   return { decisions, lend: lend.sort(), wakeAt };
 
@@ -210,11 +247,29 @@ export function admit(
       pinnedDemand.set(key, (pinnedDemand.get(key) ?? 0) - lease.spec.gpus);
     }
 
-    const blocked = quotaBlocks(next.quota, lease, tenantUsage);
-    if (blocked) {
-      decisions.push({ kind: "wait", lease, refusal: blocked });
-      return false;
+    let classWaits: Map<string, Refusal> | undefined;
+    let cls = "";
+    if (memoize) {
+      classWaits = waitsByTenant.get(next.tenant);
+      if (classWaits === undefined) {
+        classWaits = new Map();
+        waitsByTenant.set(next.tenant, classWaits);
+      }
+      cls = admissionClass(lease);
+      const known = classWaits.get(cls);
+      if (known) {
+        decisions.push({ kind: "wait", lease, refusal: known });
+        return false;
+      }
     }
+    const waits = (refusal: Refusal): false => {
+      classWaits?.set(cls, refusal);
+      decisions.push({ kind: "wait", lease, refusal });
+      return false;
+    };
+
+    const blocked = quotaBlocks(next.quota, lease, tenantUsage);
+    if (blocked) return waits(blocked);
 
     const block = lease.spec.gpusPerNode ?? 1;
     // A lease never spans GPU models. One without a model goes to the model with the most free GPUs
@@ -226,27 +281,19 @@ export function admit(
     // (every model is tried): the same shape fails again, for the same reason.
     const shape = `${canUse ? next.tenant : ""}|${keys.join(",")}|${block}|${lease.spec.gpus}`;
     const failedBefore = memoize ? failedShapes.get(shape) : undefined;
-    if (failedBefore) {
-      decisions.push({ kind: "wait", lease, refusal: failedBefore });
-      return false;
-    }
+    if (failedBefore) return waits(failedBefore);
     if (keys.length > 1) {
       const spare = new Map(keys.map((k) => [k, pool.index(k).free - (pinnedDemand.get(k) ?? 0)]));
       keys.sort((a, b) => (spare.get(b) as number) - (spare.get(a) as number) || (a < b ? -1 : 1));
     }
     const matching = keys.reduce((sum, key) => sum + pool.matching(key, block), 0);
     if (matching === 0) {
-      decisions.push({
-        kind: "wait",
-        lease,
-        refusal: {
-          reason: "NoMatchingNodes",
-          message: `no lendable node offers ${lease.spec.resourceName}${
-            lease.spec.gpuModel ? ` of model ${lease.spec.gpuModel}` : ""
-          }${block > 1 ? ` with at least ${block} GPUs` : ""}`,
-        },
+      return waits({
+        reason: "NoMatchingNodes",
+        message: `no lendable node offers ${lease.spec.resourceName}${
+          lease.spec.gpuModel ? ` of model ${lease.spec.gpuModel}` : ""
+        }${block > 1 ? ` with at least ${block} GPUs` : ""}`,
       });
-      return false;
     }
     let placement: Placement | undefined;
     let placedIn: string | undefined;
@@ -284,14 +331,14 @@ export function admit(
         } for the ${lease.spec.gpus} GPUs this lease needs; it is admitted as soon as they are`,
       };
       failedShapes.set(shape, refusal);
-      decisions.push({ kind: "wait", lease, refusal });
-      return false;
+      return waits(refusal);
     }
     holdPlacement(lease, placement);
     admittedThisPlan.push({ lease, decision: decisions.length, key: placedIn });
     countUnpinned(lease, placedIn);
     failedRepacks.clear();
     failedShapes.clear();
+    waitsByTenant.clear();
     const limitUsage = usageOf(next.quota, [
       { ...lease, status: { ...lease.status, phase: "Active", allocations: placement.allocations } },
     ]);

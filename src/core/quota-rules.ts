@@ -5,12 +5,15 @@ import type { LeaseView, QuotaView } from "./model.ts";
 
 /** The limit a lease counts against: the one for its model, else the one for any model. */
 export function matchLimit(quota: QuotaView, lease: LeaseView): QuotaLimit | undefined {
-  const sameResource = quota.spec.limits.filter((l) => l.resourceName === lease.spec.resourceName);
-  if (lease.spec.gpuModel !== undefined) {
-    const exact = sameResource.find((l) => l.gpuModel === lease.spec.gpuModel);
-    if (exact) return exact;
+  // A loop, not filter and find: admission calls this for every waiting lease of every pass.
+  const { resourceName, gpuModel } = lease.spec;
+  let anyModel: QuotaLimit | undefined;
+  for (const limit of quota.spec.limits) {
+    if (limit.resourceName !== resourceName) continue;
+    if (gpuModel !== undefined && limit.gpuModel === gpuModel) return limit;
+    if (limit.gpuModel === undefined && anyModel === undefined) anyModel = limit;
   }
-  return sameResource.find((l) => l.gpuModel === undefined);
+  return anyModel;
 }
 
 export function limitKey(limit: QuotaLimit): string {
