@@ -13,7 +13,7 @@ import type { ClusterSnapshot, MalformedObject } from "../core/model.ts";
 import type { ClusterPlan } from "../core/planner.ts";
 import { planReclaimFirst } from "../core/reclaim-first-plan.ts";
 import { TENANT_ADMISSION_CONFIGMAP } from "../core/tenant-priority.ts";
-import { jobPodsAtOnce, slimJob, slimPod } from "../kube/convert.ts";
+import { jobPodsAtOnce, slimJob, slimNode, slimPod } from "../kube/convert.ts";
 import { NotLeaderError } from "../kube/errors.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
@@ -104,7 +104,7 @@ export class Operator {
         ...(transform ? { transform } : {}),
       });
     this.informers = {
-      nodes: make("nodes", paths.nodes()),
+      nodes: make("nodes", paths.nodes(), undefined, slimNode),
       pods: make("pods", paths.pods(), undefined, slimPod),
       namespaces: make("namespaces", paths.namespaces()),
       leases: make("gpuleases", paths.gpuLeases()),
