@@ -1,7 +1,7 @@
 /**
  * Runs a plan's actions against the API server: the pure batch selector picks what fits this pass's
- * write budget, wave by wave; an action whose prerequisite did not succeed is skipped (the next pass
- * replans it). The ordering rules are the plan's (src/core/plan-actions.ts); this file only runs,
+ * write budget; each action starts as soon as its prerequisites are done (action-scheduler.ts), and one
+ * whose prerequisite did not succeed is skipped (the next pass replans it). The ordering rules are the plan's (src/core/plan-actions.ts); this file only runs,
  * classifies errors, and records what was done.
  */
 import { type Batch, selectBatch, type WriteBudget } from "../core/batch-selector.ts";
@@ -13,6 +13,7 @@ import type { EventRecorder } from "../kube/events.ts";
 import type { Caches, ClusterWriter } from "../kube/writers.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import { runWhenReady } from "./action-scheduler.ts";
 import { tenantOf } from "./log-context.ts";
 
 export type { Caches };
@@ -42,17 +43,6 @@ export interface ExecutionResult {
 
 /** Default write budget of one pass: urgent writes keep promises with deadlines, so they get more. */
 export const DEFAULT_BUDGET: WriteBudget = { urgent: 256, other: 128 };
-
-async function runLimited<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await task(item);
-    }
-  });
-  await Promise.all(workers);
-}
 
 /** The log fields of an action: lease, tenant, node and pod where they apply. */
 function subjectOf(action: PlanAction): Record<string, string | undefined> {
@@ -157,9 +147,8 @@ export class PlanExecutor {
       deferred: batch.deferred,
       yielded: 0,
     };
-    let waveIndex = 0;
-    const attempt = async (action: PlanAction): Promise<void> => {
-      if (waveIndex >= batch.urgentWaves && this.shouldYield?.() === true) {
+    const attempt = async (action: PlanAction, urgent: boolean): Promise<void> => {
+      if (!urgent && this.shouldYield?.() === true) {
         result.yielded++;
         return;
       }
@@ -199,19 +188,20 @@ export class PlanExecutor {
         }
       }
     };
-    for (const [index, wave] of batch.waves.entries()) {
-      waveIndex = index;
+    // The urgent actions (reclaim statuses, notices, due evictions) all go out before anything else
+    // starts. Each action starts when its own prerequisites are done, not when its wave is.
+    for (const urgent of [true, false]) {
+      const waves = urgent ? batch.waves.slice(0, batch.urgentWaves) : batch.waves.slice(batch.urgentWaves);
       // Evictions wait on the API server (PDBs, the pod update) and a reclaim's pods share one
-      // deadline: four times the usual concurrency.
-      const evicting = (a: PlanAction) => a.kind === "eviction" || a.kind === "orphanEviction";
-      const evictions = wave.filter(evicting);
-      const others = wave.filter((a) => !evicting(a));
-      // The urgent waves (reclaim statuses and notices) share a deadline too: as wide.
-      const urgent = index < batch.urgentWaves;
-      await Promise.all([
-        runLimited(evictions, this.concurrency * 4, attempt),
-        runLimited(others, urgent ? this.concurrency * 4 : this.concurrency, attempt),
-      ]);
+      // deadline: four times the usual concurrency; urgent writes share a deadline too, as wide.
+      const limits = [this.concurrency * 4, urgent ? this.concurrency * 4 : this.concurrency];
+      const scheduled = waves.flat().map((action) => ({
+        item: action,
+        id: action.id,
+        requires: action.requires,
+        lane: action.kind === "eviction" || action.kind === "orphanEviction" ? 0 : 1,
+      }));
+      await runWhenReady(scheduled, limits, (action) => attempt(action, urgent));
     }
     this.recordOutcome(plan, succeeded);
     if (result.yielded > 0) result.truncated = true;
