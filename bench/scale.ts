@@ -368,6 +368,9 @@ async function main(): Promise<void> {
         ((await metric("controller_runtime_reconcile_total")) - reconcilesBefore) * (60 / idleWindow),
       requestsPerMinute:
         ((await metric("rest_client_requests_total")) - idleRequestsBefore) * (60 / idleWindow),
+      // V8's young generation is committed whole: with the old generation, most of the RSS.
+      newSpaceMB: Math.round((await metric('nodejs_heap_space_size_total_bytes{space="new"}')) / 2 ** 20),
+      oldSpaceMB: Math.round((await metric('nodejs_heap_space_size_total_bytes{space="old"}')) / 2 ** 20),
     };
     log(`idle: ${JSON.stringify(results.idle)}`);
 
@@ -513,6 +516,14 @@ async function main(): Promise<void> {
     results.heapUsedMB = gauge("nodejs_heap_size_used_bytes");
     results.heapTotalMB = gauge("nodejs_heap_size_total_bytes");
     results.externalMB = gauge("nodejs_external_memory_bytes");
+    // What memory settings cost in collection time, over the whole run (prom-client's GC histogram).
+    const gcSum = (kind: string) =>
+      Number(
+        new RegExp(`^nodejs_gc_duration_seconds_sum\\{kind="${kind}"\\} (\\S+)`, "m").exec(
+          reactionHistogram,
+        )?.[1] ?? 0,
+      );
+    results.gcSeconds = { minor: gcSum("minor"), major: gcSum("major"), incremental: gcSum("incremental") };
     results.operatorNodeOptions = values["operator-node-options"] ?? "";
     results.mallocArenaMax = mallocArenaMax;
     const final = procStats(pid);
@@ -576,6 +587,12 @@ async function main(): Promise<void> {
       [
         "operator RSS busy / idle (MB); V8 heap used / total, external at the end (MB)",
         `${a.operatorRssMB} / ${i.rssMB}; ${results.heapUsedMB} / ${results.heapTotalMB}, ${results.externalMB}`,
+      ],
+      [
+        "idle V8 young / old generation committed (MB); GC time minor / major / incremental (s)",
+        `${i.newSpaceMB} / ${i.oldSpaceMB}; ${Object.values(results.gcSeconds as Record<string, number>)
+          .map((s) => s.toFixed(1))
+          .join(" / ")}`,
       ],
       [
         "operator CPU while admitting (s) / idle (cores)",
