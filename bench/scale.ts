@@ -16,6 +16,7 @@ import { type KubeObject, KubeRest, paths } from "../src/kube/rest.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
 import { gpuNodeManifest, waitForNodesReady } from "../test/harness/gpu-nodes.ts";
 import { freePort } from "../test/harness/ports.ts";
+import { operatorContainer, shippedDeployment } from "../test/support/container.ts";
 import { installCrds, installPolicies } from "../test/support/crds.ts";
 import { kubeClients } from "../test/support/kube.ts";
 import { machine, percentile, printTable } from "./machine.ts";
@@ -44,6 +45,8 @@ const GPUS_PER_LEASE = 4;
 /** glibc malloc arenas of the operator process, as the environment sets them (default: glibc's). */
 const mallocArenaMax = process.env.MALLOC_ARENA_MAX ?? "glibc default";
 const NOTICE_S = 5;
+const shippedNodeOptions =
+  operatorContainer(shippedDeployment()).env?.find((e) => e.name === "NODE_OPTIONS")?.value ?? "";
 
 const log = (line: string) => process.stdout.write(`[scale] ${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -174,6 +177,8 @@ async function main(): Promise<void> {
       {
         cwd: ROOT,
         stdio: ["ignore", "pipe", "pipe"],
+        // The memory flags the shipped Deployment gives the operator (config/manager).
+        env: { ...process.env, NODE_OPTIONS: shippedNodeOptions },
       },
     );
     let operatorLog = "";
@@ -525,6 +530,7 @@ async function main(): Promise<void> {
       );
     results.gcSeconds = { minor: gcSum("minor"), major: gcSum("major"), incremental: gcSum("incremental") };
     results.operatorNodeOptions = values["operator-node-options"] ?? "";
+    results.shippedNodeOptions = shippedNodeOptions;
     results.mallocArenaMax = mallocArenaMax;
     const final = procStats(pid);
     results.operator = { rssMB: final.rssMB, cpuSecondsTotal: final.cpuSeconds };
