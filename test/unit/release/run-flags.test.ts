@@ -16,7 +16,7 @@ describe("run flags of the shipped Deployment", () => {
     expect(flags).toContain("--read-only");
     expect(joined).toContain("--security-opt no-new-privileges");
     expect(joined).toContain("--cap-drop ALL");
-    expect(joined).toContain("--env NODE_OPTIONS=--max-old-space-size=768 --max-semi-space-size=16");
+    expect(joined).toContain("--env NODE_OPTIONS=--max-old-space-size=768");
     expect(joined).toContain("--volume /host/config:/etc/gpulease:ro");
     expect(joined).toContain("--tmpfs /tmp");
     expect(joined).toContain(`--volume /host/sa:${SERVICE_ACCOUNT_DIR}:ro`);
