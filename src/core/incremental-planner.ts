@@ -210,20 +210,30 @@ export class IncrementalPlanner implements PlanReuse {
   resourceQuotas(
     snapshot: ClusterSnapshot,
     holding: readonly LeasePlan[],
-    compute: () => DesiredResourceQuota[],
+    compute: (only?: ReadonlySet<string>) => DesiredResourceQuota[],
   ): DesiredResourceQuota[] {
     const was = this.quotaEntry;
-    // The limits are sums over the holding leases' plans and the nodes they are allocated on.
+    // The limits are sums over the holding leases' plans and the nodes they are allocated on: with the
+    // same nodes, only the namespaces of plans that came or went are summed again.
+    let desired: DesiredResourceQuota[];
     if (
       was !== undefined &&
       was.nodes === snapshot.nodes &&
       was.namespaces === snapshot.namespaces &&
-      was.settings === snapshot.settings &&
-      sameItems(was.holding, holding)
+      was.settings === snapshot.settings
     ) {
-      return was.desired;
+      if (sameItems(was.holding, holding)) return was.desired;
+      // By identity, not in step: a lease admitted mid-array would shift every plan after it.
+      const before = new Set(was.holding);
+      const after = new Set(holding);
+      const touched = new Set<string>();
+      for (const plan of holding) if (!before.has(plan)) touched.add(plan.lease.namespace);
+      for (const plan of was.holding) if (!after.has(plan)) touched.add(plan.lease.namespace);
+      const fresh = new Map(compute(touched).map((q) => [q.namespace, q]));
+      desired = was.desired.map((q) => fresh.get(q.namespace) ?? q);
+    } else {
+      desired = compute();
     }
-    const desired = compute();
     this.quotaEntry = {
       nodes: snapshot.nodes,
       namespaces: snapshot.namespaces,

@@ -71,7 +71,7 @@ export interface PlanReuse {
   resourceQuotas(
     snapshot: ClusterSnapshot,
     holding: readonly LeasePlan[],
-    compute: () => DesiredResourceQuota[],
+    compute: (only?: ReadonlySet<string>) => DesiredResourceQuota[],
   ): DesiredResourceQuota[];
   /**
    * The records in a quota's ledger of leases gone while no operator watched (lease-records.ts). They

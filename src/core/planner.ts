@@ -543,8 +543,17 @@ function planResourceQuotaLimits(
   const holding = leasePlans.filter(
     (p) => !p.lease.deleting && (p.status.phase === "Active" || p.status.phase === "Reclaiming"),
   );
-  const compute = () =>
-    planResourceQuotas({ ...snapshot, leases: holding.map((p) => ({ ...p.lease, status: p.status })) });
+  const compute = (only?: ReadonlySet<string>) =>
+    planResourceQuotas(
+      {
+        ...snapshot,
+        leases: (only ? holding.filter((p) => only.has(p.lease.namespace)) : holding).map((p) => ({
+          ...p.lease,
+          status: p.status,
+        })),
+      },
+      only,
+    );
   const desired = reuse ? reuse.resourceQuotas(snapshot, holding, compute) : compute();
   return { desired, changed: desired.filter((q) => !sameHard(current.get(q.namespace), q.hard)), current };
 }

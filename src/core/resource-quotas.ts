@@ -97,10 +97,19 @@ function tenantNamespaces(snapshot: ClusterSnapshot): string[] {
     .sort();
 }
 
-export function planResourceQuotas(snapshot: ClusterSnapshot): DesiredResourceQuota[] {
+/**
+ * Each tenant namespace's quota (`only`: just these namespaces, in the same order). A namespace's
+ * limits are sums over its own leases, in the snapshot's order: a namespace none of whose leases
+ * changed keeps its limits.
+ */
+export function planResourceQuotas(
+  snapshot: ClusterSnapshot,
+  only?: ReadonlySet<string>,
+): DesiredResourceQuota[] {
   const nodes = new Map(snapshot.nodes.map((n) => [n.name, n]));
   const desired = new Map<string, Record<string, number>>();
-  for (const ns of tenantNamespaces(snapshot)) desired.set(ns, zeroLimits(snapshot.settings.resourceNames));
+  for (const ns of tenantNamespaces(snapshot))
+    if (!only || only.has(ns)) desired.set(ns, zeroLimits(snapshot.settings.resourceNames));
   for (const lease of snapshot.leases) {
     const hard = desired.get(lease.namespace);
     if (!hard || !holdsAllocation(lease)) continue;
