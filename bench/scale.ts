@@ -514,20 +514,17 @@ async function main(): Promise<void> {
       )?.[1] ?? 0,
     );
     results.passes = { count: reconcileCount, meanMs: (reconcileSum / Math.max(1, reconcileCount)) * 1000 };
-    const gauge = (name: string) =>
-      Math.round(
-        Number(new RegExp(`^${name} (\\S+)`, "m").exec(reactionHistogram)?.[1] ?? Number.NaN) / 2 ** 20,
-      );
+    // One sample of the final scrape, by its exact name and labels.
+    const sample = (name: string, missing: number) => {
+      const line = reactionHistogram.split("\n").find((l) => l.startsWith(`${name} `));
+      return line === undefined ? missing : Number(line.slice(name.length + 1));
+    };
+    const gauge = (name: string) => Math.round(sample(name, Number.NaN) / 2 ** 20);
     results.heapUsedMB = gauge("nodejs_heap_size_used_bytes");
     results.heapTotalMB = gauge("nodejs_heap_size_total_bytes");
     results.externalMB = gauge("nodejs_external_memory_bytes");
     // What memory settings cost in collection time, over the whole run (prom-client's GC histogram).
-    const gcSum = (kind: string) =>
-      Number(
-        new RegExp(`^nodejs_gc_duration_seconds_sum\\{kind="${kind}"\\} (\\S+)`, "m").exec(
-          reactionHistogram,
-        )?.[1] ?? 0,
-      );
+    const gcSum = (kind: string) => sample(`nodejs_gc_duration_seconds_sum{kind="${kind}"}`, 0);
     results.gcSeconds = { minor: gcSum("minor"), major: gcSum("major"), incremental: gcSum("incremental") };
     results.operatorNodeOptions = values["operator-node-options"] ?? "";
     results.shippedNodeOptions = shippedNodeOptions;

@@ -66,6 +66,16 @@ function sortQueue(queue: LeaseView[]): LeaseView[] {
   return keyed.map((k) => k.lease);
 }
 
+/** The map kept under `key`, made empty the first time. */
+function innerMap<V>(outer: Map<string, Map<string, V>>, key: string): Map<string, V> {
+  let inner = outer.get(key);
+  if (inner === undefined) {
+    inner = new Map();
+    outer.set(key, inner);
+  }
+  return inner;
+}
+
 /**
  * What admission reads of a lease's spec, as a string: two leases of one tenant with the same class
  * are decided alike while nothing is admitted (the same quota check, the same search, the same
@@ -125,11 +135,7 @@ export function admit(
       continue;
     }
     // A rejection depends on the quota and the lease's class only: checked once per class.
-    let rejections = neverByTenant.get(tenant);
-    if (rejections === undefined) {
-      rejections = new Map();
-      neverByTenant.set(tenant, rejections);
-    }
+    const rejections = innerMap(neverByTenant, tenant);
     const cls = admissionClass(lease);
     let never = memoize ? rejections.get(cls) : undefined;
     if (never === undefined) {
@@ -250,11 +256,7 @@ export function admit(
     let classWaits: Map<string, Refusal> | undefined;
     let cls = "";
     if (memoize) {
-      classWaits = waitsByTenant.get(next.tenant);
-      if (classWaits === undefined) {
-        classWaits = new Map();
-        waitsByTenant.set(next.tenant, classWaits);
-      }
+      classWaits = innerMap(waitsByTenant, next.tenant);
       cls = admissionClass(lease);
       const known = classWaits.get(cls);
       if (known) {
